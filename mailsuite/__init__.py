@@ -1,0 +1,3 @@
+"""mailsuite: a self-hosted mail server for Debian."""
+
+__version__ = "0.1.0"

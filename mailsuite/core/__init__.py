@@ -1,0 +1,1 @@
+"""What every mailsuite program shares. Imports no daemon."""

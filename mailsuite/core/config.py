@@ -1,0 +1,241 @@
+"""The configuration file, /etc/mailsuite/mailsuite.toml.
+
+One schema (`SCHEMA`) drives defaults, validation, the sample configuration and the
+mailsuite.toml(5) man page. A file that does not fit the schema is refused with a
+`ConfigError` naming the file, the line and the key; programs turn that into one line on
+stderr and exit 78 (EX_CONFIG). Relative paths in the file are taken relative to the
+directory of the file, so a development instance can live in one folder.
+"""
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PATH = "/etc/mailsuite/mailsuite.toml"
+EX_CONFIG = 78
+
+
+class ConfigError(Exception):
+    """The configuration file is unusable; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Option:
+    section: str
+    key: str
+    default: object
+    type: type
+    help: str
+    is_path: bool = False
+    required: bool = False
+
+
+SCHEMA = [
+    Option("server", "hostname", None, str,
+           "The fully qualified name of this mail server, used in greetings and "
+           "Received headers. It must resolve to this host in public DNS.", required=True),
+    Option("server", "state_dir", "/var/lib/mailsuite", str,
+           "Where accounts, the queue, mailboxes and keys live.", is_path=True),
+    Option("server", "runtime_dir", "/run/mailsuite", str,
+           "Where the programs leave their wake-up sockets.", is_path=True),
+    Option("server", "idle_exit", 300, int,
+           "Seconds a program waits with no client before it exits; systemd starts it "
+           "again on the next connection. 0 keeps it running."),
+    Option("server", "log_level", "info", str,
+           "One of debug, info, warning, error."),
+    Option("tls", "cert", "/etc/mailsuite/tls/cert.pem", str,
+           "The certificate chain (PEM) offered by every TLS listener; reloaded when "
+           "the file changes.", is_path=True),
+    Option("tls", "key", "/etc/mailsuite/tls/key.pem", str,
+           "The private key (PEM) for the certificate.", is_path=True),
+    Option("smtpd", "max_message_size", 52428800, int,
+           "The largest message accepted, in bytes (advertised in SIZE)."),
+    Option("smtpd", "max_recipients", 100, int,
+           "The most recipients accepted for one message."),
+    Option("smtpd", "max_header_size", 1048576, int,
+           "The largest header section accepted, in bytes."),
+    Option("smtpd", "max_errors", 10, int,
+           "Errors a client may make before the session is ended."),
+    Option("smtpd", "command_timeout", 300, int,
+           "Seconds to wait for a command (RFC 5321 4.5.3.2.7 asks for 5 minutes)."),
+    Option("smtpd", "data_timeout", 600, int,
+           "Seconds to wait for the message data to end."),
+    Option("imapd", "plaintext_loopback", False, bool,
+           "Allow LOGIN and AUTHENTICATE without TLS from loopback addresses."),
+    Option("imapd", "idle_timeout", 1800, int,
+           "Seconds an authenticated session may stay silent (RFC 9051 5.4: at "
+           "least 30 minutes)."),
+    Option("deliverd", "scan_interval", 60, int,
+           "Seconds between scans of the queue, besides wake-ups."),
+    Option("deliverd", "retry_max", 432000, int,
+           "Seconds a message may stay in the queue before it is returned."),
+]
+
+_BY_SECTION = {}
+for _opt in SCHEMA:
+    _BY_SECTION.setdefault(_opt.section, {})[_opt.key] = _opt
+
+
+class Section:
+    """Attribute access to one section's values."""
+
+    def __init__(self, name, values):
+        self._name = name
+        self.__dict__.update(values)
+
+    def __repr__(self):
+        items = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        return f"Section({self._name}, {items})"
+
+
+class Config:
+    """A loaded configuration: `cfg.server.hostname`, `cfg.smtpd.max_message_size`."""
+
+    def __init__(self, path, sections):
+        self.path = Path(path)
+        for name, values in sections.items():
+            setattr(self, name, Section(name, values))
+
+    @property
+    def state_dir(self):
+        return Path(self.server.state_dir)
+
+    @property
+    def runtime_dir(self):
+        return Path(self.server.runtime_dir)
+
+    def state_path(self, *parts):
+        return self.state_dir.joinpath(*parts)
+
+
+def config_path(explicit=None):
+    """The file to read: an explicit path, else $MAILSUITE_CONFIG, else the default."""
+    return explicit or os.environ.get("MAILSUITE_CONFIG") or DEFAULT_PATH
+
+
+def _line_of(text, section, key):
+    """The 1-based line where `key` is set inside `[section]`, or None."""
+    current = None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        header = re.match(r"\[\s*([A-Za-z0-9_.-]+)\s*\]", stripped)
+        if header:
+            current = header.group(1)
+        elif current == section and re.match(rf'"?{re.escape(key)}"?\s*=', stripped):
+            return number
+        elif current == section and key is None:
+            return number
+    return None
+
+
+def _where(path, text, section, key=None):
+    line = _line_of(text, section, key) if key else _line_of(text, section, None)
+    return f"{path}:{line}" if line else str(path)
+
+
+def _check(path, text, section, opt, value):
+    where = _where(path, text, section, opt.key)
+    name = f"{section}.{opt.key}"
+    if opt.type is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where}: {name}: expected an integer, got {value!r}")
+    if opt.type is int and value < 0:
+        raise ConfigError(f"{where}: {name}: must not be negative, got {value}")
+    if opt.type is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: {name}: expected true or false, got {value!r}")
+    if opt.type is str and not isinstance(value, str):
+        raise ConfigError(f"{where}: {name}: expected a string, got {value!r}")
+    if opt.type is str and not value:
+        raise ConfigError(f"{where}: {name}: must not be empty")
+    if name == "server.log_level" and value not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"{where}: {name}: must be one of debug, info, warning, error")
+    if name == "server.hostname" and not re.fullmatch(r"[A-Za-z0-9.-]+", value):
+        raise ConfigError(f"{where}: {name}: not a host name: {value!r}")
+
+
+def load(path=None):
+    """Read and validate the file; raise ConfigError if it is missing or wrong."""
+    path = Path(config_path(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return from_dict(data, path, text)
+
+
+def from_dict(data, path="<config>", text=""):
+    base = Path(path).resolve().parent
+    sections = {}
+    for section, value in data.items():
+        if section not in _BY_SECTION:
+            raise ConfigError(f"{_where(path, text, section)}: unknown section [{section}]")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {section}: expected a [{section}] table")
+        for key in value:
+            if key not in _BY_SECTION[section]:
+                raise ConfigError(
+                    f"{_where(path, text, section, key)}: {section}.{key}: unknown key")
+    for section, options in _BY_SECTION.items():
+        given = data.get(section, {})
+        values = {}
+        for key, opt in options.items():
+            if key not in given:
+                if opt.required:
+                    raise ConfigError(f"{path}: {section}.{key}: required but not set")
+                values[key] = opt.default
+                continue
+            _check(path, text, section, opt, given[key])
+            value = given[key]
+            if opt.is_path:
+                value = str(base / value)
+            values[key] = value
+        sections[section] = values
+    return Config(path, sections)
+
+
+def sample():
+    """The documented configuration file with every key commented out."""
+    out = ["# mailsuite.toml: the mailsuite configuration. See mailsuite.toml(5).",
+           "# Every key is shown with its default, commented out; only",
+           "# server.hostname must be set.", ""]
+    section = None
+    for opt in SCHEMA:
+        if opt.section != section:
+            section = opt.section
+            out += [f"[{section}]", ""]
+        for line in _wrap(opt.help):
+            out.append(f"# {line}")
+        if opt.required:
+            out.append(f'{opt.key} = "{os.uname().nodename}"')
+        else:
+            out.append(f"#{opt.key} = {_toml_value(opt.default)}")
+        out.append("")
+    return "\n".join(out)
+
+
+def _toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
+
+def _wrap(text, width=84):
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    if line:
+        lines.append(line)
+    return lines

@@ -1,0 +1,185 @@
+"""A buffered byte stream for line-oriented protocols (SMTP, IMAP, POP3).
+
+Built on asyncio.Protocol rather than StreamReader so that the session owns its input
+buffer: reads come in large chunks, DATA is scanned for its terminator with
+bytes.find, and STARTTLS can prove that no plaintext was pipelined behind the command
+(the "STARTTLS command injection" class of bugs, CVE-2011-0411).
+"""
+
+import asyncio
+
+
+class StreamClosed(Exception):
+    """The peer went away."""
+
+
+class LineTooLong(Exception):
+    """A line exceeded the protocol's limit; the rest of the line was discarded."""
+
+
+class Stream(asyncio.Protocol):
+    HIGH_WATER = 1 << 20
+
+    def __init__(self):
+        self.transport = None
+        self.buffer = bytearray()
+        self.eof = False
+        self._waiter = None
+        self._paused = False
+        self._drain_waiter = None
+        self._write_paused = False
+        self.tls = False
+        self.peer = None
+
+    # asyncio.Protocol callbacks
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.peer = transport.get_extra_info("peername")
+
+    def data_received(self, data):
+        self.buffer += data
+        if len(self.buffer) > self.HIGH_WATER and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self):
+        self.eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc):
+        self.eof = True
+        self._wake()
+        if self._drain_waiter and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    def pause_writing(self):
+        self._write_paused = True
+
+    def resume_writing(self):
+        self._write_paused = False
+        if self._drain_waiter and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    # reading
+
+    def _wake(self):
+        if self._waiter and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def _fill(self):
+        """Wait for more input; raise StreamClosed at end of input."""
+        if self.eof:
+            raise StreamClosed()
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _consume(self, n):
+        data = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        if self._paused and len(self.buffer) < self.HIGH_WATER // 2:
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
+    async def readline(self, limit):
+        """One line including its LF. A longer line raises LineTooLong after the
+        line is consumed, so the session can answer and go on."""
+        start = 0
+        while True:
+            pos = self.buffer.find(b"\n", start)
+            if pos >= 0:
+                line = self._consume(pos + 1)
+                if len(line) > limit:
+                    raise LineTooLong()
+                return line
+            start = len(self.buffer)
+            if start > limit:
+                await self._discard_line()
+                raise LineTooLong()
+            await self._fill()
+
+    async def _discard_line(self):
+        while True:
+            pos = self.buffer.find(b"\n")
+            if pos >= 0:
+                self._consume(pos + 1)
+                return
+            self.buffer.clear()
+            await self._fill()
+
+    async def readexactly(self, n):
+        while len(self.buffer) < n:
+            await self._fill()
+        return self._consume(n)
+
+    async def read_until(self, marker, limit):
+        """Bytes up to and including `marker`. If more than `limit` bytes come
+        before it, they are discarded as they arrive and the result is None; the
+        marker is consumed either way, so the session stays in step."""
+        keep = len(marker) - 1
+        start = 0
+        overflow = False
+        while True:
+            pos = self.buffer.find(marker, start)
+            if pos >= 0:
+                data = self._consume(pos + len(marker))
+                return None if overflow or len(data) > limit + len(marker) else data
+            if len(self.buffer) > limit + keep:
+                overflow = True
+                self._consume(len(self.buffer) - keep)
+            start = max(0, len(self.buffer) - keep)
+            await self._fill()
+
+    def pending(self):
+        """Bytes received and not yet read."""
+        return len(self.buffer)
+
+    # writing
+
+    def write(self, data):
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def drain(self):
+        if self.transport is None or self.transport.is_closing():
+            raise StreamClosed()
+        if self._write_paused:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+            await self._drain_waiter
+
+    async def starttls(self, ctx, timeout=30):
+        """Upgrade to TLS as the server. Input already buffered is discarded:
+        RFC 3207 5 and RFC 2595 3.1 forbid acting on plaintext sent before the
+        handshake."""
+        self.buffer.clear()
+        loop = asyncio.get_running_loop()
+        transport = await loop.start_tls(
+            self.transport, self, ctx, server_side=True, ssl_handshake_timeout=timeout)
+        if transport is None:
+            raise StreamClosed()
+        self.transport = transport
+        self.tls = True
+
+    def tls_info(self):
+        """(protocol version, cipher name) of the TLS session, or None."""
+        obj = self.transport.get_extra_info("ssl_object") if self.transport else None
+        if obj is None:
+            return None
+        return obj.version(), obj.cipher()[0]
+
+    def close(self):
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self):
+        if self.transport is not None:
+            self.transport.abort()

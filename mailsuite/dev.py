@@ -1,0 +1,146 @@
+"""The development instance: `make run` and the test harness start daemons with this.
+
+It plays systemd's part in socket activation: binds the listening sockets, then
+forks and execs each daemon with the sockets at fd 3… and LISTEN_FDS, LISTEN_FDNAMES
+and LISTEN_PID set exactly as systemd sets them (sd_listen_fds(3)), so the daemons
+run the same code path under both supervisors. Not used in production.
+"""
+
+import datetime
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = "/usr/bin/python3"
+
+# program -> [(fd name, dev port, implicit TLS)]; a port of None is a unix socket
+# in the runtime dir (deliverd's wake-up socket, a datagram socket).
+PROGRAMS = {
+    "smtpd": [("smtp", 1025)],
+    "deliverd": [("wakeup", None)],
+    "imapd": [("imap", 1143), ("imaps", 1993)],
+}
+
+
+def bind_tcp(port, host="127.0.0.1"):
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                         socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    return sock
+
+
+def bind_unix_dgram(path):
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    return sock
+
+
+def wakeup_path(runtime_dir, program):
+    return Path(runtime_dir) / f"{program}.wakeup"
+
+
+def spawn(program, sockets, config_path, env=None, stdout=None, stderr=None):
+    """Fork and exec `program` with `sockets` [(name, socket)] handed over as systemd
+    does. Returns the child's pid."""
+    argv = [PYTHON, "-m", f"mailsuite.{program}", "-c", os.fspath(config_path)]
+    child_env = dict(os.environ if env is None else env)
+    child_env["PYTHONPATH"] = os.fspath(ROOT)
+    child_env["LISTEN_FDS"] = str(len(sockets))
+    child_env["LISTEN_FDNAMES"] = ":".join(name for name, _ in sockets)
+    for key in ("NOTIFY_SOCKET", "INVOCATION_ID", "JOURNAL_STREAM"):
+        child_env.pop(key, None)
+    fds = [sock.fileno() for _, sock in sockets]
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        if stdout is not None:
+            os.dup2(stdout, 1)
+        if stderr is not None:
+            os.dup2(stderr, 2)
+        # Move the sockets out of the way first, then down to 3, 4, …
+        high = [os.dup(fd) for fd in fds]
+        for i, fd in enumerate(high):
+            os.dup2(fd, 3 + i, inheritable=True)
+        os.closerange(3 + len(high), 65536)
+        child_env["LISTEN_PID"] = str(os.getpid())
+        os.chdir(ROOT)
+        os.execve(PYTHON, argv, child_env)
+    except BaseException as exc:
+        os.write(2, f"mailsuite-dev: cannot start {program}: {exc}\n".encode())
+    os._exit(127)
+
+
+def make_self_signed(cert_path, key_path, hostname):
+    """A self-signed certificate for `hostname` (and localhost), for development."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    san = x509.SubjectAlternativeName([
+        x509.DNSName(hostname), x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=825))
+            .add_extension(san, critical=False)
+            .sign(key, hashes.SHA256()))
+    Path(key_path).parent.mkdir(parents=True, exist_ok=True)
+    _write(key_path, key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()), 0o600)
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+
+
+def _write(path, data, mode):
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+def dev_config(hostname="mail.example.test", state="state", runtime="run",
+               extra=""):
+    """The text of a development configuration file (paths relative to it)."""
+    return f"""# mailsuite development instance (written by `make run`)
+[server]
+hostname = "{hostname}"
+state_dir = "{state}"
+runtime_dir = "{runtime}"
+idle_exit = 0
+
+[tls]
+cert = "tls/cert.pem"
+key = "tls/key.pem"
+
+[imapd]
+plaintext_loopback = true
+{extra}"""
+
+
+def generate_password():
+    return secrets.token_urlsafe(12)
+
+
+if __name__ == "__main__":
+    sys.exit("use bin/mailsuite-dev")
