@@ -1,0 +1,78 @@
+"""smtpd: the MX. Receives mail for local domains and puts it in the queue.
+
+Sockets: `smtp` (port 25). Accepts a recipient only if it is a user, alias or
+catch-all of a local domain; everything else is relaying and is refused. A message
+gets its 250 only once it is durable in the spool; deliverd is then woken with a
+hint (a lost hint delays delivery until deliverd's next scan, never loses mail).
+"""
+
+import logging
+
+from .core import notify, server, tls
+from .core.accounts import AccountError, Accounts
+from .core.spool import Spool, new_qid
+from .smtp.errors import ProtocolError
+from .smtp.session import Session
+
+log = logging.getLogger("smtpd")
+
+
+class MXSession(Session):
+    def __init__(self, stream, service):
+        super().__init__(stream, service.cfg, service.credentials, "smtp")
+        self.service = service
+
+    async def check_recipient(self, path):
+        accounts = self.service.accounts
+        # Every way of naming another host is relaying: IP literals, non-local
+        # domains, and local parts that route onward (user%host, host!user,
+        # "user@host") which some MTAs would forward (RFC 5321 3.6.1, 3.6.2).
+        if path.literal or not accounts.is_local_domain(path.domain):
+            raise ProtocolError(554, "5.7.1", f"<{path}>: relay denied")
+        if any(ch in path.local for ch in "%!@"):
+            raise ProtocolError(554, "5.7.1", f"<{path}>: relay denied")
+        try:
+            found = accounts.resolve(f"{path.local}@{path.domain}")
+        except AccountError:
+            found = []
+        if not found:
+            raise ProtocolError(550, "5.1.1", f"<{path}>: user unknown")
+
+    async def accept(self, envelope, data):
+        qid = new_qid()
+        data = self.received_header(qid, envelope) + data
+        recipients = [str(r) for r in envelope.recipients]
+        await self.service.spool.enqueue(
+            qid, str(envelope.sender), recipients, data,
+            {"client": self.client_ip, "helo": self.helo, "service": "smtpd"})
+        log.info("%s: client=%s[%s], from=<%s>, size=%d, nrcpt=%d", qid, self.helo,
+                 self.client_ip, envelope.sender, len(data), len(recipients))
+        notify.send(self.service.wakeup)
+        return qid
+
+
+class Service:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.credentials = tls.from_config(cfg)
+        self.accounts = Accounts(cfg.state_dir)
+        self.spool = Spool(cfg.state_dir)
+        self.wakeup = cfg.runtime_dir / "deliverd.wakeup"
+
+    async def session(self, stream, name):
+        await MXSession(stream, self).run()
+
+
+async def start(cfg, sockets):
+    service = Service(cfg)
+    srv = server.Server(service.session, credentials=service.credentials,
+                        idle_exit=cfg.server.idle_exit)
+    await srv.serve(sockets)
+
+
+def main(argv=None):
+    return server.main("smtpd", {"smtp"}, start, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
