@@ -115,23 +115,25 @@ def config_path(explicit=None):
     return explicit or os.environ.get("MAILSUITE_CONFIG") or DEFAULT_PATH
 
 
-def _line_of(text, section, key):
-    """The 1-based line where `key` is set inside `[section]`, or None."""
+def _line_of(text, section, key=None):
+    """The 1-based line where `key` is set inside `[section]` (or, with no key,
+    the line of the section header), or None."""
     current = None
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         header = re.match(r"\[\s*([A-Za-z0-9_.-]+)\s*\]", stripped)
         if header:
             current = header.group(1)
-        elif current == section and re.match(rf'"?{re.escape(key)}"?\s*=', stripped):
-            return number
-        elif current == section and key is None:
+            if key is None and current == section:
+                return number
+        elif key is not None and current == section and \
+                re.match(rf'"?{re.escape(key)}"?\s*=', stripped):
             return number
     return None
 
 
 def _where(path, text, section, key=None):
-    line = _line_of(text, section, key) if key else _line_of(text, section, None)
+    line = _line_of(text, section, key)
     return f"{path}:{line}" if line else str(path)
 
 
