@@ -1,0 +1,36 @@
+# mailsuite: `make run` serves mail on 127.0.0.1, `make test` runs every test.
+PYTHON := /usr/bin/python3
+export PYTHON
+
+# Seconds one test may run before its stack is dumped (pytest's faulthandler), and
+# seconds the whole run may take before it is stopped. pytest-timeout is used
+# for a hard per-test limit when it happens to be installed.
+TEST_TIMEOUT ?= 300
+SUITE_TIMEOUT ?= 3600
+PYTEST_ARGS ?=
+
+PYTEST_TIMEOUT_OPT := $(shell $(PYTHON) -c 'import pytest_timeout' 2>/dev/null \
+	&& echo --timeout=$(TEST_TIMEOUT))
+
+.PHONY: all run test bench deps clean
+
+all: test
+
+deps:
+	@tools/install-deps
+
+run: deps
+	bin/mailsuite-dev
+
+# pytest exits 5 when it collected no test; like every other non-zero status,
+# make treats it as a failure.
+test: deps
+	timeout --foreground -k 30 $(SUITE_TIMEOUT) \
+		$(PYTHON) -m pytest -q -o faulthandler_timeout=$(TEST_TIMEOUT) \
+		$(PYTEST_TIMEOUT_OPT) $(PYTEST_ARGS) tests
+
+bench: deps
+	$(PYTHON) tests/bench/bench.py
+
+clean:
+	rm -rf .dev

@@ -1,0 +1,450 @@
+#!/usr/bin/python3
+"""make bench: mailsuite's smtpd + deliverd against a private Postfix, same load.
+
+smtp-source (from Debian's postfix package) sends N messages at 1, 10 and 50
+parallel sessions, 2 KiB and 64 KiB bodies, one connection per message (as MX
+traffic arrives), to demo@example.test. For each point and each server:
+
+  accepted  = messages / time smtp-source took (every message had its 250)
+  delivered = messages / time from the start until the Maildir holds them all
+
+The Postfix instance is private: its own config, queue and data directories in a
+temporary folder, smtpd on a free loopback port, virtual(8) delivery to a Maildir
+owned by `nobody`. It needs root (Postfix's master runs as root) and never touches
+/etc/postfix or a running system Postfix; it is stopped and removed at the end.
+
+Then latency: single messages sent with smtplib, timed from the 250 until an IMAP
+session in IDLE sees EXISTS (ours) and until the file is in the Maildir (both).
+Timings are printed, never asserted. With --repeat, each figure is the median.
+"""
+
+import argparse
+import imaplib
+import os
+import platform
+import shutil
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from harness import Instance  # noqa: E402
+
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+POSTFIX = "/usr/sbin/postfix"
+POSTCONF = "/usr/sbin/postconf"
+RCPT = "demo@example.test"
+LATENCY_RCPT = "latency@example.test"
+SENDER = "bench@client.test"
+SESSIONS = (1, 10, 50)
+SIZES = (2048, 65536)
+DELIVERY_TIMEOUT = 300      # seconds to wait for a point's messages in the Maildir
+SOURCE_TIMEOUT = 600        # seconds one smtp-source run may take
+
+
+class Unavailable(Exception):
+    """A server cannot be benchmarked here; the message says why."""
+
+
+def maildir_count(path):
+    total = 0
+    for sub in ("new", "cur"):
+        try:
+            total += len(os.listdir(path / sub))
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise Unavailable(f"nothing listens on 127.0.0.1:{port}")
+
+
+# the two servers
+
+class Ours:
+    name = "mailsuite"
+
+    def __init__(self, base):
+        missing = [p for p in ("mailctl", "smtpd", "deliverd") if not _module(p)]
+        if missing:
+            raise Unavailable(f"not written yet: {', '.join(missing)}")
+        self.inst = Instance(base)
+        try:
+            self.password = self.inst.add_user(RCPT)
+            self.inst.add_user(LATENCY_RCPT, self.password)
+            self.programs = [p for p in ("smtpd", "deliverd", "imapd") if _module(p)]
+            self.inst.start(*self.programs)
+        except BaseException as exc:
+            self.inst.close()
+            if isinstance(exc, AssertionError):
+                raise Unavailable(str(exc).splitlines()[0]) from None
+            raise
+        self.port = self.inst.port("smtp")
+        wait_listening(self.port)
+
+    def maildir(self, address=RCPT):
+        return self.inst.maildir(address)
+
+    def stop(self):
+        self.inst.close()
+
+
+class Postfix:
+    name = "postfix"
+
+    def __init__(self, base):
+        if os.geteuid() != 0:
+            raise Unavailable("a private Postfix instance needs root")
+        for tool in (SMTP_SOURCE, POSTFIX, POSTCONF):
+            if not os.access(tool, os.X_OK):
+                raise Unavailable(f"{tool} missing (make deps installs postfix)")
+        self.base = base
+        self.etc = base / "etc"
+        self.port = free_port()
+        self.started = False
+        self._configure()
+        self._run(POSTFIX, "-c", self.etc, "start")
+        self.started = True
+        wait_listening(self.port)
+
+    def _configure(self):
+        base = self.base
+        for sub in ("etc", "queue", "data", "mail"):
+            (base / sub).mkdir(parents=True)
+        base.chmod(0o755)
+        shutil.chown(base / "data", "postfix")
+        os.chown(base / "mail", 65534, 65534)       # nobody:nogroup
+        (self.etc / "master.cf").write_text(MASTER_CF.format(port=self.port))
+        (self.etc / "vmailbox").write_text(
+            "".join(f"{a} {a.split('@')[1]}/{a.split('@')[0]}/\n"
+                    for a in (RCPT, LATENCY_RCPT)))
+        (self.etc / "main.cf").write_text("")
+        settings = {
+            "compatibility_level": "3.6",
+            "queue_directory": base / "queue",
+            "data_directory": base / "data",
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "myhostname": "postfix.bench.test",
+            "mydomain": "bench.test",
+            "mydestination": "",
+            "mynetworks": "127.0.0.0/8",
+            "relay_domains": "",
+            "alias_maps": "",
+            "alias_database": "",
+            "biff": "no",
+            "virtual_mailbox_domains": "example.test",
+            "virtual_mailbox_base": base / "mail",
+            "virtual_mailbox_maps": f"texthash:{self.etc / 'vmailbox'}",
+            "virtual_uid_maps": "static:65534",
+            "virtual_gid_maps": "static:65534",
+            "maillog_file": base / "postfix.log",
+            "maillog_file_prefixes": base,
+        }
+        self._run(POSTCONF, "-c", self.etc, "-e",
+                  *(f"{key}={value}" for key, value in settings.items()))
+
+    def _run(self, *argv):
+        # Postfix commands write their errors to stderr only on a terminal;
+        # otherwise to the log, which is quoted when they fail.
+        proc = subprocess.run([os.fspath(a) for a in argv], capture_output=True,
+                              text=True, timeout=60)
+        if proc.returncode != 0:
+            log = self.base / "postfix.log"
+            tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+            raise Unavailable(f"{Path(argv[0]).name} failed: "
+                              f"{proc.stderr.strip() or tail.strip() or proc.returncode}")
+
+    def maildir(self, address=RCPT):
+        local, domain = address.split("@")
+        return self.base / "mail" / domain / local
+
+    def stop(self):
+        if not self.started:
+            return
+        self.started = False
+        pidfile = self.base / "queue/pid/master.pid"
+        pid = int(pidfile.read_text().strip()) if pidfile.exists() else None
+        subprocess.run([POSTFIX, "-c", os.fspath(self.etc), "stop"],
+                       capture_output=True, timeout=60)
+        deadline = time.monotonic() + 20
+        while pid and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+# Only what receiving and local (virtual) delivery need; no chroot.
+MASTER_CF = """\
+127.0.0.1:{port} inet n - n - - smtpd
+pickup    unix n - n 60 1 pickup
+cleanup   unix n - n - 0 cleanup
+qmgr      unix n - n 300 1 qmgr
+rewrite   unix - - n - - trivial-rewrite
+bounce    unix - - n - 0 bounce
+defer     unix - - n - 0 bounce
+trace     unix - - n - 0 bounce
+verify    unix - - n - 1 verify
+flush     unix n - n 1000? 0 flush
+proxymap  unix - - n - - proxymap
+showq     unix n - n - - showq
+error     unix - - n - - error
+retry     unix - - n - - error
+discard   unix - - n - - discard
+virtual   unix - n n - - virtual
+anvil     unix - - n - 1 anvil
+scache    unix - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+"""
+
+
+def _module(program):
+    base = ROOT / "mailsuite"
+    return (base / f"{program}.py").is_file() or (base / program / "__init__.py").is_file()
+
+
+# throughput
+
+def run_point(server, sessions, size, count):
+    """(accepted msgs/s, delivered msgs/s) or an error string."""
+    maildir = server.maildir()
+    before = maildir_count(maildir)
+    argv = [SMTP_SOURCE, "-s", str(sessions), "-m", str(count), "-l", str(size),
+            "-f", SENDER, "-t", RCPT, f"127.0.0.1:{server.port}"]
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True,
+                              timeout=SOURCE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return f"smtp-source took over {SOURCE_TIMEOUT} s"
+    accepted_at = time.monotonic()
+    if proc.returncode != 0:
+        return "smtp-source: " + (proc.stderr.strip().splitlines() or ["failed"])[-1]
+    deadline = accepted_at + DELIVERY_TIMEOUT
+    while maildir_count(maildir) < before + count:
+        if time.monotonic() > deadline:
+            got = maildir_count(maildir) - before
+            return f"only {got}/{count} delivered after {DELIVERY_TIMEOUT} s"
+        time.sleep(0.005)
+    delivered_at = time.monotonic()
+    return count / (accepted_at - start), count / (delivered_at - start)
+
+
+def measure(server, sessions, size, count, repeat):
+    results = [run_point(server, sessions, size, count) for _ in range(repeat)]
+    errors = [r for r in results if isinstance(r, str)]
+    if errors:
+        return errors[0]
+    return (statistics.median(r[0] for r in results),
+            statistics.median(r[1] for r in results))
+
+
+# latency
+
+def message(i):
+    return (f"From: <{SENDER}>\r\nTo: <{LATENCY_RCPT}>\r\nSubject: latency {i}\r\n"
+            f"\r\nlatency probe {i}\r\n").encode()
+
+
+def maildir_latency(server, n):
+    """Seconds from the 250 to the file in the Maildir, for n single messages."""
+    maildir = server.maildir(LATENCY_RCPT)
+    samples = []
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as smtp:
+        for i in range(n):
+            before = maildir_count(maildir)
+            smtp.sendmail(SENDER, [LATENCY_RCPT], message(i))
+            sent = time.monotonic()
+            deadline = sent + 10
+            while maildir_count(maildir) <= before and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            samples.append(time.monotonic() - sent)
+    return samples
+
+
+def imap_latency(ours, n):
+    """Seconds from the 250 to `* N EXISTS` in an IMAP session in IDLE."""
+    imap = imaplib.IMAP4_SSL("127.0.0.1", ours.inst.port("imaps"),
+                             ssl_context=ours.inst.client_tls_context(), timeout=30)
+    samples = []
+    try:
+        imap.login(LATENCY_RCPT, ours.password)
+        typ, data = imap.select("INBOX")
+        exists = int(data[0])
+        imap.send(b"L1 IDLE\r\n")
+        if not imap.readline().startswith(b"+"):
+            raise Unavailable("IDLE refused")
+        imap.sock.settimeout(10)
+        with smtplib.SMTP("127.0.0.1", ours.port, timeout=30) as smtp:
+            for i in range(n):
+                smtp.sendmail(SENDER, [LATENCY_RCPT], message(i))
+                sent = time.monotonic()
+                exists = _wait_exists(imap, exists + 1)
+                samples.append(time.monotonic() - sent)
+        imap.send(b"DONE\r\n")
+        while not imap.readline().startswith(b"L1 "):
+            pass
+    finally:
+        try:
+            imap.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+    return samples
+
+
+def _wait_exists(imap, want):
+    while True:
+        line = imap.readline()
+        if not line:
+            raise Unavailable("IMAP connection closed during IDLE")
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == b"*" and parts[2].upper() == b"EXISTS" \
+                and int(parts[1]) >= want:
+            return int(parts[1])
+
+
+def percentiles(samples):
+    ordered = sorted(samples)
+    p50 = statistics.median(ordered)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"p50 {p50 * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms   (n={len(ordered)})"
+
+
+# the report
+
+def fmt_rate(value):
+    return f"{value:9.1f}" if isinstance(value, float) else f"{'-':>9}"
+
+
+def fmt_ratio(a, b):
+    if isinstance(a, float) and isinstance(b, float) and b:
+        return f"{a / b:6.2f}x"
+    return f"{'-':>7}"
+
+
+def start_servers(base, which):
+    servers, notes = {}, []
+    for cls in (Ours, Postfix):
+        if cls.name not in which:
+            continue
+        try:
+            servers[cls.name] = cls(base / cls.name)
+        except Unavailable as exc:
+            notes.append(f"{cls.name}: not measured: {exc}")
+    return servers, notes
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--small", type=int, default=2000,
+                        help="messages per point at 2 KiB (default 2000)")
+    parser.add_argument("--large", type=int, default=1000,
+                        help="messages per point at 64 KiB (default 1000)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per point; figures are medians (default 1)")
+    parser.add_argument("--latency", type=int, default=200,
+                        help="messages in the latency loop (default 200; 0 skips)")
+    parser.add_argument("--only", choices=("mailsuite", "postfix"),
+                        help="measure one server only")
+    args = parser.parse_args(argv)
+    which = {args.only} if args.only else {"mailsuite", "postfix"}
+    if not os.access(SMTP_SOURCE, os.X_OK):
+        print(f"bench: {SMTP_SOURCE} missing: run `make deps`", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="mailsuite-bench.") as tmp:
+        os.chmod(tmp, 0o755)        # Postfix's daemons run as postfix and nobody
+        servers, notes = start_servers(Path(tmp), which)
+        try:
+            for note in notes:
+                print(note, flush=True)
+            if not servers:
+                return 1
+            run_all(servers, args)
+        finally:
+            for server in servers.values():
+                server.stop()
+    return 0
+
+
+def run_all(servers, args):
+    ours, postfix = servers.get("mailsuite"), servers.get("postfix")
+    print(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"{_postfix_version()}; one connection per message, recipient {RCPT}; "
+          f"{args.repeat} run(s) per point, medians", flush=True)
+    head = (f"{'sess':>4} {'size':>6} {'msgs':>5} | {'ours acc/s':>10} {'dlv/s':>9} | "
+            f"{'postfix acc/s':>13} {'dlv/s':>9} | {'acc ratio':>9} {'dlv ratio':>9}")
+    print(head)
+    print("-" * len(head), flush=True)
+    problems = []
+    for size in SIZES:
+        count = args.small if size == SIZES[0] else args.large
+        for sessions in SESSIONS:
+            row = {}
+            for name, server in servers.items():
+                result = measure(server, sessions, size, count, args.repeat)
+                if isinstance(result, str):
+                    problems.append(f"{name}, {sessions} sessions, {size // 1024} KiB: "
+                                    f"{result}")
+                    result = (None, None)
+                row[name] = result
+            o = row.get("mailsuite", (None, None))
+            p = row.get("postfix", (None, None))
+            print(f"{sessions:>4} {size // 1024:>4}Ki {count:>5} | {fmt_rate(o[0]):>10} "
+                  f"{fmt_rate(o[1])} | {fmt_rate(p[0]):>13} {fmt_rate(p[1])} | "
+                  f"{fmt_ratio(o[0], p[0]):>9} {fmt_ratio(o[1], p[1]):>9}", flush=True)
+    for problem in problems:
+        print(f"  ! {problem}")
+    if args.latency:
+        print(f"\nlatency, 250 reply -> visible ({args.latency} messages, one at a time)")
+        report_latency(ours, postfix, args.latency)
+
+
+def report_latency(ours, postfix, n):
+    probes = []
+    if ours and "imaps" in ours.inst.ports:
+        probes.append(("mailsuite  250 -> IMAP IDLE EXISTS", imap_latency, ours))
+    elif ours:
+        print("  mailsuite  250 -> IMAP: imapd not running, not measured")
+    if ours:
+        probes.append(("mailsuite  250 -> in Maildir      ", maildir_latency, ours))
+    if postfix:
+        probes.append(("postfix    250 -> in Maildir      ", maildir_latency, postfix))
+    for label, probe, server in probes:
+        try:
+            print(f"  {label} {percentiles(probe(server, n))}", flush=True)
+        except (Unavailable, OSError, imaplib.IMAP4.error, smtplib.SMTPException) as exc:
+            print(f"  {label} failed: {exc}", flush=True)
+
+
+def _postfix_version():
+    try:
+        out = subprocess.run([POSTCONF, "-d", "-h", "mail_version"], capture_output=True,
+                             text=True, timeout=30).stdout.strip()
+        return f"Postfix {out}"
+    except (OSError, subprocess.SubprocessError):
+        return "Postfix ?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
