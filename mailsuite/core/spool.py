@@ -1,16 +1,385 @@
 """The queue: messages accepted and not yet final, in an LMDB environment.
 
-INTERFACE STUB — to be implemented.
-
-Contract:
+Owns `<state_dir>/spool`. Writers are smtpd, submitd and mailctl (enqueue) and
+deliverd (the queue-runner side); LMDB serializes them across processes.
 
     def new_qid() -> str        # 14 chars of [0-9A-Z], sortable by arrival time
     class Spool:
         def __init__(self, state_dir)   # env at <state_dir>/spool
-        async def enqueue(self, qid, sender, recipients: list[str], data: bytes,
-                          info: dict = None)
-            # returns only once the message is durable (fsync'ed). Concurrent callers
-            # in one process share commits (group commit: one fsync for a batch).
+        async def enqueue(self, qid, sender, recipients, data, info=None)
+            # returns once the message is durable (fsync'ed); concurrent callers
+            # in one process share commits (group commit: one fsync for a batch)
         def enqueue_sync(self, qid, sender, recipients, data, info=None)
-        ... (queue-runner side: due(), load(), update(), remove(): deliverd's business)
+        # queue runner (deliverd), mailctl:
+        def due(self, now=None, limit=None) -> list[Entry]  # next_try <= now
+        def get(self, qid) -> Entry | None;  entries(self) -> list[Entry]
+        def load(self, qid) -> bytes                          # the message
+        def update(self, results, now=None) -> list[str]      # removed qids
+        def next_due(self) -> float | None                    # earliest next_try
+        def remove(self, qid);  count(self) -> int;  quarantined(self) -> list[str]
+
+Tables: `meta` (qid -> JSON: sender, recipients with their states, arrival, size,
+attempts, next_try, info), `data` (qid -> message bytes), `schedule` (next_try in
+ms, big-endian, + qid -> empty: the runner's cheap scan) and `quarantine`.
+
+Failure policy: a message is acknowledged only after the commit holding it has been
+fsync'ed; a failed commit fails every caller in its batch, who then answer with a
+temporary error. A record that cannot be parsed is quarantined (moved to the
+`quarantine` table, its data kept), never deleted. A message leaves the queue only
+when every recipient is final (done or failed).
 """
+
+import asyncio
+import json
+import logging
+import secrets
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import lmdbenv
+
+log = logging.getLogger(__name__)
+
+MAP_SIZE = 64 << 30       # address space only: the file is sparse and grows as used
+TABLES = ("meta", "data", "schedule", "quarantine")
+MAX_BATCH = 512           # records in one group commit
+BACKOFF_MIN = 300         # seconds before the first retry (Postfix: minimal_backoff_time)
+BACKOFF_MAX = 4000        # longest wait between retries (Postfix: maximal_backoff_time)
+FINAL = ("done", "failed")
+STATES = ("pending", "deferred") + FINAL
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_qid_lock = threading.Lock()
+_writer_lock = threading.Lock()
+_last_us = 0
+
+
+class SpoolError(Exception):
+    """The queue could not take or change a message."""
+
+
+def _base36(number, width):
+    digits = []
+    for _ in range(width):
+        number, digit = divmod(number, 36)
+        digits.append(_ALPHABET[digit])
+    return "".join(reversed(digits))
+
+
+def new_qid():
+    """A queue id: microseconds since the epoch (10 chars) + 4 random chars.
+
+    Strictly increasing within a process; the random part keeps two processes apart.
+    """
+    global _last_us
+    with _qid_lock:
+        _last_us = max(time.time_ns() // 1000, _last_us + 1)
+        now = _last_us
+    return _base36(now, 10) + _base36(secrets.randbelow(36 ** 4), 4)
+
+
+def backoff(attempts):
+    """Seconds to wait after the `attempts`-th deferral: doubling, capped."""
+    return min(BACKOFF_MIN * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
+
+
+@dataclass
+class Recipient:
+    address: str
+    state: str = "pending"      # pending | deferred | done | failed
+    error: str = ""
+
+    @property
+    def final(self):
+        return self.state in FINAL
+
+
+@dataclass
+class Entry:
+    """A queued message's metadata (its bytes are `Spool.load(qid)`)."""
+    qid: str
+    sender: str
+    recipients: list
+    arrival: float
+    size: int
+    attempts: int = 0
+    next_try: float = 0.0
+    info: dict = field(default_factory=dict)
+
+    def pending(self):
+        """The recipients that are not final yet."""
+        return [r for r in self.recipients if not r.final]
+
+    def to_json(self):
+        return json.dumps({
+            "sender": self.sender,
+            "rcpts": [[r.address, r.state, r.error] for r in self.recipients],
+            "arrival": self.arrival, "size": self.size, "attempts": self.attempts,
+            "next_try": self.next_try, "info": self.info,
+        }, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, qid, raw):
+        """Parse a record; raises ValueError when it is not one of ours."""
+        try:
+            doc = json.loads(raw)
+            rcpts = [Recipient(str(a), str(s), str(e)) for a, s, e in doc["rcpts"]]
+            entry = cls(qid, str(doc["sender"]), rcpts, float(doc["arrival"]),
+                        int(doc["size"]), int(doc["attempts"]), float(doc["next_try"]),
+                        dict(doc["info"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"bad spool record: {exc}") from None
+        if not rcpts or any(r.state not in STATES for r in rcpts):
+            raise ValueError("bad spool record: recipients")
+        return entry
+
+
+def _schedule_key(next_try, qid):
+    return struct.pack(">Q", max(int(next_try * 1000), 0)) + qid.encode()
+
+
+def _new_entry(qid, sender, recipients, data, info):
+    if not isinstance(qid, str) or len(qid) != 14 or qid.strip(_ALPHABET):
+        raise SpoolError(f"not a queue id: {qid!r}")
+    unique = list(dict.fromkeys(recipients))
+    if not unique:
+        raise SpoolError(f"{qid}: no recipients")
+    now = time.time()
+    return Entry(qid, sender, [Recipient(a) for a in unique], now, len(data),
+                 next_try=now, info=dict(info or {}))
+
+
+def _insert(txn, db, entry, data):
+    """Write one new message inside `txn`; a duplicate qid is refused."""
+    key = entry.qid.encode()
+    if not txn.put(key, entry.to_json(), db=db["meta"], overwrite=False):
+        raise SpoolError(f"{entry.qid}: queue id already in use")
+    txn.put(key, data, db=db["data"])
+    txn.put(_schedule_key(entry.next_try, entry.qid), b"", db=db["schedule"])
+
+
+class Spool:
+    """The queue at `<state_dir>/spool`."""
+
+    def __init__(self, state_dir):
+        self._shared = lmdbenv.acquire(Path(state_dir) / "spool", TABLES,
+                                       map_size=MAP_SIZE, sync=True, metasync=True)
+        self._env = self._shared.env
+        self._db = self._shared.db
+
+    def close(self):
+        if self._shared is not None:
+            lmdbenv.release(self._shared)
+            self._shared = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # accepting
+
+    async def enqueue(self, qid, sender, recipients, data, info=None):
+        """Queue a message; returns once it is durable. Raises SpoolError."""
+        entry = _new_entry(qid, sender, recipients, data, info)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def done(error):
+            try:
+                loop.call_soon_threadsafe(_settle, future, error and _spool_error(error))
+            except RuntimeError:
+                pass      # the loop is gone: nobody is waiting for the answer
+
+        self._writer().submit(lambda txn: _insert(txn, self._db, entry, data), done)
+        await future
+
+    def enqueue_sync(self, qid, sender, recipients, data, info=None):
+        """Queue a message in the calling thread, in its own commit."""
+        entry = _new_entry(qid, sender, recipients, data, info)
+        try:
+            with self._env.begin(write=True) as txn:
+                _insert(txn, self._db, entry, data)
+        except Exception as exc:
+            raise _spool_error(exc) from None
+
+    def _writer(self):
+        """The environment's group-commit thread (one per process), started lazily."""
+        helpers = self._shared.helpers
+        writer = helpers.get("writer")
+        if writer is None:
+            with _writer_lock:
+                writer = helpers.get("writer")
+                if writer is None:
+                    writer = helpers["writer"] = lmdbenv.GroupCommit(
+                        self._env, refused=(SpoolError,), max_batch=MAX_BATCH,
+                        name="spool-writer")
+        return writer
+
+    # reading
+
+    def due(self, now=None, limit=None):
+        """Messages whose next attempt is due, oldest schedule first."""
+        end = _schedule_key(time.time() if now is None else now, "~")
+        found, bad = [], []
+        with self._env.begin() as txn:
+            for key, _ in txn.cursor(db=self._db["schedule"]):
+                if key > end or (limit is not None and len(found) >= limit):
+                    break
+                qid = key[8:].decode("ascii", "replace")
+                entry = self._entry(txn, qid, bad)
+                if entry is not None:
+                    found.append(entry)
+        self._quarantine(bad)
+        return found
+
+    def get(self, qid):
+        bad = []
+        with self._env.begin() as txn:
+            entry = self._entry(txn, qid, bad)
+        self._quarantine(bad)
+        return entry
+
+    def entries(self):
+        """Every queued message, in arrival order."""
+        found, bad = [], []
+        with self._env.begin() as txn:
+            for key in txn.cursor(db=self._db["meta"]).iternext(values=False):
+                entry = self._entry(txn, key.decode("ascii", "replace"), bad)
+                if entry is not None:
+                    found.append(entry)
+        self._quarantine(bad)
+        return found
+
+    def load(self, qid):
+        """The message bytes; raises KeyError when the message is not queued."""
+        with self._env.begin() as txn:
+            data = txn.get(qid.encode(), db=self._db["data"])
+        if data is None:
+            raise KeyError(qid)
+        return data
+
+    def next_due(self):
+        """When the earliest scheduled attempt is due (epoch seconds), or None."""
+        with self._env.begin() as txn:
+            cursor = txn.cursor(db=self._db["schedule"])
+            if not cursor.first():
+                return None
+            return struct.unpack(">Q", cursor.key()[:8])[0] / 1000
+
+    def count(self):
+        with self._env.begin() as txn:
+            return txn.stat(self._db["meta"])["entries"]
+
+    def quarantined(self):
+        with self._env.begin() as txn:
+            keys = txn.cursor(db=self._db["quarantine"]).iternext(values=False)
+            return [key.decode("ascii", "replace") for key in keys]
+
+    def _entry(self, txn, qid, bad):
+        raw = txn.get(qid.encode(), db=self._db["meta"])
+        if raw is None:
+            return None
+        try:
+            return Entry.from_json(qid, raw)
+        except ValueError as exc:
+            bad.append((qid, str(exc)))
+            return None
+
+    # the queue runner
+
+    def update(self, results, now=None):
+        """Record delivery outcomes, all in one commit.
+
+        `results` is {qid: {address: (state, error)}} with state "done", "failed"
+        or "deferred". A message with a deferred recipient is tried again after
+        `backoff(attempts)`; one whose recipients are all final is removed.
+        Returns the qids removed.
+        """
+        now = time.time() if now is None else now
+        removed, bad = [], []
+        try:
+            with self._env.begin(write=True) as txn:
+                for qid, outcome in results.items():
+                    entry = self._entry(txn, qid, bad)
+                    if entry is not None and self._apply(txn, entry, outcome, now):
+                        removed.append(qid)
+        except Exception as exc:
+            raise _spool_error(exc) from None
+        self._quarantine(bad)
+        return removed
+
+    def _apply(self, txn, entry, outcome, now):
+        """Apply one message's outcome; True if it left the queue."""
+        for rcpt in entry.recipients:
+            if rcpt.address in outcome and not rcpt.final:
+                rcpt.state, rcpt.error = outcome[rcpt.address]
+        txn.delete(_schedule_key(entry.next_try, entry.qid), db=self._db["schedule"])
+        if not entry.pending():
+            self._delete(txn, entry.qid)
+            return True
+        if any(r.state == "deferred" for r in entry.recipients
+               if r.address in outcome):
+            entry.attempts += 1
+            entry.next_try = now + backoff(entry.attempts)
+        txn.put(entry.qid.encode(), entry.to_json(), db=self._db["meta"])
+        txn.put(_schedule_key(entry.next_try, entry.qid), b"", db=self._db["schedule"])
+        return False
+
+    def remove(self, qid):
+        """Drop a message whatever its state (mailctl queue delete)."""
+        with self._env.begin(write=True) as txn:
+            raw = txn.get(qid.encode(), db=self._db["meta"])
+            if raw is not None:
+                try:
+                    entry = Entry.from_json(qid, raw)
+                    txn.delete(_schedule_key(entry.next_try, qid),
+                               db=self._db["schedule"])
+                except ValueError:
+                    pass
+            self._delete(txn, qid)
+
+    def _delete(self, txn, qid):
+        key = qid.encode()
+        txn.delete(key, db=self._db["meta"])
+        txn.delete(key, db=self._db["data"])
+
+    def _quarantine(self, bad):
+        """Move unparseable records aside (data kept) so scans stop tripping on them."""
+        if not bad:
+            return
+        with self._env.begin(write=True) as txn:
+            for qid, why in bad:
+                key = qid.encode()
+                raw = txn.get(key, db=self._db["meta"])
+                if raw is None:
+                    continue
+                txn.put(key, raw, db=self._db["quarantine"])
+                txn.delete(key, db=self._db["meta"])
+                self._drop_schedule(txn, key)
+                log.error("%s: quarantined: %s", qid, why)
+
+    def _drop_schedule(self, txn, key):
+        cursor = txn.cursor(db=self._db["schedule"])
+        stale = [k for k in cursor.iternext(values=False) if k[8:] == key]
+        for k in stale:
+            txn.delete(k, db=self._db["schedule"])
+
+
+def _settle(future, error):
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+def _spool_error(exc):
+    if isinstance(exc, SpoolError):
+        return exc
+    return SpoolError(f"queue write failed: {exc}")

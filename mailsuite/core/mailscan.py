@@ -1,0 +1,237 @@
+"""The file-system side of a Maildir folder: creating it, writing into tmp/, naming
+files, and taking in changes that other Maildir tools made behind the index's back.
+
+A folder record remembers its new/ and cur/ mtimes at the last scan. A directory
+whose mtime moved was changed by someone else, and is scanned: its listing is
+compared with the index's `names` table. Our own renames and deliveries record the
+mtime they produce in the same transaction, so they never cause a scan: a busy
+INBOX is not listed after every delivery.
+
+Mtimes come from a coarse clock: a change made later within the same tick leaves
+the mtime as it was. After a scan (someone else is at work in the folder), an mtime
+whose tick was not surely over is kept "unsettled" and the next look scans once
+more, as Dovecot does. After our own change we take that small risk instead of a
+scan, and cover it with a full scan at most every RESCAN_INTERVAL seconds: a file
+another tool drops in the same few milliseconds as one of our changes shows up
+late, never is lost.
+
+Failure policy: a file that vanishes from the listing is checked with a second
+listing before it is expunged, since a rename racing a listing can hide a file from
+readdir; files left in tmp/ for 36 hours by a crashed writer are removed (the
+Maildir convention); files we cannot stat are left for the next scan.
+"""
+
+import errno
+import os
+import socket
+import time
+from itertools import count
+
+from .mailindex import Record, flags_from_suffix, mirrored
+
+SUBDIRS = ("new", "cur")
+TMP_MAX_AGE = 36 * 3600
+RESCAN_INTERVAL = 120
+
+_sequence = count()
+# How long after an mtime its clock tick is surely over: file systems with
+# nanosecond timestamps tick at most every 10 ms; a whole-second mtime hints at a
+# file system that only stores seconds.
+_SETTLE_NS = 100_000_000
+_SETTLE_COARSE_NS = 2_000_000_000
+
+
+def make_maildir(path, subfolder=False):
+    """Create cur/, new/, tmp/ under `path` if missing (tmp/ last: it marks done)."""
+    if (path / "tmp").is_dir():
+        return
+    created = not path.exists()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for sub in ("cur", "new", "tmp"):
+        (path / sub).mkdir(mode=0o700, exist_ok=True)
+    if subfolder:
+        # Maildir++: marks a folder, as opposed to a user's root.
+        (path / "maildirfolder").touch(mode=0o600)
+    fsync_dir(path)
+    if created:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def stat_dirs(path):
+    """{"new": mtime_ns, "cur": mtime_ns}."""
+    return {sub: os.stat(path / sub).st_mtime_ns for sub in SUBDIRS}
+
+
+def _settled(mtime_ns):
+    window = _SETTLE_COARSE_NS if mtime_ns % 1_000_000_000 == 0 else _SETTLE_NS
+    return time.time_ns() - mtime_ns >= window
+
+
+def needs_scan(state, stats):
+    """True if a directory changed since the last scan, or might have."""
+    scan = state.scan or {}
+    if time.time() - scan.get("at", 0) > RESCAN_INTERVAL:
+        return True
+    return any(scan.get(sub) is None or scan[sub][0] != stats[sub] or not scan[sub][1]
+               for sub in SUBDIRS)
+
+
+def moved_externally(state, stats):
+    """True if a directory's mtime differs from the one remembered."""
+    scan = state.scan or {}
+    return any(scan.get(sub) is None or scan[sub][0] != stats[sub] for sub in SUBDIRS)
+
+
+def note_own_change(state, before, after):
+    """Remember the mtimes our own change produced, where nobody else had changed
+    the directory since our last look (else leave it to be scanned). Whether the
+    old mtime was settled carries over."""
+    scan = state.scan if state.scan is not None else {}
+    for sub in SUBDIRS:
+        old = scan.get(sub)
+        if old is not None and old[0] == before[sub]:
+            scan[sub] = [after[sub], old[1]]
+    state.scan = scan
+
+
+def list_files(path):
+    """{base: (dir, suffix)}; new/ is listed before cur/, so a file moving from
+    new/ to cur/ during the listing is seen at least once."""
+    found = {}
+    for sub in SUBDIRS:
+        with os.scandir(path / sub) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                base = entry.name.split(":", 1)[0]
+                found[base] = (sub, entry.name[len(base):])
+    return found
+
+
+def file_record(path, uid, base, sub, suffix, modseq, flags):
+    """A Record for a file on disk; raises FileNotFoundError if it is gone."""
+    st = os.stat(path / sub / (base + suffix))
+    return Record(uid, base, sub, suffix, st.st_size, st.st_mtime, modseq,
+                  frozenset(flags))
+
+
+def index_files(txn, state, path, files, modseq):
+    """Give files found on disk [(base, dir, suffix)] new uids; returns {base: uid}."""
+    uids = {}
+    for base, sub, suffix in files:
+        try:
+            record = file_record(path, state.uidnext, base, sub, suffix, modseq,
+                                 flags_from_suffix(suffix))
+        except FileNotFoundError:
+            continue
+        txn.put_message(state.id, record)
+        uids[base] = state.uidnext
+        state.uidnext += 1
+    if uids:
+        state.highestmodseq = max(state.highestmodseq, modseq)
+    return uids
+
+
+def sync(txn, state, path, force=False):
+    """Bring the index of one folder in line with its directories; True if changed."""
+    stats = stat_dirs(path)        # before listing: a later change shows next time
+    if not force and not needs_scan(state, stats):
+        return False
+    on_disk = list_files(path)
+    known = txn.locations(state.id)
+    vanished = [base for base in known if base not in on_disk]
+    if vanished:
+        again = list_files(path)
+        for base in vanished:
+            if base in again:
+                on_disk[base] = again[base]
+        vanished = [base for base in vanished if base not in on_disk]
+    added = sorted(base for base in on_disk if base not in known)
+    moved = [base for base in on_disk
+             if base in known and known[base][1:] != on_disk[base]]
+    modseq = state.highestmodseq + 1
+    for base in vanished:
+        record = txn.message(state.id, known[base][0])
+        if record is not None:
+            txn.delete_message(state.id, record, modseq)
+    for base in moved:
+        _take_rename(txn, state, known[base][0], *on_disk[base], modseq)
+    index_files(txn, state, path, [(b, *on_disk[b]) for b in added], modseq)
+    if vanished or moved or added:
+        state.highestmodseq = modseq
+    state.scan = {sub: [stats[sub], _settled(stats[sub])] for sub in SUBDIRS}
+    state.scan["at"] = time.time()
+    _clean_tmp(path)
+    return bool(vanished or moved or added)
+
+
+def _take_rename(txn, state, uid, sub, suffix, modseq):
+    """A file renamed by another tool: new place, and its letters if they changed."""
+    record = txn.message(state.id, uid)
+    if record is None:
+        return
+    flags = record.flags
+    letters = flags_from_suffix(suffix)
+    if letters != mirrored(flags):
+        flags = (flags - mirrored(flags)) | letters
+    txn.put_message(state.id, record.moved(sub, suffix, flags=flags, modseq=modseq),
+                    old=record)
+
+
+def _clean_tmp(path):
+    limit = time.time() - TMP_MAX_AGE
+    with os.scandir(path / "tmp") as entries:
+        for entry in entries:
+            try:
+                # ctime, not mtime: a writer sets mtime to the internal date.
+                if entry.stat(follow_symlinks=False).st_ctime < limit:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+def unique_base():
+    """A new Maildir base name: seconds, microseconds, pid, counter, host."""
+    now = time.time()
+    host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+    return (f"{int(now)}.M{int(now * 1e6) % 1000000}P{os.getpid()}"
+            f"Q{next(_sequence)}.{host}")
+
+
+
+def write_tmp(path, base, data, internaldate):
+    """tmp/<base>.<pid>, written and fsync'ed; its mtime is the internal date if
+    given (so that an index rebuilt from the files finds it again). The pid keeps
+    two writers of one base from writing into the same file."""
+    tmp = path / "tmp" / f"{base}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if internaldate is not None:
+            ns = int(internaldate * 1e9)
+            os.utime(fd, ns=(ns, ns))
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def unlink(path):
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise

@@ -1,0 +1,264 @@
+"""deliverd: the queue runner. Takes messages from the spool and delivers each local
+recipient to its Maildir INBOX.
+
+Its one socket is `wakeup`, a unix datagram socket on which smtpd, submitd and
+mailctl drop a hint after each commit; it also scans the spool at start and every
+`deliverd.scan_interval` seconds, and when a deferred message falls due.
+
+One pass takes the due messages, resolves every pending recipient through the
+accounts (aliases, catch-alls), delivers with one `deliver_many` per mailbox, then
+records all outcomes in one spool commit: a message leaves the spool only when
+every recipient is final.
+
+Failure policy: delivery is idempotent, because the Maildir base name of a message is
+fixed by its queue id (`<arrival>.Q<qid>.<hostname>`) and a mailbox refuses a base it
+already holds; so a crash at any point (kill -9 between the Maildir commit and the
+spool commit, say) is repaired by the next pass, which finds the message delivered
+and only records it. A mailbox that fails (disk full, permissions) defers its
+recipients; a recipient nobody takes fails (bounces come with outbound delivery); a
+recipient outside our domains stays deferred until outbound delivery exists. An
+exception in a pass is logged and the pass is retried later, never a dead daemon.
+"""
+
+import asyncio
+import concurrent.futures
+import logging
+import signal
+import time
+
+from .core import activation, notify, server
+from .core.accounts import Accounts
+from .core.maildir import Store
+from .core.spool import Spool
+
+log = logging.getLogger("deliverd")
+
+PASS_MESSAGES = 200           # messages taken in one pass
+PASS_BYTES = 64 << 20         # and at most this much message data (but at least one)
+RETRY_AFTER_ERROR = 5         # seconds before a pass that raised is tried again
+
+
+def main(argv=None):
+    return server.main("deliverd", {"wakeup"}, start, argv)
+
+
+async def start(cfg, sockets):
+    runner = Runner(cfg)
+    try:
+        await runner.run(dict(sockets)["wakeup"])
+    finally:
+        runner.close()
+
+
+class Runner:
+    """The wake-up loop; the passes themselves run in one worker thread."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.spool = Spool(cfg.state_dir)
+        self.accounts = Accounts(cfg.state_dir)
+        self.notify_path = cfg.runtime_dir / "imapd.notify"
+        self.worker = concurrent.futures.ThreadPoolExecutor(1, "deliverd-pass")
+
+    def close(self):
+        self.worker.shutdown(wait=True)
+        self.spool.close()
+        self.accounts.close()
+
+    async def run(self, sock):
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        listener = notify.Listener(sock)
+        activation.ready()
+        idle_since = time.monotonic()
+        while not stop.is_set():
+            more, busy = await loop.run_in_executor(self.worker, self.safe_pass)
+            if busy:
+                idle_since = time.monotonic()
+            if more:
+                continue
+            if self._idle_expired(idle_since):
+                log.info("queue empty and idle for %d s: exiting",
+                         self.cfg.server.idle_exit)
+                break
+            await _first_of(listener.wait(self._sleep_time()), stop.wait())
+        activation.stopping()
+        listener.close()
+
+    def _sleep_time(self):
+        timeout = self.cfg.deliverd.scan_interval or 60
+        due = self.spool.next_due()
+        if due is not None:
+            timeout = min(timeout, max(due - time.time(), 0.05))
+        if self.cfg.server.idle_exit:
+            timeout = min(timeout, self.cfg.server.idle_exit)
+        return timeout
+
+    def _idle_expired(self, idle_since):
+        idle_exit = self.cfg.server.idle_exit
+        return bool(idle_exit) and time.monotonic() - idle_since >= idle_exit \
+            and self.spool.count() == 0
+
+    def safe_pass(self):
+        """run_pass(), but an exception is logged and answered with a pause."""
+        try:
+            return self.run_pass()
+        except Exception:
+            log.exception("delivery pass failed; retrying in %d s", RETRY_AFTER_ERROR)
+            time.sleep(RETRY_AFTER_ERROR)
+            return False, True
+
+    def run_pass(self):
+        """One pass over the due messages. Returns (more are due, did anything)."""
+        due = self.spool.due(limit=PASS_MESSAGES)
+        entries = _take(due)
+        if not entries:
+            return False, False
+        batch = Batch(self.cfg.server.hostname)
+        for entry in entries:
+            batch.plan(entry, self.accounts)
+        batch.load(self.spool)
+        for address, items in batch.mailboxes.items():
+            self._deliver(batch, address, items)
+        removed = self.spool.update(batch.results())
+        batch.log_outcomes(removed)
+        return len(entries) < len(due) or len(due) == PASS_MESSAGES, True
+
+    def _deliver(self, batch, address, items):
+        """Deliver a mailbox's share of the pass with one deliver_many."""
+        try:
+            store = Store(self.accounts.mailbox_dir(address))
+            try:
+                store.deliver_many([(base, batch.data[qid]) for qid, base in items])
+            finally:
+                store.close()
+        except Exception as exc:
+            # A file-system error is the mailbox's state (disk full, permissions);
+            # anything else is a bug and gets its traceback.
+            log.error("%s: mailbox unavailable: %s", address, exc,
+                      exc_info=not isinstance(exc, OSError))
+            batch.mailbox_failed(address, f"4.2.0 mailbox unavailable: {exc}")
+            return
+        notify.send(self.notify_path, address.encode())
+
+
+async def _first_of(*coros):
+    tasks = [asyncio.ensure_future(coro) for coro in coros]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
+
+
+def maildir_base(entry, hostname):
+    """The Maildir base name of a queued message, the same in every mailbox and at
+    every attempt: what makes a retried delivery find the earlier one."""
+    return f"{int(entry.arrival)}.Q{entry.qid}.{hostname}"
+
+
+def _take(entries):
+    """The entries that fit in one pass's byte budget (at least one)."""
+    total, taken = 0, []
+    for entry in entries:
+        if taken and total + entry.size > PASS_BYTES:
+            break
+        taken.append(entry)
+        total += entry.size
+    return taken
+
+
+class Batch:
+    """The work of one pass: who gets what, and how it went."""
+
+    def __init__(self, hostname):
+        self.hostname = hostname
+        self.entries = {}           # qid -> Entry
+        self.mailboxes = {}         # local address -> [(qid, base)]
+        self.children = {}          # (qid, rcpt) -> [[target, state, why]]
+        self.data = {}              # qid -> message bytes
+
+    def plan(self, entry, accounts):
+        """Resolve the entry's pending recipients; queue local targets by mailbox."""
+        self.entries[entry.qid] = entry
+        base = maildir_base(entry, self.hostname)
+        for rcpt in entry.pending():
+            if not accounts.is_local_domain(rcpt.address.rpartition("@")[2]):
+                # Submitted mail for another domain: outbound delivery's job.
+                self.children[entry.qid, rcpt.address] = [
+                    [rcpt.address, "deferred", "no outbound transport yet"]]
+                continue
+            targets = accounts.resolve(rcpt.address)
+            if not targets:
+                self.children[entry.qid, rcpt.address] = [
+                    [rcpt.address, "failed", "5.1.1 no such user"]]
+                continue
+            children = self.children[entry.qid, rcpt.address] = []
+            for target in targets:
+                if accounts.get_user(target) is not None:
+                    children.append([target, "done", ""])
+                    self.mailboxes.setdefault(target, []).append((entry.qid, base))
+                elif accounts.is_local_domain(target.rpartition("@")[2]):
+                    children.append([target, "failed", "5.1.1 no such user"])
+                else:
+                    children.append([target, "deferred", "no outbound transport yet"])
+
+    def load(self, spool):
+        """Read the bytes of every message that goes to a mailbox."""
+        wanted = {qid for items in self.mailboxes.values() for qid, _ in items}
+        for qid in sorted(wanted):
+            try:
+                self.data[qid] = spool.load(qid)
+            except KeyError:
+                self._forget(qid)      # removed meanwhile (mailctl queue delete)
+
+    def _forget(self, qid):
+        for address, items in list(self.mailboxes.items()):
+            items[:] = [item for item in items if item[0] != qid]
+            if not items:
+                del self.mailboxes[address]
+        for key in [key for key in self.children if key[0] == qid]:
+            del self.children[key]
+
+    def mailbox_failed(self, address, why):
+        for children in self.children.values():
+            for child in children:
+                if child[0] == address and child[1] == "done":
+                    child[1:] = ["deferred", why]
+
+    def results(self):
+        """{qid: {rcpt: (state, why)}} for Spool.update: a recipient is deferred if
+        any of its targets is, else done if any got it, else failed."""
+        results = {}
+        for (qid, rcpt), children in self.children.items():
+            states = {state for _, state, _ in children}
+            state = "deferred" if "deferred" in states else \
+                "done" if "done" in states else "failed"
+            why = next((w for _, s, w in children if s == state and w), "")
+            results.setdefault(qid, {})[rcpt] = (state, why)
+        return results
+
+    def log_outcomes(self, removed):
+        """One line per target, then "removed" for a message that left the queue."""
+        now, removed = time.time(), set(removed)
+        for qid, entry in self.entries.items():
+            delay = now - entry.arrival
+            for rcpt in entry.recipients:
+                for target, state, why in self.children.get((qid, rcpt.address), ()):
+                    orig = f", orig_to=<{rcpt.address}>" if target != rcpt.address else ""
+                    log.info("%s: to=<%s>%s, delay=%.2f, status=%s",
+                             qid, target, orig, delay, _status(state, why))
+            if qid in removed:
+                log.info("%s: removed", qid)
+
+
+def _status(state, why):
+    if state == "done":
+        return "sent (delivered to maildir)"
+    if state == "failed":
+        return f"bounced ({why})"
+    return f"deferred ({why})"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""deliverd's delivery pass, run in-process against real accounts, spool and Maildirs
+(the daemon itself, killed and restarted, is in tests/crash/)."""
+
+import logging
+import os
+
+import pytest
+
+from mailsuite import deliverd
+from mailsuite.core import config, notify
+from mailsuite.core.accounts import Accounts
+from mailsuite.core.maildir import Store
+from mailsuite.core.spool import new_qid
+
+MSG = b"Subject: t\r\n\r\nbody\r\n"
+
+
+@pytest.fixture
+def runner(tmp_path):
+    cfg = config.from_dict({"server": {"hostname": "mail.example.test",
+                                       "state_dir": str(tmp_path / "state"),
+                                       "runtime_dir": str(tmp_path / "run")}},
+                           tmp_path / "mailsuite.toml")
+    with Accounts(cfg.state_dir) as accounts:
+        accounts.add_domain("example.test")
+        accounts.add_user("demo@example.test", "secret-password")
+        accounts.add_user("bob@example.test", "secret-password")
+        accounts.add_alias("team@example.test", ["demo@example.test", "bob@example.test"])
+        accounts.add_alias("fwd@example.test", ["someone@remote.test"])
+    r = deliverd.Runner(cfg)
+    yield r
+    r.close()
+
+
+def inbox(runner, address):
+    with Store(runner.accounts.mailbox_dir(address)) as store:
+        folder = store.folder("INBOX")
+        return [folder.read(uid) for uid in folder.uids()]
+
+
+def enqueue(runner, recipients, data=MSG):
+    qid = new_qid()
+    runner.spool.enqueue_sync(qid, "a@remote.test", recipients, data)
+    return qid
+
+
+def test_pass_delivers_and_removes(runner, caplog):
+    caplog.set_level(logging.INFO, "deliverd")
+    qid = enqueue(runner, ["demo@example.test", "team@example.test"])
+    assert runner.run_pass() == (False, True)
+    assert inbox(runner, "demo@example.test") == [MSG]     # one copy, not two
+    assert inbox(runner, "bob@example.test") == [MSG]
+    assert runner.spool.count() == 0
+    lines = [r.getMessage() for r in caplog.records]
+    assert f"{qid}: to=<bob@example.test>, orig_to=<team@example.test>" in lines[2]
+    assert all(line.startswith(f"{qid}: ") for line in lines)
+    assert "status=sent (delivered to maildir)" in lines[0]
+    assert lines[-1] == f"{qid}: removed"
+    assert runner.run_pass() == (False, False)
+
+
+def test_unknown_recipient_fails_and_is_logged(runner, caplog):
+    caplog.set_level(logging.INFO, "deliverd")
+    qid = enqueue(runner, ["nobody@example.test", "demo@example.test"])
+    runner.run_pass()
+    assert runner.spool.count() == 0
+    assert any(r.getMessage().startswith(f"{qid}: to=<nobody@example.test>")
+               and "status=bounced" in r.getMessage() for r in caplog.records)
+
+
+def test_remote_target_stays_deferred(runner, caplog):
+    caplog.set_level(logging.INFO, "deliverd")
+    qid = enqueue(runner, ["fwd@example.test", "demo@example.test", "x@remote.test"])
+    runner.run_pass()
+    entry = runner.spool.get(qid)
+    states = {r.address: r.state for r in entry.recipients}
+    assert states == {"fwd@example.test": "deferred", "demo@example.test": "done",
+                      "x@remote.test": "deferred"}
+    assert runner.spool.due() == []
+    assert "status=deferred (no outbound transport yet)" in caplog.text
+    assert inbox(runner, "demo@example.test") == [MSG]
+
+
+def test_already_delivered_message_is_only_recorded(runner):
+    # As after a kill between the Maildir commit and the spool commit.
+    qid = enqueue(runner, ["demo@example.test"])
+    entry = runner.spool.get(qid)
+    with Store(runner.accounts.mailbox_dir("demo@example.test")) as store:
+        store.deliver(deliverd.maildir_base(entry, "mail.example.test"), MSG)
+    runner.run_pass()
+    assert inbox(runner, "demo@example.test") == [MSG]
+    assert runner.spool.count() == 0
+
+
+def test_file_renamed_but_not_indexed_is_not_delivered_twice(runner):
+    qid = enqueue(runner, ["demo@example.test"])
+    entry = runner.spool.get(qid)
+    root = runner.accounts.mailbox_dir("demo@example.test")
+    Store(root).close()
+    base = deliverd.maildir_base(entry, "mail.example.test")
+    (root / "new" / base).write_bytes(MSG)
+    (root / "tmp" / base).write_bytes(MSG[:5])       # a half-written leftover too
+    runner.run_pass()
+    assert os.listdir(root / "new") == [base]
+    assert inbox(runner, "demo@example.test") == [MSG]
+    assert runner.spool.count() == 0
+
+
+def test_broken_mailbox_defers_only_its_recipients(runner):
+    root = runner.accounts.mailbox_dir("bob@example.test")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    root.write_bytes(b"not a directory")
+    qid = enqueue(runner, ["bob@example.test", "demo@example.test"])
+    runner.run_pass()
+    states = {r.address: r.state for r in runner.spool.get(qid).recipients}
+    assert states == {"bob@example.test": "deferred", "demo@example.test": "done"}
+
+
+def test_imapd_is_told_about_the_delivery(runner):
+    sock = notify.bind(runner.notify_path)
+    try:
+        enqueue(runner, ["demo@example.test"])
+        runner.run_pass()
+        assert sock.recv(100) == b"demo@example.test"
+    finally:
+        sock.close()
+
+
+def test_pass_is_bounded(runner, monkeypatch):
+    monkeypatch.setattr(deliverd, "PASS_MESSAGES", 3)
+    for _ in range(5):
+        enqueue(runner, ["demo@example.test"])
+    assert runner.run_pass() == (True, True)
+    assert runner.run_pass() == (False, True)
+    assert len(inbox(runner, "demo@example.test")) == 5

@@ -1,0 +1,190 @@
+"""core.spool: queue ids, durable enqueue with group commit, the queue-runner side."""
+
+import asyncio
+import re
+import time
+
+import pytest
+
+from mailsuite.core import lmdbenv, spool
+from mailsuite.core.spool import Spool, SpoolError, new_qid
+
+
+@pytest.fixture
+def queue(tmp_path):
+    with Spool(tmp_path) as s:
+        yield s
+
+
+def test_qid_shape_and_order():
+    qids = [new_qid() for _ in range(1000)]
+    assert all(re.fullmatch(r"[0-9A-Z]{14}", q) for q in qids)
+    assert len(set(qids)) == 1000
+    # The first ten characters are the time: ids made later sort later.
+    assert [q[:10] for q in qids] == sorted(q[:10] for q in qids)
+    later = new_qid()
+    assert later[:10] > qids[0][:10]
+
+
+def test_enqueue_sync_round_trip(queue):
+    qid = new_qid()
+    queue.enqueue_sync(qid, "a@remote.test", ["b@example.test", "c@example.test"],
+                       b"Subject: x\r\n\r\nbody\r\n", {"client": "127.0.0.1"})
+    entry = queue.get(qid)
+    assert entry.sender == "a@remote.test"
+    assert [r.address for r in entry.recipients] == ["b@example.test", "c@example.test"]
+    assert all(r.state == "pending" for r in entry.recipients)
+    assert entry.size == 20 and entry.info == {"client": "127.0.0.1"}
+    assert queue.load(qid) == b"Subject: x\r\n\r\nbody\r\n"
+    assert queue.count() == 1
+
+
+def test_duplicate_recipients_are_merged(queue):
+    qid = new_qid()
+    queue.enqueue_sync(qid, "", ["b@x.test", "b@x.test"], b"x")
+    assert [r.address for r in queue.get(qid).recipients] == ["b@x.test"]
+
+
+def test_bad_input_is_refused(queue):
+    with pytest.raises(SpoolError):
+        queue.enqueue_sync("short", "a@b", ["c@d"], b"x")
+    with pytest.raises(SpoolError):
+        queue.enqueue_sync(new_qid(), "a@b", [], b"x")
+    qid = new_qid()
+    queue.enqueue_sync(qid, "a@b", ["c@d"], b"x")
+    with pytest.raises(SpoolError, match="already in use"):
+        queue.enqueue_sync(qid, "a@b", ["c@d"], b"y")
+    assert queue.load(qid) == b"x"
+
+
+def test_concurrent_enqueue_shares_commits(queue, monkeypatch):
+    commits = []
+    real = lmdbenv.GroupCommit._commit
+
+    def counting(self, batch):
+        commits.append(len(batch))
+        real(self, batch)
+
+    monkeypatch.setattr(lmdbenv.GroupCommit, "_commit", counting)
+
+    async def run():
+        qids = [new_qid() for _ in range(200)]
+        await asyncio.gather(*(queue.enqueue(q, "a@b", ["c@d"], b"m" * 100)
+                               for q in qids))
+        return qids
+
+    qids = asyncio.run(run())
+    assert queue.count() == 200
+    assert all(queue.load(q) == b"m" * 100 for q in qids)
+    assert sum(commits) == 200
+    assert len(commits) < 200          # batched: fewer commits than messages
+
+
+def test_enqueue_duplicate_fails_only_that_caller(queue):
+    qid = new_qid()
+    queue.enqueue_sync(qid, "a@b", ["c@d"], b"first")
+
+    async def run():
+        other = new_qid()
+        results = await asyncio.gather(queue.enqueue(qid, "a@b", ["c@d"], b"again"),
+                                       queue.enqueue(other, "a@b", ["c@d"], b"ok"),
+                                       return_exceptions=True)
+        return other, results
+
+    other, results = asyncio.run(run())
+    assert isinstance(results[0], SpoolError) and results[1] is None
+    assert queue.load(qid) == b"first" and queue.load(other) == b"ok"
+
+
+def test_enqueued_message_survives_reopen(tmp_path):
+    qid = new_qid()
+
+    async def run(s):
+        await s.enqueue(qid, "a@b", ["c@d"], b"kept")
+
+    with Spool(tmp_path) as s:
+        asyncio.run(run(s))
+    with Spool(tmp_path) as s:
+        assert s.load(qid) == b"kept"
+
+
+def test_due_and_update_done_removes(queue):
+    qids = [new_qid() for _ in range(3)]
+    for q in qids:
+        queue.enqueue_sync(q, "a@b", ["x@d", "y@d"], b"m")
+    assert [e.qid for e in queue.due()] == qids
+    removed = queue.update({qids[0]: {"x@d": ("done", ""), "y@d": ("failed", "5.1.1")},
+                            qids[1]: {"x@d": ("done", "")}})
+    assert removed == [qids[0]]
+    assert queue.get(qids[0]) is None
+    with pytest.raises(KeyError):
+        queue.load(qids[0])
+    states = {r.address: r.state for r in queue.get(qids[1]).recipients}
+    assert states == {"x@d": "done", "y@d": "pending"}
+    # Still due: a pending recipient remains and nothing was deferred.
+    assert [e.qid for e in queue.due()] == qids[1:]
+    assert [r.address for r in queue.get(qids[1]).pending()] == ["y@d"]
+
+
+def test_deferred_message_waits_with_growing_backoff(queue):
+    qid = new_qid()
+    queue.enqueue_sync(qid, "a@b", ["x@remote"], b"m")
+    now = time.time()
+    queue.update({qid: {"x@remote": ("deferred", "no route")}}, now=now)
+    entry = queue.get(qid)
+    assert entry.attempts == 1
+    assert entry.next_try == pytest.approx(now + spool.BACKOFF_MIN)
+    assert entry.recipients[0].error == "no route"
+    assert queue.due(now=now + 1) == []
+    assert queue.next_due() == pytest.approx(entry.next_try, abs=0.01)
+    later = entry.next_try + 1
+    assert [e.qid for e in queue.due(now=later)] == [qid]
+    queue.update({qid: {"x@remote": ("deferred", "no route")}}, now=later)
+    assert queue.get(qid).next_try == pytest.approx(later + 2 * spool.BACKOFF_MIN)
+
+
+def test_backoff_is_capped():
+    assert spool.backoff(1) == spool.BACKOFF_MIN
+    assert spool.backoff(2) == 2 * spool.BACKOFF_MIN
+    assert spool.backoff(50) == spool.BACKOFF_MAX
+
+
+def test_final_recipient_is_not_reopened(queue):
+    qid = new_qid()
+    queue.enqueue_sync(qid, "a@b", ["x@d", "y@d"], b"m")
+    queue.update({qid: {"x@d": ("done", "")}})
+    queue.update({qid: {"x@d": ("deferred", "late"), "y@d": ("deferred", "later")}})
+    states = {r.address: r.state for r in queue.get(qid).recipients}
+    assert states == {"x@d": "done", "y@d": "deferred"}
+
+
+def test_due_respects_limit_and_remove(queue):
+    qids = [new_qid() for _ in range(5)]
+    for q in qids:
+        queue.enqueue_sync(q, "a@b", ["x@d"], b"m")
+    assert [e.qid for e in queue.due(limit=2)] == qids[:2]
+    queue.remove(qids[0])
+    assert [e.qid for e in queue.entries()] == qids[1:]
+    assert queue.count() == 4
+
+
+def test_unparseable_record_is_quarantined_not_deleted(queue):
+    good, bad = new_qid(), new_qid()
+    queue.enqueue_sync(good, "a@b", ["x@d"], b"good")
+    queue.enqueue_sync(bad, "a@b", ["x@d"], b"bad data kept")
+    with queue._env.begin(write=True) as txn:
+        txn.put(bad.encode(), b"{not json", db=queue._db["meta"])
+    assert [e.qid for e in queue.due()] == [good]
+    assert queue.quarantined() == [bad]
+    assert queue.load(bad) == b"bad data kept"
+    assert [e.qid for e in queue.due()] == [good]
+
+
+def test_two_handles_in_one_process_share_the_environment(tmp_path):
+    a = Spool(tmp_path)
+    b = Spool(tmp_path)
+    qid = new_qid()
+    a.enqueue_sync(qid, "a@b", ["x@d"], b"m")
+    a.close()
+    assert b.load(qid) == b"m"        # closing one handle leaves the other working
+    b.close()
