@@ -21,6 +21,7 @@ exception in a pass is logged and the pass is retried later, never a dead daemon
 """
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import signal
@@ -36,6 +37,7 @@ log = logging.getLogger("deliverd")
 PASS_MESSAGES = 200           # messages taken in one pass
 PASS_BYTES = 64 << 20         # and at most this much message data (but at least one)
 RETRY_AFTER_ERROR = 5         # seconds before a pass that raised is tried again
+OPEN_STORES = 64              # mailboxes kept open between passes
 
 
 def main(argv=None):
@@ -59,9 +61,12 @@ class Runner:
         self.accounts = Accounts(cfg.state_dir)
         self.notify_path = cfg.runtime_dir / "imapd.notify"
         self.worker = concurrent.futures.ThreadPoolExecutor(1, "deliverd-pass")
+        self.stores = collections.OrderedDict()     # address -> open Store
 
     def close(self):
         self.worker.shutdown(wait=True)
+        while self.stores:
+            self.stores.popitem()[1].close()
         self.spool.close()
         self.accounts.close()
 
@@ -126,15 +131,31 @@ class Runner:
         batch.log_outcomes(removed)
         return len(entries) < len(due) or len(due) == PASS_MESSAGES, True
 
+    def _store(self, address):
+        """The open Store of a mailbox; the least recently used is closed when
+        too many are open (opening an index costs more than a delivery)."""
+        store = self.stores.pop(address, None)
+        if store is None or not store.root.is_dir():
+            if store is not None:
+                store.close()
+            store = Store(self.accounts.mailbox_dir(address))
+        self.stores[address] = store
+        while len(self.stores) > OPEN_STORES:
+            self.stores.popitem(last=False)[1].close()
+        return store
+
+    def _drop_store(self, address):
+        store = self.stores.pop(address, None)
+        if store is not None:
+            store.close()
+
     def _deliver(self, batch, address, items):
         """Deliver a mailbox's share of the pass with one deliver_many."""
         try:
-            store = Store(self.accounts.mailbox_dir(address))
-            try:
-                store.deliver_many([(base, batch.data[qid]) for qid, base in items])
-            finally:
-                store.close()
+            store = self._store(address)
+            store.deliver_many([(base, batch.data[qid]) for qid, base in items])
         except Exception as exc:
+            self._drop_store(address)
             # A file-system error is the mailbox's state (disk full, permissions);
             # anything else is a bug and gets its traceback.
             log.error("%s: mailbox unavailable: %s", address, exc,
