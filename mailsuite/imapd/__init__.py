@@ -1,0 +1,282 @@
+"""imapd: IMAP4rev1 (RFC 3501, with RFC 9051's clarifications) over the Maildir store.
+
+Sockets: `imap` (143; STARTTLS) and `imaps` (993; implicit TLS, RFC 8314). Besides
+them, imapd binds `<runtime_dir>/imapd.notify`, where deliverd drops the address of a
+user who just got mail, so that sessions in IDLE look at once (see idle.py).
+
+This module holds the session loop: it reads a command, looks it up in COMMANDS,
+checks the state (RFC 9051 3) and runs the verb, a plain function in one of the part
+modules (auth, mailbox, fetch, idle). Failure policy: a ProtocolError becomes a tagged
+NO or BAD and the session goes on; too many BADs in a row, a literal that cannot be
+skipped, or silence beyond the autologout timer end it with BYE; any other exception
+is logged with its traceback and answered `NO [SERVERBUG]`, and the session goes on.
+"""
+
+import asyncio
+import functools
+import logging
+import ssl
+import sys
+
+from ..core import accounts, server, tls
+from ..core.stream import LineTooLong, StreamClosed
+from . import auth, fetch, idle, mailbox
+from .errors import Bad, Logout, ProtocolError, TooBig
+from .parser import (MAX_LINE, MAX_LITERAL, MAX_PREAUTH_LITERAL, parse_command,
+                     read_command)
+from .response import ANSWERED, status
+
+log = logging.getLogger("imapd")
+
+NOT_AUTHENTICATED, AUTHENTICATED, SELECTED, LOGOUT = (
+    "not authenticated", "authenticated", "selected", "logout")
+ANY = {NOT_AUTHENTICATED, AUTHENTICATED, SELECTED}
+LOGGED_IN = {AUTHENTICATED, SELECTED}
+MAX_BAD = 10            # BAD answers in a row before the session is ended
+PREAUTH_TIMEOUT = 60    # seconds; RFC 9051 5.4 asks 30 minutes only once logged in
+
+# name -> (verb, states in which it is allowed); UID FETCH and UID STORE are
+# FETCH and STORE with Command.uid set (RFC 9051 6.4.9).
+COMMANDS = {
+    "CAPABILITY": (auth.capability, ANY),
+    "NOOP": (mailbox.noop, ANY),
+    "LOGOUT": (auth.logout, ANY),
+    "STARTTLS": (auth.starttls, {NOT_AUTHENTICATED}),
+    "LOGIN": (auth.login, {NOT_AUTHENTICATED}),
+    "AUTHENTICATE": (auth.authenticate, {NOT_AUTHENTICATED}),
+    "SELECT": (mailbox.select, LOGGED_IN),
+    "EXAMINE": (mailbox.examine, LOGGED_IN),
+    "LIST": (mailbox.list_mailboxes, LOGGED_IN),
+    "IDLE": (idle.idle, LOGGED_IN),
+    "CHECK": (mailbox.noop, {SELECTED}),
+    "CLOSE": (mailbox.close, {SELECTED}),
+    "UNSELECT": (mailbox.unselect, {SELECTED}),
+    "EXPUNGE": (mailbox.expunge, {SELECTED}),
+    "FETCH": (fetch.fetch, {SELECTED}),
+    "STORE": (mailbox.store, {SELECTED}),
+}
+UID_COMMANDS = {"FETCH", "STORE"}
+
+
+def main(argv=None):
+    return server.main("imapd", {"imap", "imaps"}, start, argv)
+
+
+async def start(cfg, sockets):
+    try:
+        ctx = Context(cfg)
+    except accounts.AccountError as exc:
+        sys.exit(f"mail-imapd: {exc}")
+    hub = idle.Hub(cfg.runtime_dir / "imapd.notify")
+    ctx.hub = hub
+    srv = server.Server(functools.partial(session, ctx), credentials=ctx.credentials,
+                        implicit_tls={"imaps"}, idle_exit=cfg.server.idle_exit)
+    try:
+        await srv.serve(sockets, background=[hub.run(), _end_sessions_on_stop(ctx)])
+    finally:
+        hub.close()
+        ctx.close()
+
+
+async def _end_sessions_on_stop(ctx):
+    """Server.serve cancels its helpers when told to stop, before it waits for the
+    sessions: that is the moment to send BYE to every client that is waiting."""
+    try:
+        await asyncio.Future()
+    finally:
+        ctx.shutdown()
+
+
+class Context:
+    """What all sessions of the process share."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.credentials = tls.from_config(cfg)
+        self.accounts = accounts.Accounts(cfg.state_dir)
+        self.hub = None
+        self.sessions = set()
+        self.stopping = False
+
+    def shutdown(self):
+        """End the sessions waiting for a command or in IDLE now (RFC 9051 7.1.5
+        BYE); a busy one finishes its command first, then sees `stopping`."""
+        self.stopping = True
+        for s in self.sessions:
+            if s.waiting:
+                s.end_reason = "server shutting down"
+                s.untagged("BYE server shutting down")
+                s.push()
+                s.stream.close()
+                # A TLS close waits for the client's close_notify; do not.
+                s.task.cancel()
+
+    def close(self):
+        self.accounts.close()
+
+
+async def session(ctx, stream, name):
+    await Session(ctx, stream, name).run()
+
+
+class Session:
+    def __init__(self, ctx, stream, name):
+        self.ctx = ctx
+        self.cfg = ctx.cfg
+        self.stream = stream
+        self.task = None
+        self.ip = server.peer_ip(stream)
+        self.state = NOT_AUTHENTICATED
+        self.user = None
+        self.store = None
+        self.selected = None
+        self.bad = 0
+        self.failed_logins = 0
+        self.waiting = False        # for a command, or in IDLE: safe to interrupt
+        self.out = bytearray()
+        self.end_reason = "disconnected"
+
+    async def run(self):
+        self.untagged(f"OK [CAPABILITY {auth.capabilities(self)}] "
+                      f"{self.cfg.server.hostname} IMAP ready")
+        self.task = asyncio.current_task()
+        self.ctx.sessions.add(self)
+        try:
+            await self.flush()
+            while self.state != LOGOUT:
+                await self.next_command()
+                await self.flush()
+        except Logout as exc:
+            self.end_reason = str(exc)
+            self.untagged(f"BYE {exc}")
+            self.push()
+        except (StreamClosed, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            self.ctx.sessions.discard(self)
+            self.close()
+
+    async def next_command(self):
+        if self.ctx.stopping:
+            raise Logout("server shutting down")
+        try:
+            self.waiting = True
+            data = await asyncio.wait_for(
+                read_command(self.stream, self.continuation, self.max_literal()),
+                self.timeout())
+        except asyncio.TimeoutError:
+            raise Logout("Autologout; idle for too long") from None
+        except LineTooLong:
+            return self.fail("*", Bad("command line too long", "TOOBIG"))
+        except TooBig as exc:
+            self.fail(exc.tag or "*", exc)
+            if exc.fatal:
+                raise Logout("literal too large") from None
+            return None
+        finally:
+            self.waiting = False
+        return await self.execute(data)
+
+    async def execute(self, data):
+        tag = "*"
+        try:
+            cmd = parse_command(data)
+            tag = cmd.tag
+            verb = self.verb(cmd)
+            text = await verb(self, cmd)
+        except ProtocolError as exc:
+            return self.fail(exc.tag or tag, exc)
+        except (Logout, StreamClosed, ConnectionError, ssl.SSLError):
+            raise
+        except Exception:
+            log.exception("%s: %s failed", self.who(), data[:60])
+            return self.write(status(tag, "NO", "internal server error", "SERVERBUG"))
+        self.bad = 0
+        if text is not ANSWERED:
+            self.write(status(tag, "OK", text or f"{cmd.name} completed"))
+        return None
+
+    def verb(self, cmd):
+        """The function for `cmd`, after the state check (RFC 9051 3)."""
+        if cmd.name == "UID":
+            if not cmd.args or not isinstance(cmd.args[0], str) \
+                    or cmd.args[0].upper() not in UID_COMMANDS:
+                raise Bad("unknown UID command")
+            cmd.name, cmd.args, cmd.uid = cmd.args[0].upper(), cmd.args[1:], True
+        entry = COMMANDS.get(cmd.name)
+        if entry is None:
+            raise Bad(f"unknown command {cmd.name}")
+        verb, states = entry
+        if self.state not in states:
+            raise Bad(f"{cmd.name} is not allowed in the {self.state} state")
+        return verb
+
+    def fail(self, tag, exc):
+        self.write(status(tag, exc.status, exc.text, exc.code))
+        if exc.status == "BAD":
+            self.bad += 1
+            if self.bad >= MAX_BAD:
+                raise Logout("too many invalid commands")
+
+    # output
+
+    # Output is gathered and sent at flush(): one segment per answer, not one per
+    # line, which small-packet delays (Nagle, delayed ACK) would otherwise slow.
+
+    def write(self, data):
+        self.out += data
+
+    def untagged(self, text):
+        self.out += b"* " + text.encode("utf-8") + b"\r\n"
+
+    def push(self):
+        if self.out:
+            self.stream.write(bytes(self.out))
+            self.out.clear()
+
+    async def flush(self):
+        self.push()
+        await self.stream.drain()
+
+    async def continuation(self, text=""):
+        self.out += f"+ {text}\r\n".encode("utf-8")
+        await self.flush()
+
+    async def readline(self):
+        """One line of a continuation (AUTHENTICATE, IDLE), under the timer."""
+        try:
+            line = self.stream.readline(MAX_LINE)
+            return await asyncio.wait_for(line, self.timeout())
+        except asyncio.TimeoutError:
+            raise Logout("Autologout; idle for too long") from None
+        except LineTooLong:
+            raise Bad("line too long", "TOOBIG") from None
+
+    # state
+
+    def max_literal(self):
+        return MAX_LITERAL if self.user else MAX_PREAUTH_LITERAL
+
+    def timeout(self):
+        limit = self.cfg.imapd.idle_timeout
+        return limit if self.user else min(limit, PREAUTH_TIMEOUT)
+
+    def logged_in(self, address, store):
+        self.user = address
+        self.store = store
+        self.state = AUTHENTICATED
+
+    def select(self, selected):
+        self.selected = selected
+        self.state = SELECTED if selected else AUTHENTICATED
+
+    def who(self):
+        return f"user={self.user or '-'} ip={self.ip or '-'}"
+
+    def close(self):
+        self.selected = None
+        if self.user:
+            self.store.close()
+            log.info("logout: %s reason=%s", self.who(), self.end_reason)
+            self.user = self.store = None
+

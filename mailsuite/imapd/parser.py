@@ -1,0 +1,307 @@
+"""Reading and parsing IMAP commands (RFC 9051 2.2.1, 4 and 9; RFC 3501 the same).
+
+`read_command` takes one whole command off the stream, literals included, and hands
+back its bytes with every line end made CRLF; `parse_command` turns those bytes into
+a tag, a command name and a tree of tokens; the small typed helpers (`astring`,
+`sequence_set`, `flags`, ...) check a token against the grammar where a command
+needs it. Anything malformed raises `Bad`, which the session answers with a BAD and
+survives; only a non-synchronizing literal over the limit ends the session, because
+its bytes are already on the wire.
+"""
+
+import re
+
+from .errors import Bad, TooBig
+
+MAX_LINE = 64 * 1024            # one line of a command, literals excluded
+MAX_LITERAL = 64 * 1024 * 1024  # one literal (APPEND will need big ones)
+MAX_PREAUTH_LITERAL = MAX_LINE  # before login nothing needs more (LOGIN, AUTHENTICATE)
+
+_LITERAL_AT_END = re.compile(rb"\{(\d{1,20})(\+?)\}\r?\n\Z")
+_TAG = re.compile(rb"[\x21-\x7e]+")
+# RFC 9051 9: atom-specials are ( ) { SP CTL % * " \ ]; a tag is ASTRING-CHARs but +.
+_ATOM_SPECIALS = set(b'(){ %*"\\]')
+_TAG_CHARS = bytes(c for c in range(0x21, 0x7f) if c not in set(b'(){%*"\\+'))
+_SYSTEM_FLAGS = {f.lower(): f for f in
+                 ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")}
+
+
+class Atom(str):
+    """An atom, as sent (case kept); compare with .upper() where case is free."""
+
+
+class String(bytes):
+    """A quoted string or a literal."""
+
+
+class Command:
+    def __init__(self, tag, name, args):
+        self.tag = tag
+        self.name = name
+        self.args = args
+        self.uid = False      # set for UID FETCH, UID STORE (RFC 9051 6.4.9)
+
+    def __repr__(self):
+        return f"Command({self.tag!r}, {self.name!r}, {self.args!r})"
+
+
+# reading
+
+
+async def read_command(stream, continuation, max_literal=MAX_LITERAL):
+    """The next command's bytes, without its final line end. A synchronizing
+    literal {n} is first acknowledged by awaiting `continuation()` (RFC 9051 7.6);
+    a non-synchronizing one {n+} is read at once (RFC 7888, LITERAL+)."""
+    parts = []
+    total = 0
+    while True:
+        line = await stream.readline(MAX_LINE)
+        total += len(line)
+        match = _LITERAL_AT_END.search(line)
+        if not match:
+            parts.append(line.rstrip(b"\r\n"))
+            return b"".join(parts)
+        size, nonsync = int(match.group(1)), bool(match.group(2))
+        parts.append(line[:match.end(2) + 1] + b"\r\n")
+        total += size
+        if size > max_literal or total > max_literal + 16 * MAX_LINE:
+            tag = _tag_of(parts[0])
+            if nonsync:
+                raise TooBig("literal too large", tag, fatal=True)
+            # The client waits for "+" and so never sends this literal.
+            raise TooBig("literal too large", tag)
+        if not nonsync:
+            await continuation()
+        parts.append(await stream.readexactly(size))
+
+
+def _tag_of(data):
+    match = _TAG.match(data)
+    tag = match.group(0) if match else b""
+    return tag.decode("ascii") if tag and _is_tag(tag) else None
+
+
+def _is_tag(tag):
+    return all(c in _TAG_CHARS for c in tag)
+
+
+# parsing
+
+
+def parse_command(data):
+    """`tag SP name [SP args]` -> Command; raises Bad (with .tag when known)."""
+    tag = _tag_of(data)
+    if tag is None or data[len(tag):len(tag) + 1] != b" ":
+        raise Bad("missing or invalid tag")
+    rest = data[len(tag) + 1:]
+    match = re.match(rb"[A-Za-z]+", rest)
+    if not match:
+        raise Bad("missing command name", tag=tag)
+    name = match.group(0).decode("ascii").upper()
+    rest = rest[match.end():]
+    if rest and not rest.startswith(b" "):
+        raise Bad("invalid command name", tag=tag)
+    try:
+        args = tokenize(rest[1:]) if rest else []
+    except Bad as exc:
+        exc.tag = tag
+        raise
+    return Command(tag, name, args)
+
+
+def tokenize(data):
+    """Space-separated tokens; a parenthesized list becomes a Python list.
+
+    An atom-like token may carry a bracketed part with spaces in it, as in
+    BODY[HEADER.FIELDS (From)]<0.100>, so that FETCH can take it apart.
+    """
+    tokens, _ = _Tokenizer(data).list_items(0, top=True)
+    return tokens
+
+
+class _Tokenizer:
+    def __init__(self, data):
+        self.data = bytes(data)
+
+    def list_items(self, pos, top=False):
+        items = []
+        data = self.data
+        while True:
+            if pos >= len(data):
+                if top:
+                    return items, pos
+                raise Bad("unbalanced parenthesis")
+            if data[pos:pos + 1] == b")":
+                if top:
+                    raise Bad("unbalanced parenthesis")
+                return items, pos + 1
+            if items:
+                if data[pos:pos + 1] != b" ":
+                    raise Bad("expected a space between arguments")
+                pos += 1
+            token, pos = self.token(pos)
+            items.append(token)
+
+    def token(self, pos):
+        first = self.data[pos:pos + 1]
+        if first == b"(":
+            return self.list_items(pos + 1)
+        if first == b'"':
+            return self.quoted(pos + 1)
+        if first == b"{":
+            return self.literal(pos)
+        return self.atom(pos)
+
+    def quoted(self, pos):
+        # RFC 9051 4.3: no CR or LF; only \" and \\ are escapes.
+        out = bytearray()
+        data = self.data
+        while pos < len(data):
+            c = data[pos]
+            if c == 0x22:
+                return String(out), pos + 1
+            if c == 0x5c:
+                pos += 1
+                if data[pos:pos + 1] not in (b'"', b"\\"):
+                    raise Bad("invalid escape in quoted string")
+                c = data[pos]
+            elif c in (0x0d, 0x0a, 0x00):
+                raise Bad("invalid character in quoted string")
+            out.append(c)
+            pos += 1
+        raise Bad("unterminated quoted string")
+
+    def literal(self, pos):
+        match = re.compile(rb"\{(\d+)\+?\}\r\n").match(self.data, pos)
+        if not match:
+            raise Bad("invalid literal")
+        start = match.end()
+        end = start + int(match.group(1))
+        if end > len(self.data):
+            raise Bad("truncated literal")
+        return String(self.data[start:end]), end
+
+    def atom(self, pos):
+        data = self.data
+        start = pos
+        while pos < len(data) and data[pos] not in b" ()":
+            c = data[pos]
+            if c == 0x5b:  # "[": a section runs to the next "]"
+                close = data.find(b"]", pos)
+                if close < 0:
+                    raise Bad("unterminated [")
+                pos = close
+            elif c < 0x21 or c > 0x7e or c in b'{"':
+                raise Bad("invalid character in atom")
+            pos += 1
+        if pos == start:
+            raise Bad("empty argument")
+        return Atom(data[start:pos].decode("ascii", "replace")), pos
+
+
+# typed arguments
+
+
+def expect(args, count, usage):
+    """Check the number of arguments; `usage` names them for the BAD text."""
+    if len(args) != count:
+        raise Bad(f"expected {usage}")
+    return args
+
+
+def astring(token):
+    """RFC 9051 9 astring: an atom of ASTRING-CHARs, or a string; as str."""
+    if isinstance(token, String):
+        try:
+            return token.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Bad("string is not UTF-8") from None
+    if isinstance(token, Atom) and not any(
+            c in _ATOM_SPECIALS and c != 0x5d for c in token.encode("ascii")):
+        return str(token)
+    raise Bad("expected an atom or a string")
+
+
+def mailbox(token):
+    """A mailbox name; INBOX in any case is INBOX (RFC 9051 5.1)."""
+    name = astring(token)
+    return "INBOX" if name.upper() == "INBOX" else name
+
+
+def list_mailbox(token):
+    """A LIST pattern: like astring, but % and * are allowed (RFC 9051 9)."""
+    if isinstance(token, Atom) and not any(
+            c in b'(){ "\\' for c in token.encode("ascii")):
+        return str(token)
+    return astring(token)
+
+
+def atom(token, what="an atom"):
+    if not isinstance(token, Atom):
+        raise Bad(f"expected {what}")
+    return token.upper()
+
+
+def number(token):
+    if not isinstance(token, Atom) or not token.isdigit() or len(token) > 10:
+        raise Bad("expected a number")
+    return int(token)
+
+
+def flag(token):
+    """A flag: a system flag (case-folded to its standard spelling) or a keyword.
+    \\Recent cannot be set (RFC 9051 2.3.2); other \\Names are not ours."""
+    if not isinstance(token, Atom):
+        raise Bad("expected a flag")
+    if token.startswith("\\"):
+        standard = _SYSTEM_FLAGS.get(token.lower())
+        if standard is None:
+            raise Bad(f"invalid flag {token}")
+        return standard
+    if any(c in _ATOM_SPECIALS for c in token.encode("ascii")) or "[" in token:
+        raise Bad(f"invalid keyword {token}")
+    return str(token)
+
+
+def flag_list(tokens):
+    """`(f1 f2)` or bare `f1 f2` (RFC 9051 6.4.6) -> list of flags."""
+    if len(tokens) == 1 and isinstance(tokens[0], list):
+        tokens = tokens[0]
+    return [flag(t) for t in tokens]
+
+
+# sequence sets (RFC 9051 9: sequence-set; "*" is the largest number in use)
+
+_SEQ_RANGE = re.compile(r"(\d+|\*)(?::(\d+|\*))?\Z")
+
+
+def sequence_set(token):
+    """`1:*,3` -> [(1, None), (3, 3)]; None stands for `*`."""
+    if not isinstance(token, Atom) or not token:
+        raise Bad("expected a sequence set")
+    ranges = []
+    for item in token.split(","):
+        match = _SEQ_RANGE.match(item)
+        if not match:
+            raise Bad(f"invalid sequence set {token}")
+        low = _seq_number(match.group(1))
+        high = _seq_number(match.group(2)) if match.group(2) else low
+        ranges.append((low, high))
+    return ranges
+
+
+def _seq_number(text):
+    if text == "*":
+        return None
+    value = int(text)
+    if not 0 < value < 2 ** 32:
+        raise Bad("sequence number out of range")
+    return value
+
+
+def resolve_range(low, high, largest):
+    """The inclusive bounds of one range, `*` being `largest`; the order of the
+    two ends does not matter (RFC 9051 9: 4:2 is 2:4)."""
+    low = largest if low is None else low
+    high = largest if high is None else high
+    return (low, high) if low <= high else (high, low)

@@ -1,0 +1,266 @@
+"""mailsuite.imapd.parser: command reading and parsing, typed arguments."""
+
+import asyncio
+
+import pytest
+
+from mailsuite.core.stream import LineTooLong, Stream
+from mailsuite.imapd import parser, utf7
+from mailsuite.imapd.errors import Bad, TooBig
+from mailsuite.imapd.parser import Atom, String
+
+
+def parse(data):
+    return parser.parse_command(data)
+
+
+# parse_command
+
+
+def test_simple_command():
+    cmd = parse(b"a1 CAPABILITY")
+    assert (cmd.tag, cmd.name, cmd.args) == ("a1", "CAPABILITY", [])
+
+
+def test_command_name_is_case_insensitive():
+    assert parse(b"a1 login user pass").name == "LOGIN"
+
+
+def test_atoms_and_quoted_strings():
+    cmd = parse(b'a LOGIN demo@example.test "pa ss\\"w\\\\d"')
+    assert cmd.args == ["demo@example.test", b'pa ss"w\\d']
+    assert isinstance(cmd.args[0], Atom)
+    assert isinstance(cmd.args[1], String)
+
+
+def test_quoted_utf8_is_kept_as_bytes():
+    cmd = parse('a LOGIN "jürgen" x'.encode())
+    assert parser.astring(cmd.args[0]) == "jürgen"
+
+
+def test_synchronizing_and_nonsynchronizing_literals():
+    cmd = parse(b"a LOGIN {4}\r\nde o {7+}\r\nse\r\nret")
+    assert cmd.args == [b"de o", b"se\r\nret"]
+
+
+def test_empty_literal():
+    assert parse(b"a LOGIN {0}\r\n x").args == [b"", "x"]
+
+
+def test_nested_lists():
+    cmd = parse(b"a STORE 1 +FLAGS (\\Seen (x y) $Label)")
+    assert cmd.args == ["1", "+FLAGS", ["\\Seen", ["x", "y"], "$Label"]]
+
+
+def test_bracketed_section_stays_in_one_token():
+    cmd = parse(b"a FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (From To)]<0.100>)")
+    assert cmd.args[1] == ["UID", "BODY.PEEK[HEADER.FIELDS (From To)]<0.100>"]
+
+
+def test_list_wildcards_in_atoms():
+    assert parse(b'a LIST "" %').args == [b"", "%"]
+    assert parse(b"a LIST x/ *").args == ["x/", "*"]
+
+
+@pytest.mark.parametrize("data", [
+    b"",                          # nothing
+    b"a1",                        # no command
+    b"+tag NOOP",                 # "+" is not a tag character
+    b"a{1 NOOP",                  # nor "{"
+    b"a1  NOOP",                  # two spaces
+    b"a1 NO0P",                   # digits in the name
+    b'a1 LOGIN "unterminated',
+    b'a1 LOGIN "bad \\x escape"',
+    b"a1 LOGIN (a b",             # unbalanced
+    b"a1 LOGIN a b)",
+    b"a1 LOGIN a  b",             # empty argument
+    b"a1 LOGIN a(b)",             # no space before a list
+    b'a1 LOGIN "a"b',             # no space after a string
+    b"a1 LOGIN {5}\r\nabc",       # truncated literal
+    b"a1 LOGIN {x}\r\nabc",
+    b"a1 LOGIN a\x01b c",         # control character in an atom
+    b"a1 FETCH 1 BODY[HEADER",    # unterminated section
+])
+def test_malformed_commands_are_bad(data):
+    with pytest.raises(Bad):
+        parse(data)
+
+
+def test_bad_knows_the_tag_when_it_was_readable():
+    with pytest.raises(Bad) as info:
+        parse(b'a7 LOGIN "x')
+    assert info.value.tag == "a7"
+
+
+# typed arguments
+
+
+def test_astring_refuses_wildcards_and_lists():
+    for token in (Atom("a*"), Atom("%"), ["x"]):
+        with pytest.raises(Bad):
+            parser.astring(token)
+    assert parser.astring(Atom("a]b")) == "a]b"
+
+
+def test_mailbox_inbox_is_case_insensitive():
+    assert parser.mailbox(Atom("inBox")) == "INBOX"
+    assert parser.mailbox(String(b"Sent")) == "Sent"
+
+
+def test_flags():
+    listed = parse(b"a STORE 1 FLAGS (\\seen \\DELETED $Junk)").args[2:]
+    assert parser.flag_list(listed) == ["\\Seen", "\\Deleted", "$Junk"]
+    bare = parse(b"a STORE 1 FLAGS \\Answered x").args[2:]
+    assert parser.flag_list(bare) == ["\\Answered", "x"]
+    with pytest.raises(Bad):
+        parser.flag_list([[String(b"quoted")]])
+    for bad in ("\\Recent", "\\Bogus", "a]b"):
+        with pytest.raises(Bad):
+            parser.flag(Atom(bad))
+
+
+def test_number():
+    assert parser.number(Atom("42")) == 42
+    for bad in (Atom("-1"), Atom("1x"), String(b"1"), Atom("12345678901")):
+        with pytest.raises(Bad):
+            parser.number(bad)
+
+
+# sequence sets
+
+
+def test_sequence_sets():
+    assert parser.sequence_set(Atom("1:*,3,5:4")) == [(1, None), (3, 3), (5, 4)]
+    assert parser.sequence_set(Atom("*")) == [(None, None)]
+
+
+@pytest.mark.parametrize("text", ["", "0", "1:", ":2", "1,,2", "1:2:3", "a",
+                                  "4294967296", "1 2"])
+def test_bad_sequence_sets(text):
+    with pytest.raises(Bad):
+        parser.sequence_set(Atom(text))
+
+
+def test_sequence_set_must_be_an_atom():
+    with pytest.raises(Bad):
+        parser.sequence_set(String(b"1:2"))
+
+
+def test_resolve_range_orders_and_expands_star():
+    assert parser.resolve_range(None, 2, 9) == (2, 9)
+    assert parser.resolve_range(5, 3, 9) == (3, 5)
+    assert parser.resolve_range(None, None, 9) == (9, 9)
+
+
+# read_command, on a real Stream fed by hand
+
+
+class FakeTransport:
+    def __init__(self):
+        self.written = bytearray()
+
+    def write(self, data):
+        self.written += data
+
+    def is_closing(self):
+        return False
+
+    def get_extra_info(self, name):
+        return None
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+
+def read(chunks, max_literal=parser.MAX_LITERAL):
+    """Run read_command over a stream that receives `chunks` one by one;
+    returns (command bytes or exception, continuation count)."""
+    async def go():
+        stream = Stream()
+        stream.connection_made(FakeTransport())
+        continuations = []
+
+        async def cont():
+            continuations.append(1)
+
+        async def feed():
+            for chunk in chunks:
+                await asyncio.sleep(0)
+                stream.data_received(chunk)
+            stream.eof_received()
+        feeder = asyncio.ensure_future(feed())
+        try:
+            result = await parser.read_command(stream, cont, max_literal)
+        except Exception as exc:
+            result = exc
+        await feeder
+        return result, len(continuations)
+    return asyncio.run(go())
+
+
+def test_read_plain_line():
+    assert read([b"a NOOP\r\n"]) == (b"a NOOP", 0)
+
+
+def test_read_accepts_bare_lf():
+    assert read([b"a NOOP\n"]) == (b"a NOOP", 0)
+
+
+def test_read_literal_asks_for_continuation():
+    data, cont = read([b"a LOGIN {3}\r\n", b"abc", b" {2}\n", b"xy\r\n"])
+    assert cont == 2
+    assert parse(data).args == [b"abc", b"xy"]
+
+
+def test_read_nonsync_literal_needs_no_continuation():
+    data, cont = read([b"a LOGIN {3+}\r\nabc {2+}\r\nxy\r\n"])
+    assert cont == 0
+    assert parse(data).args == [b"abc", b"xy"]
+
+
+def test_read_literal_with_newlines_inside():
+    data, _ = read([b"a LOGIN {5+}\r\na\r\nb\n x\r\n"])
+    assert parse(data).args == [b"a\r\nb\n", "x"]
+
+
+def test_read_too_big_synchronizing_literal_is_refused_before_it_comes():
+    exc, cont = read([b"t1 APPEND x {999999999999}\r\n"])
+    assert isinstance(exc, TooBig) and not exc.fatal and exc.tag == "t1"
+    assert cont == 0
+
+
+def test_read_literal_limit_is_the_callers():
+    exc, _ = read([b"t1 LOGIN {101}\r\n"], max_literal=100)
+    assert isinstance(exc, TooBig)
+    data, _ = read([b"t1 LOGIN {100+}\r\n" + b"x" * 100 + b" y\r\n"], max_literal=100)
+    assert parse(data).args == [b"x" * 100, "y"]
+
+
+def test_read_too_big_nonsync_literal_is_fatal():
+    exc, _ = read([b"t1 APPEND x {999999999999+}\r\n"])
+    assert isinstance(exc, TooBig) and exc.fatal
+
+
+def test_read_line_too_long():
+    exc, _ = read([b"a NOOP " + b"x" * (parser.MAX_LINE + 10) + b"\r\n"])
+    assert isinstance(exc, LineTooLong)
+
+
+# modified UTF-7 (RFC 3501 5.1.3)
+
+
+@pytest.mark.parametrize("name,encoded", [
+    ("INBOX", "INBOX"), ("a&b", "a&-b"), ("Entwürfe", "Entw&APw-rfe"),
+    ("~peter/mail/台北/日本語", "~peter/mail/&U,BTFw-/&ZeVnLIqe-")])
+def test_utf7(name, encoded):
+    assert utf7.encode(name) == encoded
+    assert utf7.decode(encoded) == name
+
+
+@pytest.mark.parametrize("bad", ["a&b", "&Jjo!", "&AGE"])
+def test_utf7_malformed(bad):
+    with pytest.raises(Bad):
+        utf7.decode(bad)
