@@ -98,7 +98,8 @@ class Folder:
         return changed
 
     def uids(self):
-        return self._uids
+        """The uids in the folder as of the last refresh(), ascending (a copy)."""
+        return list(self._uids)
 
     def info(self, uid):
         return self._record(uid).info()

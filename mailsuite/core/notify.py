@@ -70,4 +70,6 @@ class Listener:
         return hints
 
     def close(self):
+        """Stop listening and close the socket."""
         asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        self.sock.close()

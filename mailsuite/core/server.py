@@ -50,8 +50,10 @@ def main(program, allowed, start, argv=None):
 class Server:
     """Accepts connections on stream sockets and runs one session task per client."""
 
-    def __init__(self, session, *, credentials=None, implicit_tls=(), idle_exit=0):
+    def __init__(self, session, *, credentials=None, implicit_tls=(), idle_exit=0,
+                 on_stop=None):
         self.session = session
+        self.on_stop = on_stop      # called once stopping begins, before the grace
         self.credentials = credentials
         self.implicit_tls = set(implicit_tls)
         self.idle_exit = idle_exit
@@ -82,6 +84,8 @@ class Server:
             srv.close()
         for task in helpers:
             task.cancel()
+        if self.on_stop is not None:
+            self.on_stop()
         await self._finish_sessions()
 
     async def _finish_sessions(self, grace=10):

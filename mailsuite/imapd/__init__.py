@@ -70,21 +70,13 @@ async def start(cfg, sockets):
     hub = idle.Hub(cfg.runtime_dir / "imapd.notify")
     ctx.hub = hub
     srv = server.Server(functools.partial(session, ctx), credentials=ctx.credentials,
-                        implicit_tls={"imaps"}, idle_exit=cfg.server.idle_exit)
+                        implicit_tls={"imaps"}, idle_exit=cfg.server.idle_exit,
+                        on_stop=ctx.shutdown)
     try:
-        await srv.serve(sockets, background=[hub.run(), _end_sessions_on_stop(ctx)])
+        await srv.serve(sockets, background=[hub.run()])
     finally:
         hub.close()
         ctx.close()
-
-
-async def _end_sessions_on_stop(ctx):
-    """Server.serve cancels its helpers when told to stop, before it waits for the
-    sessions: that is the moment to send BYE to every client that is waiting."""
-    try:
-        await asyncio.Future()
-    finally:
-        ctx.shutdown()
 
 
 class Context:

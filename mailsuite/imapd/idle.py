@@ -52,7 +52,6 @@ class Hub:
     def close(self):
         if self.listener is not None:
             self.listener.close()
-            self.listener.sock.close()
 
 
 async def idle(s, cmd):
