@@ -108,7 +108,7 @@ def provision(cfg, base):
 
 # sockets
 
-def bind(cfg, programs):
+def bind(cfg, programs, offset=0):
     """{program: [(fd name, socket)]} in dev.PROGRAMS order. TCP ports are bound
     first, so a second instance fails before it takes over a unix socket."""
     bound = {}
@@ -116,7 +116,7 @@ def bind(cfg, programs):
         for program in programs:
             for name, port in dev.PROGRAMS[program]:
                 if port is not None:
-                    bound[program, name] = _bind_tcp(program, name, port)
+                    bound[program, name] = _bind_tcp(program, name, port + offset)
         for program in programs:
             for name, port in dev.PROGRAMS[program]:
                 if port is None:
@@ -322,6 +322,8 @@ def main(argv=None):
         prog="mailsuite-dev", description="Run the mailsuite development instance.")
     parser.add_argument("--dir", type=Path, default=dev.ROOT / ".dev",
                         help="instance folder (default: .dev in the source tree)")
+    parser.add_argument("--port-offset", type=int, default=0, metavar="N",
+                        help="add N to every dev port (to run a second instance)")
     args = parser.parse_args(argv)
     try:
         cfg = prepare(args.dir)
@@ -334,7 +336,7 @@ def main(argv=None):
         missing = [p for p in dev.PROGRAMS if p not in programs]
         if not programs:
             raise Fatal("no daemon exists yet: nothing to run")
-        sockets = bind(cfg, programs)
+        sockets = bind(cfg, programs, args.port_offset)
     except Fatal as exc:
         print(f"mailsuite-dev: {exc}", file=sys.stderr)
         return 1

@@ -44,7 +44,8 @@ class MXSession(Session):
         recipients = [str(r) for r in envelope.recipients]
         await self.service.spool.enqueue(
             qid, str(envelope.sender), recipients, data,
-            {"client": self.client_ip, "helo": self.helo, "service": "smtpd"})
+            {"client": self.client_ip, "helo": self.helo, "service": "smtpd"},
+            alone=self.service.sessions() == 1)
         log.info("%s: client=%s[%s], from=<%s>, size=%d, nrcpt=%d", qid, self.helo,
                  self.client_ip, envelope.sender, len(data), len(recipients))
         notify.send(self.service.wakeup)
@@ -58,6 +59,10 @@ class Service:
         self.accounts = Accounts(cfg.state_dir)
         self.spool = Spool(cfg.state_dir)
         self.wakeup = cfg.runtime_dir / "deliverd.wakeup"
+        self.server = None
+
+    def sessions(self):
+        return len(self.server.tasks) if self.server else 0
 
     async def session(self, stream, name):
         await MXSession(stream, self).run()
@@ -65,9 +70,9 @@ class Service:
 
 async def start(cfg, sockets):
     service = Service(cfg)
-    srv = server.Server(service.session, credentials=service.credentials,
-                        idle_exit=cfg.server.idle_exit)
-    await srv.serve(sockets)
+    service.server = server.Server(service.session, credentials=service.credentials,
+                                   idle_exit=cfg.server.idle_exit)
+    await service.server.serve(sockets)
 
 
 def main(argv=None):

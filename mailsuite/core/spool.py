@@ -183,8 +183,14 @@ class Spool:
 
     # accepting
 
-    async def enqueue(self, qid, sender, recipients, data, info=None):
-        """Queue a message; returns once it is durable. Raises SpoolError."""
+    async def enqueue(self, qid, sender, recipients, data, info=None, alone=False):
+        """Queue a message; returns once it is durable. Raises SpoolError.
+
+        `alone` says the caller is the only client being served: then the commit
+        runs in the calling thread, because there is nobody to share it with and
+        the hand-off to the writer thread costs more than the loop's pause."""
+        if alone:
+            return self.enqueue_sync(qid, sender, recipients, data, info)
         entry = _new_entry(qid, sender, recipients, data, info)
         loop = asyncio.get_running_loop()
         future = loop.create_future()

@@ -365,6 +365,9 @@ def main(argv=None):
                         help="runs per point; figures are medians (default 1)")
     parser.add_argument("--latency", type=int, default=200,
                         help="messages in the latency loop (default 200; 0 skips)")
+    parser.add_argument("--sessions", type=lambda v: [int(x) for x in v.split(",")],
+                        default=list(SESSIONS),
+                        help="comma-separated session counts (default 1,10,50)")
     parser.add_argument("--only", choices=("mailsuite", "postfix"),
                         help="measure one server only")
     args = parser.parse_args(argv)
@@ -399,7 +402,7 @@ def run_all(servers, args):
     problems = []
     for size in SIZES:
         count = args.small if size == SIZES[0] else args.large
-        for sessions in SESSIONS:
+        for sessions in args.sessions:
             row = {}
             for name, server in servers.items():
                 result = measure(server, sessions, size, count, args.repeat)

@@ -1,0 +1,75 @@
+"""`make run`'s launcher, run for real: it provisions a fresh instance folder and
+serves mail with no other step (swaks in, IMAPS out), then stops cleanly."""
+
+import imaplib
+import os
+import signal
+import ssl
+import subprocess
+import time
+
+from harness import ROOT, wait_for
+
+OFFSET = 31000          # away from the default dev ports a developer may be using
+
+
+def read_banner(proc, timeout=30):
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "IMAPS" in line:
+            return "".join(lines)
+    return "".join(lines)
+
+
+def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
+    base = tmp_path / "dev"
+    proc = subprocess.Popen(
+        [str(ROOT / "bin/mailsuite-dev"), "--dir", str(base), "--port-offset", str(OFFSET)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    try:
+        banner = read_banner(proc)
+        assert "demo@example.test" in banner, banner
+        password = (base / "demo-password").read_text().strip()
+        assert (base / "demo-password").stat().st_mode & 0o077 == 0
+        body = "Hello from swaks via the dev instance"
+        sent = subprocess.run(
+            ["swaks", "--server", "127.0.0.1", "--port", str(1025 + OFFSET),
+             "--to", "demo@example.test", "--from", "someone@sender.test",
+             "--body", body, "--header", "Subject: dev instance"],
+            capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        ctx = ssl.create_default_context(cafile=str(base / "tls/cert.pem"))
+        ctx.check_hostname = False
+
+        def fetched():
+            with imaplib.IMAP4_SSL("127.0.0.1", 1993 + OFFSET, ssl_context=ctx) as imap:
+                imap.login("demo@example.test", password)
+                imap.select("INBOX")
+                typ, data = imap.fetch("1:*", "(BODY.PEEK[])")
+                return [part[1] for part in data if isinstance(part, tuple)]
+
+        messages = wait_for(fetched, timeout=15, interval=0.2)
+        assert len(messages) == 1 and body.encode() in messages[0]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out, out
+
+    # A second run reuses the folder: same password, the message still there.
+    again = subprocess.Popen(
+        [str(ROOT / "bin/mailsuite-dev"), "--dir", str(base), "--port-offset", str(OFFSET)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    try:
+        read_banner(again)
+        assert (base / "demo-password").read_text().strip() == password
+    finally:
+        os.killpg(again.pid, signal.SIGINT)
+        out, _ = again.communicate(timeout=30)
+    assert again.returncode == 0, out
