@@ -6,12 +6,13 @@ and LISTEN_PID set exactly as systemd sets them (sd_listen_fds(3)), so the daemo
 run the same code path under both supervisors. Not used in production.
 """
 
-import datetime
 import os
 import secrets
 import socket
 import sys
 from pathlib import Path
+
+from .core import tls
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3"
@@ -50,9 +51,11 @@ def wakeup_path(runtime_dir, program):
     return Path(runtime_dir) / f"{program}.wakeup"
 
 
-def spawn(program, sockets, config_path, env=None, stdout=None, stderr=None):
+def spawn(program, sockets, config_path, env=None, stdout=None, stderr=None,
+          notify_socket=None):
     """Fork and exec `program` with `sockets` [(name, socket)] handed over as systemd
-    does. Returns the child's pid."""
+    does; with `notify_socket` (a path), the child reports READY=1 there as it
+    would to systemd. Returns the child's pid."""
     argv = [PYTHON, "-m", f"mailsuite.{program}", "-c", os.fspath(config_path)]
     child_env = dict(os.environ if env is None else env)
     child_env["PYTHONPATH"] = os.fspath(ROOT)
@@ -60,6 +63,8 @@ def spawn(program, sockets, config_path, env=None, stdout=None, stderr=None):
     child_env["LISTEN_FDNAMES"] = ":".join(name for name, _ in sockets)
     for key in ("NOTIFY_SOCKET", "INVOCATION_ID", "JOURNAL_STREAM"):
         child_env.pop(key, None)
+    if notify_socket is not None:
+        child_env["NOTIFY_SOCKET"] = os.fspath(notify_socket)
     fds = [sock.fileno() for _, sock in sockets]
     pid = os.fork()
     if pid:
@@ -83,30 +88,8 @@ def spawn(program, sockets, config_path, env=None, stdout=None, stderr=None):
 
 
 def make_self_signed(cert_path, key_path, hostname):
-    """A self-signed certificate for `hostname` (and localhost), for development."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    import ipaddress
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    san = x509.SubjectAlternativeName([
-        x509.DNSName(hostname), x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=825))
-            .add_extension(san, critical=False)
-            .sign(key, hashes.SHA256()))
-    Path(key_path).parent.mkdir(parents=True, exist_ok=True)
-    _write(key_path, key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()), 0o600)
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    """A self-signed certificate for `hostname`, localhost and 127.0.0.1."""
+    tls.make_self_signed(cert_path, key_path, [hostname, "localhost", "127.0.0.1"])
 
 
 def _write(path, data, mode):

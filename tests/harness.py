@@ -76,26 +76,36 @@ class Instance:
         return socks
 
     def start(self, *programs):
+        """Start the programs and wait until each has sent READY=1 (sd_notify), as
+        systemd would for a Type=notify service."""
         for program in programs:
             socks = self._bind(program)
             log_path = self.base / f"{program}.log"
             self.logs[program] = log_path
+            notify_path = self.runtime / f"{program}.sd-notify"
+            notifier = dev.bind_unix_dgram(notify_path)
             fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
                 self.pids[program] = dev.spawn(program, socks, self.config,
-                                               stdout=fd, stderr=fd)
+                                               stdout=fd, stderr=fd,
+                                               notify_socket=notify_path)
+                self._wait_ready(program, notifier)
             finally:
                 os.close(fd)
-        for program in programs:
-            self._wait_ready(program)
+                notifier.close()
 
-    def _wait_ready(self, program, timeout=15):
-        """A daemon is ready when it accepts a connection on its first TCP port
-        (the sockets are already listening, so check that it is alive instead)."""
-        deadline = time.monotonic() + 1.0
+    def _wait_ready(self, program, notifier, timeout=20):
+        notifier.settimeout(0.1)
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            try:
+                if b"READY=1" in notifier.recv(4096):
+                    return
+            except socket.timeout:
+                pass
             self.check_alive(program)
-            time.sleep(0.05)
+        raise AssertionError(f"{program} did not report READY=1 within {timeout} s: "
+                             f"{self.log(program)[-2000:]}")
 
     def check_alive(self, program):
         pid = self.pids[program]

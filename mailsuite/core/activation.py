@@ -49,7 +49,10 @@ def require(sockets, allowed):
 def notify(state):
     """Send a state string (READY=1, STOPPING=1, STATUS=…) to the service manager."""
     if os.environ.get("NOTIFY_SOCKET"):
-        daemon.notify(state)
+        try:
+            daemon.notify(state)
+        except OSError:
+            pass      # the manager went away: nobody to tell
 
 
 def ready(status=None):
