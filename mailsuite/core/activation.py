@@ -25,6 +25,9 @@ def listen_sockets():
     (sd_listen_fds(3) with unset_environment=1).
     """
     names = daemon.listen_fds_with_names(unset_environment=True)
+    # The C library unsets its own environment only; os.environ is a copy.
+    for key in ("LISTEN_FDS", "LISTEN_FDNAMES", "LISTEN_PID"):
+        os.environ.pop(key, None)
     result = []
     for fd, name in sorted(names.items()):
         sock = socket.socket(fileno=fd)
