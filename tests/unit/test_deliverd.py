@@ -3,6 +3,7 @@
 
 import logging
 import os
+import time
 
 import pytest
 
@@ -50,6 +51,7 @@ def test_pass_delivers_and_removes(runner, caplog):
     assert runner.run_pass() == (False, True)
     assert inbox(runner, "demo@example.test") == [MSG]     # one copy, not two
     assert inbox(runner, "bob@example.test") == [MSG]
+    runner.save()
     assert runner.spool.count() == 0
     lines = [r.getMessage() for r in caplog.records]
     assert f"{qid}: to=<bob@example.test>, orig_to=<team@example.test>" in lines[2]
@@ -88,6 +90,7 @@ def test_already_delivered_message_is_only_recorded(runner):
     with Store(runner.accounts.mailbox_dir("demo@example.test")) as store:
         store.deliver(deliverd.maildir_base(entry, "mail.example.test"), MSG)
     runner.run_pass()
+    runner.save()
     assert inbox(runner, "demo@example.test") == [MSG]
     assert runner.spool.count() == 0
 
@@ -101,6 +104,7 @@ def test_file_renamed_but_not_indexed_is_not_delivered_twice(runner):
     (root / "new" / base).write_bytes(MSG)
     (root / "tmp" / base).write_bytes(MSG[:5])       # a half-written leftover too
     runner.run_pass()
+    runner.save()
     assert os.listdir(root / "new") == [base]
     assert inbox(runner, "demo@example.test") == [MSG]
     assert runner.spool.count() == 0
@@ -133,3 +137,37 @@ def test_pass_is_bounded(runner, monkeypatch):
     assert runner.run_pass() == (True, True)
     assert runner.run_pass() == (False, True)
     assert len(inbox(runner, "demo@example.test")) == 5
+
+
+def test_delivered_outcomes_are_saved_lazily_but_never_redelivered(runner, monkeypatch):
+    monkeypatch.setattr(deliverd, "SAVE_DELAY", 0.3)
+    enqueue(runner, ["demo@example.test"])
+    assert runner.run_pass() == (False, True)
+    assert runner.spool.count() == 1             # held: delivered, not yet recorded
+    assert runner.run_pass() == (False, False)   # not taken again meanwhile
+    assert inbox(runner, "demo@example.test") == [MSG]
+    time.sleep(0.35)
+    runner.run_pass()                            # an idle pass saves what is due
+    assert runner.spool.count() == 0
+
+
+def test_held_outcomes_lost_in_a_crash_cost_only_a_retry(runner, tmp_path):
+    enqueue(runner, ["demo@example.test"])
+    runner.run_pass()
+    assert runner.spool.count() == 1
+    # A new runner, as after kill -9: it finds the message delivered.
+    again = deliverd.Runner(runner.cfg)
+    try:
+        again.run_pass()
+        again.save()
+        assert again.spool.count() == 0
+        assert inbox(again, "demo@example.test") == [MSG]
+    finally:
+        again.worker.shutdown()
+
+
+def test_deferred_outcomes_are_saved_at_once(runner):
+    qid = enqueue(runner, ["x@remote.test"])
+    runner.run_pass()
+    assert runner.unsaved == {}
+    assert runner.spool.get(qid).recipients[0].state == "deferred"
