@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PYTEST_TIMEOUT_OPT := $(shell $(PYTHON) -c 'import pytest_timeout' 2>/dev/null \
 	&& echo --timeout=$(TEST_TIMEOUT))
 
-.PHONY: all run test bench deps clean
+.PHONY: all run test bench deps clean deb
 
 all: test
 
@@ -31,6 +31,14 @@ test: deps
 
 bench: deps
 	$(PYTHON) tests/bench/bench.py
+
+# The Debian package, built from a temporary copy of the tree with PATH limited to
+# the system's directories: build/deb/mailsuite_<version>_all.deb. DEB_VERSION
+# builds the same tree under another version, e.g. an older one for upgrade tests:
+#   make deb DEB_VERSION=0.0.1-1
+DEB_VERSION ?=
+deb: deps
+	tools/build-deb $(DEB_VERSION)
 
 clean:
 	rm -rf .dev

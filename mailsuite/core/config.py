@@ -9,6 +9,7 @@ directory of the file, so a development instance can live in one folder.
 
 import os
 import re
+import socket
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +31,29 @@ class Option:
     help: str
     is_path: bool = False
     required: bool = False
+    shown_default: str | None = None   # the default in words, when it is computed
+
+
+def machine_hostname():
+    """This machine's fully qualified name, the default of server.hostname (as
+    Postfix's myhostname): the kernel's host name when it has a dot, else the
+    canonical name the resolver gives for it (/etc/hosts, DNS), else the bare name."""
+    name = socket.gethostname()
+    if "." in name:
+        return name
+    try:
+        canonical = socket.getaddrinfo(name, None, flags=socket.AI_CANONNAME)[0][3]
+    except (OSError, IndexError):
+        canonical = ""
+    return canonical.rstrip(".") if "." in canonical else name
 
 
 SCHEMA = [
-    Option("server", "hostname", None, str,
+    Option("server", "hostname", machine_hostname, str,
            "The fully qualified name of this mail server, used in greetings and "
-           "Received headers. It must resolve to this host in public DNS.", required=True),
+           "Received headers. It must resolve to this host in public DNS.",
+           shown_default="the machine's fully qualified name "
+                         "(`hostname --fqdn`)"),
     Option("server", "state_dir", "/var/lib/mailsuite", str,
            "Where accounts, the queue, mailboxes and keys live.", is_path=True),
     Option("server", "runtime_dir", "/run/mailsuite", str,
@@ -72,6 +90,9 @@ SCHEMA = [
     Option("deliverd", "retry_max", 432000, int,
            "Seconds a message may stay in the queue before it is returned."),
 ]
+
+# Shown in the sample file for the options whose default is computed.
+EXAMPLES = {("server", "hostname"): "mail.example.org"}
 
 _BY_SECTION = {}
 for _opt in SCHEMA:
@@ -191,7 +212,7 @@ def from_dict(data, path="<config>", text=""):
             if key not in given:
                 if opt.required:
                     raise ConfigError(f"{path}: {section}.{key}: required but not set")
-                values[key] = opt.default
+                values[key] = _computed_default(path, opt)
                 continue
             _check(path, text, section, opt, given[key])
             value = given[key]
@@ -202,11 +223,24 @@ def from_dict(data, path="<config>", text=""):
     return Config(path, sections)
 
 
+def _computed_default(path, opt):
+    if not callable(opt.default):
+        return opt.default
+    value = opt.default()
+    try:
+        _check(path, "", opt.section, opt, value)
+    except ConfigError:
+        raise ConfigError(f"{path}: {opt.section}.{opt.key}: not set, and the "
+                          f"default, {opt.shown_default}, is unusable: {value!r}; "
+                          "set it") from None
+    return value
+
+
 def sample():
     """The documented configuration file with every key commented out."""
     out = ["# mailsuite.toml: the mailsuite configuration. See mailsuite.toml(5).",
-           "# Every key is shown with its default, commented out; only",
-           "# server.hostname must be set.", ""]
+           "# Every key is shown commented out, with its default; a key left",
+           "# commented out keeps its default.", ""]
     section = None
     for opt in SCHEMA:
         if opt.section != section:
@@ -214,8 +248,9 @@ def sample():
             out += [f"[{section}]", ""]
         for line in _wrap(opt.help):
             out.append(f"# {line}")
-        if opt.required:
-            out.append(f'{opt.key} = "{os.uname().nodename}"')
+        if opt.shown_default:
+            out.append(f"# Default: {opt.shown_default}.")
+            out.append(f"#{opt.key} = {_toml_value(EXAMPLES[opt.section, opt.key])}")
         else:
             out.append(f"#{opt.key} = {_toml_value(opt.default)}")
         out.append("")

@@ -4,11 +4,18 @@ One context per program; `Credentials.context()` is called for each new TLS sess
 and re-reads the files only when their modification time changed, so a renewed
 certificate (from acmed or certbot) is used without a restart. A reload that fails
 keeps the previous certificate and logs why.
+
+`make_self_signed` writes the certificate a new installation starts with (mailctl
+tls self-signed) and the development instance's; cryptography is imported only
+there, so the daemons do not load it.
 """
 
+import datetime
+import ipaddress
 import logging
 import os
 import ssl
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +69,72 @@ def server_context(cert, key):
 
 def from_config(cfg):
     return Credentials(cfg.tls.cert, cfg.tls.key)
+
+
+def make_self_signed(cert_path, key_path, names, days=825, gid=None):
+    """Write a new key and a self-signed certificate for `names` (host names or IP
+    addresses; the first is the subject), each file atomically. Returns the
+    certificate's SHA-256 fingerprint (bytes), which users compare in their client.
+
+    The certificate is mode 0644 and the key 0600; with `gid`, both files (and a
+    key directory this call creates) get that group, and the key mode 0640, so
+    that the programs running as that group can read it.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName(
+                [_general_name(x509, name) for name in names]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None),
+                           critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    for path in (Path(cert_path).parent, Path(key_path).parent):
+        if not path.exists():
+            path.mkdir(mode=0o755 if gid is None else 0o750, parents=True)
+            if gid is not None:
+                os.chown(path, -1, gid)
+    _write(key_path, key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()), 0o600 if gid is None else 0o640, gid)
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644, gid)
+    return cert.fingerprint(hashes.SHA256())
+
+
+def _general_name(x509, name):
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def _write(path, data, mode, gid):
+    """Replace `path` by `data` atomically: the new file has its mode and group
+    before it gets its name, so the key is never readable by others."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        if gid is not None:
+            os.fchown(fd, -1, gid)
+        os.fchmod(fd, mode)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+    dirfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)

@@ -3,6 +3,7 @@
     mailctl [-c FILE] domain add|list|remove ...
     mailctl [-c FILE] user add|list|remove|passwd|disable|enable ...
     mailctl [-c FILE] alias add|list|remove ...
+    mailctl [-c FILE] tls self-signed ...
 
 The instance is picked by -c/--config, else $MAILSUITE_CONFIG, else
 /etc/mailsuite/mailsuite.toml. Each group module adds itself to `main` when
@@ -81,10 +82,11 @@ class _Main(click.Group):
 @click.version_option(__version__, prog_name="mailctl")
 @click.pass_context
 def main(ctx, config_file):
-    """Administer a mailsuite mail server: domains, users and aliases."""
+    """Administer a mailsuite mail server: domains, users, aliases and the TLS
+    certificate."""
     instance = Instance(config.config_path(config_file))
     ctx.obj = instance
     ctx.call_on_close(instance.close)
 
 
-from . import domain, user, alias  # noqa: E402,F401  (each adds its group to main)
+from . import domain, user, alias, tls  # noqa: E402,F401  (each adds its group to main)
