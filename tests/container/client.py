@@ -1,0 +1,112 @@
+"""Mail clients for the container tests, run by the host's Python inside the
+container's network namespace (Container.python_in_netns): stdlib smtplib and
+imaplib against the container's 127.0.0.1, as a mail client or another MTA would.
+
+    client.py send SENDER RECIPIENT SUBJECT BODY
+        SMTP to port 25; prints the reply to DATA ("250 2.0.0 Ok: queued as QID").
+    client.py read PORT USER PASSWORD SUBJECT CAFILE HOSTNAME
+        IMAP on PORT (143: STARTTLS, 993: TLS on connect), certificate checked
+        against CAFILE for HOSTNAME; waits up to 30 s for a message with SUBJECT
+        in INBOX and prints its body as JSON, with the server's greeting and
+        capabilities (before STARTTLS).
+
+A failure is an exception and a non-zero exit, its traceback on stderr.
+"""
+
+import email
+import email.policy
+import imaplib
+import json
+import smtplib
+import socket
+import ssl
+import sys
+import time
+from email.message import EmailMessage
+
+HOST = "127.0.0.1"
+TIMEOUT = 30
+
+
+def send(sender, recipient, subject, body):
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = subject
+    message.set_content(body)
+    with smtplib.SMTP(HOST, 25, local_hostname="client.test", timeout=TIMEOUT) as smtp:
+        smtp.ehlo()
+        code, reply = smtp.mail(sender)
+        assert code == 250, (code, reply)
+        code, reply = smtp.rcpt(recipient)
+        assert code == 250, (code, reply)
+        code, reply = smtp.data(message.as_bytes(policy=email.policy.SMTP))
+        assert code == 250, (code, reply)
+    print(f"{code} {reply.decode()}")
+
+
+class IMAP(imaplib.IMAP4):
+    """IMAP to 127.0.0.1 that knows the server by its name, the name the
+    certificate is checked against (STARTTLS uses self.host)."""
+
+    def _create_socket(self, timeout):
+        return socket.create_connection((HOST, self.port), timeout)
+
+
+class IMAPS(imaplib.IMAP4_SSL):
+    def _create_socket(self, timeout):
+        sock = socket.create_connection((HOST, self.port), timeout)
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+
+
+def read(port, user, password, subject, cafile, hostname):
+    context = ssl.create_default_context(cafile=cafile)
+    if port == 993:
+        imap = IMAPS(hostname, port, ssl_context=context, timeout=TIMEOUT)
+    else:
+        imap = IMAP(hostname, port, timeout=TIMEOUT)
+    result = {"greeting": imap.welcome.decode(), "capabilities": list(imap.capabilities)}
+    if port != 993:
+        imap.starttls(ssl_context=context)
+    imap.login(user, password)
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        body = find(imap, subject)
+        if body is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert body is not None, f"no message with subject {subject!r} in INBOX " \
+                             f"after {TIMEOUT} s"
+    result["body"] = body
+    imap.logout()
+    print(json.dumps(result))
+
+
+def find(imap, subject):
+    """The body of the last message in INBOX with this subject, or None (by FETCH:
+    imapd has no SEARCH yet)."""
+    _, data = imap.select("INBOX")
+    if int(data[0]) == 0:
+        return None
+    _, data = imap.fetch("1:*", "(BODY.PEEK[])")
+    for item in reversed(data):
+        if isinstance(item, tuple):
+            message = email.message_from_bytes(item[1], policy=email.policy.default)
+            if message["Subject"] == subject:
+                return item[1].split(b"\r\n\r\n", 1)[1].decode()
+    return None
+
+
+def main(argv):
+    command, *args = argv
+    if command == "send":
+        send(*args)
+    elif command == "read":
+        port, user, password, subject, cafile, hostname = args
+        read(int(port), user, password, subject, cafile, hostname)
+    else:
+        raise SystemExit(f"client.py: unknown command {command!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
