@@ -30,6 +30,9 @@ class Stream(asyncio.Protocol):
         self._write_paused = False
         self.tls = False
         self.peer = None
+        self.timeout = None         # seconds a read may wait for input (None: forever)
+        self._deadline = None
+        self._timer = None
 
     # asyncio.Protocol callbacks
 
@@ -52,6 +55,9 @@ class Stream(asyncio.Protocol):
     def connection_lost(self, exc):
         self.eof = True
         self._wake()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._drain_waiter and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
 
@@ -70,17 +76,36 @@ class Stream(asyncio.Protocol):
             self._waiter.set_result(None)
 
     async def _fill(self):
-        """Wait for more input; raise StreamClosed at end of input."""
+        """Wait for more input; raise StreamClosed at end of input, TimeoutError
+        when `timeout` seconds pass without any."""
         if self.eof:
             raise StreamClosed()
         if self._paused:
             self._paused = False
             self.transport.resume_reading()
-        self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        if self.timeout is not None:
+            # One timer per session, moved forward lazily, rather than one timer
+            # armed and cancelled for every read.
+            self._deadline = loop.time() + self.timeout
+            if self._timer is None:
+                self._timer = loop.call_at(self._deadline, self._expire)
         try:
             await self._waiter
         finally:
             self._waiter = None
+
+    def _expire(self):
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return                  # not waiting now; the next read re-arms
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:
+            self._timer = loop.call_at(self._deadline, self._expire)
+        else:
+            waiter.set_exception(TimeoutError())
 
     def _consume(self, n):
         data = bytes(self.buffer[:n])

@@ -30,6 +30,18 @@ MAX_COMMAND_LINE = 2048
 MAX_HOPS = 100   # RFC 5321 6.3: a loop shows as too many Received fields
 
 
+_date = (0, "")
+
+
+def _date_now():
+    """The RFC 5322 date of this second (formatting it per message is costly)."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, formatdate(now, localtime=True))
+    return _date[1]
+
+
 class Envelope:
     def __init__(self):
         self.sender = None          # a Path once MAIL succeeded
@@ -75,9 +87,9 @@ class Session:
         # them when no further command is waiting in the buffer.
         if b"\n" not in self.stream.buffer:
             await self.flush()
+        self.stream.timeout = self.limits.command_timeout
         try:
-            async with asyncio.timeout(self.limits.command_timeout):
-                raw = await self.stream.readline(MAX_COMMAND_LINE)
+            raw = await self.stream.readline(MAX_COMMAND_LINE)
         except LineTooLong:
             self.fail(ProtocolError(500, "5.5.2", "line too long"))
             return b""
@@ -315,7 +327,7 @@ class Session:
         rcpt = ""
         if len(envelope.recipients) == 1:
             rcpt = f"\r\n\tfor <{envelope.recipients[0]}>"
-        date = formatdate(time.time(), localtime=True)
+        date = _date_now()
         helo = "".join(ch if 32 < ord(ch) < 127 else "?" for ch in self.helo or "unknown")
         return (f"Received: from {helo} ([{self.client_ip}])\r\n"
                 f"\tby {self.hostname} (mailsuite) with {proto} id {qid}{tls}{rcpt};"
