@@ -41,10 +41,23 @@ def main(program, allowed, start, argv=None):
         print(f"mail-{program}: {exc}", file=sys.stderr)
         return config.EX_CONFIG
     try:
-        asyncio.run(start(cfg, sockets))
+        run(start(cfg, sockets))
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def run(coro):
+    """asyncio.run on uvloop's event loop (docs/decisions/0006-uvloop.md), or on
+    the standard one where uvloop is not installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    if sys.version_info >= (3, 12):
+        return asyncio.run(coro, loop_factory=uvloop.new_event_loop)
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return asyncio.run(coro)
 
 
 class Server:
