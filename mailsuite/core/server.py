@@ -41,23 +41,10 @@ def main(program, allowed, start, argv=None):
         print(f"mail-{program}: {exc}", file=sys.stderr)
         return config.EX_CONFIG
     try:
-        run(start(cfg, sockets))
+        asyncio.run(start(cfg, sockets))
     except KeyboardInterrupt:
         pass
     return 0
-
-
-def run(coro):
-    """asyncio.run on uvloop's event loop (docs/decisions/0006-uvloop.md), or on
-    the standard one where uvloop is not installed."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    if sys.version_info >= (3, 12):
-        return asyncio.run(coro, loop_factory=uvloop.new_event_loop)
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return asyncio.run(coro)
 
 
 class Server:
@@ -150,6 +137,9 @@ class _Connection(Stream):
 
     def connection_made(self, transport):
         super().connection_made(transport)
+        if self.name in self.server.implicit_tls:
+            # Not a byte for the plaintext stream: the ClientHello is TLS's.
+            transport.pause_reading()
         self.server.started(self, self.name)
 
 

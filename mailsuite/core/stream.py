@@ -181,14 +181,25 @@ class Stream(asyncio.Protocol):
             self._drain_waiter = asyncio.get_running_loop().create_future()
             await self._drain_waiter
 
-    async def starttls(self, ctx, timeout=30):
-        """Upgrade to TLS as the server. Input already buffered is discarded:
-        RFC 3207 5 and RFC 2595 3.1 forbid acting on plaintext sent before the
-        handshake."""
+    async def starttls(self, ctx, reply=b"", timeout=30):
+        """Upgrade to TLS as the server, after sending `reply` (the go-ahead).
+
+        Input already buffered is discarded: RFC 3207 5 and RFC 2595 3.1 forbid
+        acting on plaintext sent before the handshake. Reading is paused before
+        the go-ahead leaves, so every byte the client sends after it (its
+        ClientHello) stays in the socket for TLS."""
         self.buffer.clear()
+        self.transport.pause_reading()
+        if reply:
+            self.transport.write(reply)
         loop = asyncio.get_running_loop()
-        transport = await loop.start_tls(
-            self.transport, self, ctx, server_side=True, ssl_handshake_timeout=timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                transport = await loop.start_tls(
+                    self.transport, self, ctx, server_side=True)
+        except TimeoutError:
+            self.transport.abort()
+            raise StreamClosed() from None
         if transport is None:
             raise StreamClosed()
         self.transport = transport

@@ -67,11 +67,12 @@ async def starttls(s, cmd):
     except TLSUnavailable:
         raise No("TLS is not available") from None
     s.write(status(cmd.tag, "OK", "Begin TLS negotiation now"))
-    await s.flush()
+    reply = bytes(s.out)
+    s.out.clear()
     # Stream.starttls drops whatever the client pipelined after the command: it
     # must not be read as if it had come under TLS (RFC 2595 3.1, CVE-2011-0411).
     try:
-        await s.stream.starttls(context)
+        await s.stream.starttls(context, reply)
     except (OSError, asyncio.TimeoutError) as exc:
         log.info("starttls failed: ip=%s %s", s.ip, exc)
         raise StreamClosed() from None

@@ -307,8 +307,9 @@ class Session:
         if ctx is None:
             raise ProtocolError(454, "4.7.0", "TLS not available")
         self.reply("220 2.0.0 Ready to start TLS")
-        await self.flush()
-        await self.stream.starttls(ctx)
+        reply = b"".join(self.out)
+        self.out.clear()
+        await self.stream.starttls(ctx, reply)
         # RFC 3207 4.2: forget everything learned before TLS; the client EHLOs again.
         self.helo = None
         self.envelope = None
