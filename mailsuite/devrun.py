@@ -160,10 +160,11 @@ class Supervisor:
         self.stop_requests = 0
 
     def run(self):
-        self._install_signals()
+        """Supervise until SIGINT or SIGTERM (install_signals() must come first)."""
         try:
             for daemon in self.daemons:
-                self.start(daemon)
+                if not self.stop_requests:
+                    self.start(daemon)
             while not self.stop_requests:
                 self._step()
         finally:
@@ -171,7 +172,7 @@ class Supervisor:
             self.shutdown()
         return 0
 
-    def _install_signals(self):
+    def install_signals(self):
         rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.wakeup = rfd
         signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
@@ -342,9 +343,12 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
-    banner(cfg, sockets, password_file, missing)
     daemons = [Daemon(program, socks) for program, socks in sockets.items()]
-    return Supervisor(cfg, daemons).run()
+    supervisor = Supervisor(cfg, daemons)
+    # From here on Ctrl-C is a request to stop, even while the banner prints.
+    supervisor.install_signals()
+    banner(cfg, sockets, password_file, missing)
+    return supervisor.run()
 
 
 if __name__ == "__main__":

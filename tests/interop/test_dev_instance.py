@@ -38,7 +38,7 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
         assert (base / "demo-password").stat().st_mode & 0o077 == 0
         body = "Hello from swaks via the dev instance"
         sent = subprocess.run(
-            ["swaks", "--server", "127.0.0.1", "--port", str(1025 + OFFSET),
+            ["swaks", "--server", "127.0.0.1", "--port", str(1025 + OFFSET), "--helo", "client.test",
              "--to", "demo@example.test", "--from", "someone@sender.test",
              "--body", body, "--header", "Subject: dev instance"],
             capture_output=True, text=True, timeout=60)
