@@ -8,6 +8,7 @@ run the same code path under both supervisors. Not used in production.
 
 import os
 import secrets
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -66,10 +67,17 @@ def spawn(program, sockets, config_path, env=None, stdout=None, stderr=None,
     if notify_socket is not None:
         child_env["NOTIFY_SOCKET"] = os.fspath(notify_socket)
     fds = [sock.fileno() for _, sock in sockets]
+    # A signal that reached the child between fork and exec would run our own
+    # handlers there and be lost to the daemon (a Ctrl-C or SIGTERM that never
+    # stops it). So, as systemd does: block everything across the fork, reset the
+    # child's handlers, then unblock: a pending signal then has its default effect.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     pid = os.fork()
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         return pid
     try:
+        _reset_signals(mask)
         if stdout is not None:
             os.dup2(stdout, 1)
         if stderr is not None:
@@ -85,6 +93,18 @@ def spawn(program, sockets, config_path, env=None, stdout=None, stderr=None,
     except BaseException as exc:
         os.write(2, f"mailsuite-dev: cannot start {program}: {exc}\n".encode())
     os._exit(127)
+
+
+def _reset_signals(mask):
+    signal.set_wakeup_fd(-1)
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def make_self_signed(cert_path, key_path, hostname):

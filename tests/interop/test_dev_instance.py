@@ -60,6 +60,7 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out
+    assert "did not stop" not in out, out
 
     # A second run reuses the folder: same password, the message still there.
     again = subprocess.Popen(
@@ -73,3 +74,5 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
         os.killpg(again.pid, signal.SIGINT)
         out, _ = again.communicate(timeout=30)
     assert again.returncode == 0, out
+    # Stopped at once, even right after start: no daemon lost the signal.
+    assert "did not stop" not in out, out
