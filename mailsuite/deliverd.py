@@ -112,6 +112,7 @@ class Runner:
                          self.cfg.server.idle_exit)
                 break
             await _first_of(listener.wait(self._sleep_time()), stop.wait())
+        server.ignore_stop_signals()
         activation.stopping()
         listener.close()
 

@@ -79,6 +79,7 @@ class Server:
             helpers.append(asyncio.create_task(self._idle_watch()))
         activation.ready()
         await self.stopped.wait()
+        ignore_stop_signals()
         activation.stopping()
         for srv in self.servers:
             srv.close()
@@ -127,6 +128,16 @@ class Server:
             log.exception("session with %s failed", _peer(stream))
         finally:
             stream.close()
+
+
+def ignore_stop_signals():
+    """Once stopping, a second SIGTERM or SIGINT (Ctrl-C reaches a whole process
+    group) must not interrupt the clean stop; nor may it find the loop's wake-up
+    pipe already closed while asyncio shuts down."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class _Connection(Stream):
