@@ -37,15 +37,8 @@ def bind_tcp(port, host="127.0.0.1"):
 
 
 def bind_unix_dgram(path):
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    return sock
+    from .core import notify
+    return notify.bind(path)
 
 
 def wakeup_path(runtime_dir, program):

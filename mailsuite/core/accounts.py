@@ -155,7 +155,7 @@ def _domain_of(key):
     return key.rpartition("@")[2]
 
 
-class Accounts:
+class Accounts(lmdbenv.Handle):
     def __init__(self, state_dir):
         self.state_dir = Path(state_dir)
         path = self.state_dir / "accounts"
@@ -170,16 +170,6 @@ class Accounts:
         self._users = self._shared.db["users"]
         self._aliases = self._shared.db["aliases"]
 
-    def close(self):
-        if self._shared is not None:
-            lmdbenv.release(self._shared)
-            self._shared = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # storage helpers: one JSON record per key
 

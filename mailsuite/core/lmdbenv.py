@@ -68,6 +68,24 @@ def release(shared):
     shared.env.close()
 
 
+class Handle:
+    """What a user of a Shared environment (the accounts, the spool, an index)
+    has in common: `close()` gives its use back, and it is a context manager."""
+
+    _shared = None
+
+    def close(self):
+        if self._shared is not None:
+            release(self._shared)
+            self._shared = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class GroupCommit:
     """A writer thread: the work submitted while a commit is under way goes into
     the next one, so N concurrent callers cost one fsync instead of N.

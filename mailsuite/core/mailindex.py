@@ -145,7 +145,7 @@ def _location(uid, dir, suffix):
     return _U32.pack(uid) + (b"n" if dir == "new" else b"c") + os.fsencode(suffix)
 
 
-class Index:
+class Index(lmdbenv.Handle):
     """The index of one user's mail; `with index.write() as txn:` to change it."""
 
     def __init__(self, root):
@@ -157,11 +157,6 @@ class Index:
 
     def write(self):
         return Txn(self._shared, write=True)
-
-    def close(self):
-        if self._shared is not None:
-            lmdbenv.release(self._shared)
-            self._shared = None
 
 
 class Txn:

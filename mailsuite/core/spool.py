@@ -161,7 +161,7 @@ def _insert(txn, db, entry, data):
     txn.put(_schedule_key(entry.next_try, entry.qid), b"", db=db["schedule"])
 
 
-class Spool:
+class Spool(lmdbenv.Handle):
     """The queue at `<state_dir>/spool`."""
 
     def __init__(self, state_dir):
@@ -170,16 +170,6 @@ class Spool:
         self._env = self._shared.env
         self._db = self._shared.db
 
-    def close(self):
-        if self._shared is not None:
-            lmdbenv.release(self._shared)
-            self._shared = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # accepting
 
