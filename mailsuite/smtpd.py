@@ -10,7 +10,7 @@ import logging
 
 from .core import notify, server, tls
 from .core.accounts import AccountError, Accounts
-from .core.spool import Spool, new_qid
+from .core.spool import Spool, SpoolError, new_qid
 from .smtp.errors import ProtocolError
 from .smtp.session import Session
 
@@ -42,10 +42,15 @@ class MXSession(Session):
         qid = new_qid()
         data = self.received_header(qid, envelope) + data
         recipients = [str(r) for r in envelope.recipients]
-        await self.service.spool.enqueue(
-            qid, str(envelope.sender), recipients, data,
-            {"client": self.client_ip, "helo": self.helo, "service": "smtpd"},
-            alone=self.service.sessions() == 1)
+        try:
+            await self.service.spool.enqueue(
+                qid, str(envelope.sender), recipients, data,
+                {"client": self.client_ip, "helo": self.helo, "service": "smtpd"},
+                alone=self.service.sessions() == 1)
+        except SpoolError as exc:
+            # Disk full, permissions: the client keeps the message and retries.
+            log.error("%s: not queued: %s", qid, exc)
+            raise ProtocolError(451, "4.3.0", "queue unavailable, try again later")
         log.info("%s: client=%s[%s], from=<%s>, size=%d, nrcpt=%d", qid, self.helo,
                  self.client_ip, envelope.sender, len(data), len(recipients))
         notify.send(self.service.wakeup)

@@ -209,3 +209,4 @@ def test_starttls_discards_pipelined_plaintext(mx):
         data += tls.recv(4096)
     assert data.startswith(b"250 2.0.0 Ok") and data.count(b"\r\n") == 1
     tls.close()
+
