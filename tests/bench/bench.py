@@ -251,13 +251,26 @@ def run_point(server, sessions, size, count):
     return count / (accepted_at - start), count / (delivered_at - start)
 
 
-def measure(server, sessions, size, count, repeat):
-    results = [run_point(server, sessions, size, count) for _ in range(repeat)]
-    errors = [r for r in results if isinstance(r, str)]
-    if errors:
-        return errors[0]
-    return (statistics.median(r[0] for r in results),
-            statistics.median(r[1] for r in results))
+def measure(servers, sessions, size, count, repeat):
+    """{name: (accepted/s, delivered/s) medians, or an error string}, and the
+    median of the paired ratios (ours / Postfix) for each figure. The servers
+    take turns run by run, so that a slower spell of the machine falls on both."""
+    runs = {name: [] for name in servers}
+    for _ in range(repeat):
+        for name, server in servers.items():
+            runs[name].append(run_point(server, sessions, size, count))
+    results, ok = {}, {}
+    for name, results_of in runs.items():
+        errors = [r for r in results_of if isinstance(r, str)]
+        results[name] = errors[0] if errors else (
+            statistics.median(r[0] for r in results_of),
+            statistics.median(r[1] for r in results_of))
+        ok[name] = not errors
+    ratios = (None, None)
+    if len(runs) == 2 and all(ok.values()):
+        pairs = list(zip(runs["mailsuite"], runs["postfix"]))
+        ratios = tuple(statistics.median(o[i] / p[i] for o, p in pairs) for i in (0, 1))
+    return results, ratios
 
 
 # latency
@@ -337,10 +350,8 @@ def fmt_rate(value):
     return f"{value:9.1f}" if isinstance(value, float) else f"{'-':>9}"
 
 
-def fmt_ratio(a, b):
-    if isinstance(a, float) and isinstance(b, float) and b:
-        return f"{a / b:6.2f}x"
-    return f"{'-':>7}"
+def fmt_ratio(ratio):
+    return f"{ratio:6.2f}x" if isinstance(ratio, float) else f"{'-':>7}"
 
 
 def start_servers(base, which):
@@ -361,8 +372,9 @@ def main(argv=None):
                         help="messages per point at 2 KiB (default 2000)")
     parser.add_argument("--large", type=int, default=1000,
                         help="messages per point at 64 KiB (default 1000)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per point; figures are medians (default 1)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per point, the servers taking turns; figures are "
+                        "medians, ratios the median of the paired runs (default 3)")
     parser.add_argument("--latency", type=int, default=200,
                         help="messages in the latency loop (default 200; 0 skips)")
     parser.add_argument("--sessions", type=lambda v: [int(x) for x in v.split(",")],
@@ -394,7 +406,8 @@ def run_all(servers, args):
     ours, postfix = servers.get("mailsuite"), servers.get("postfix")
     print(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"{_postfix_version()}; one connection per message, recipient {RCPT}; "
-          f"{args.repeat} run(s) per point, medians", flush=True)
+          f"{args.repeat} run(s) per point taken in turns; medians, "
+          "ratios are medians of paired runs", flush=True)
     head = (f"{'sess':>4} {'size':>6} {'msgs':>5} | {'ours acc/s':>10} {'dlv/s':>9} | "
             f"{'postfix acc/s':>13} {'dlv/s':>9} | {'acc ratio':>9} {'dlv ratio':>9}")
     print(head)
@@ -403,9 +416,9 @@ def run_all(servers, args):
     for size in SIZES:
         count = args.small if size == SIZES[0] else args.large
         for sessions in args.sessions:
+            results, ratios = measure(servers, sessions, size, count, args.repeat)
             row = {}
-            for name, server in servers.items():
-                result = measure(server, sessions, size, count, args.repeat)
+            for name, result in results.items():
                 if isinstance(result, str):
                     problems.append(f"{name}, {sessions} sessions, {size // 1024} KiB: "
                                     f"{result}")
@@ -415,7 +428,7 @@ def run_all(servers, args):
             p = row.get("postfix", (None, None))
             print(f"{sessions:>4} {size // 1024:>4}Ki {count:>5} | {fmt_rate(o[0]):>10} "
                   f"{fmt_rate(o[1])} | {fmt_rate(p[0]):>13} {fmt_rate(p[1])} | "
-                  f"{fmt_ratio(o[0], p[0]):>9} {fmt_ratio(o[1], p[1]):>9}", flush=True)
+                  f"{fmt_ratio(ratios[0]):>9} {fmt_ratio(ratios[1]):>9}", flush=True)
     for problem in problems:
         print(f"  ! {problem}")
     if args.latency:
