@@ -16,7 +16,8 @@ from pathlib import Path
 from .core import tls
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = "/usr/bin/python3"
+# Debian's interpreter; MAILSUITE_PYTHON names another (to test on a newer Python).
+PYTHON = os.environ.get("MAILSUITE_PYTHON", "/usr/bin/python3")
 
 # program -> [(fd name, dev port, implicit TLS)]; a port of None is a unix socket
 # in the runtime dir (deliverd's wake-up socket, a datagram socket).
