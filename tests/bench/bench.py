@@ -22,9 +22,7 @@ import argparse
 import imaplib
 import os
 import platform
-import shutil
 import smtplib
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,193 +33,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from harness import Instance  # noqa: E402
+from servers import (LATENCY_RCPT, RCPT, Unavailable, maildir_count,  # noqa: E402
+                     postfix_version, start_servers)
 
 SMTP_SOURCE = "/usr/sbin/smtp-source"
-POSTFIX = "/usr/sbin/postfix"
-POSTCONF = "/usr/sbin/postconf"
-RCPT = "demo@example.test"
-LATENCY_RCPT = "latency@example.test"
 SENDER = "bench@client.test"
 SESSIONS = (1, 10, 50)
 SIZES = (2048, 65536)
 DELIVERY_TIMEOUT = 300      # seconds to wait for a point's messages in the Maildir
 SOURCE_TIMEOUT = 600        # seconds one smtp-source run may take
-
-
-class Unavailable(Exception):
-    """A server cannot be benchmarked here; the message says why."""
-
-
-def maildir_count(path):
-    total = 0
-    for sub in ("new", "cur"):
-        try:
-            total += len(os.listdir(path / sub))
-        except FileNotFoundError:
-            pass
-    return total
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_listening(port, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise Unavailable(f"nothing listens on 127.0.0.1:{port}")
-
-
-# the two servers
-
-class Ours:
-    name = "mailsuite"
-
-    def __init__(self, base):
-        missing = [p for p in ("mailctl", "smtpd", "deliverd") if not _module(p)]
-        if missing:
-            raise Unavailable(f"not written yet: {', '.join(missing)}")
-        self.inst = Instance(base)
-        try:
-            self.password = self.inst.add_user(RCPT)
-            self.inst.add_user(LATENCY_RCPT, self.password)
-            self.programs = [p for p in ("smtpd", "deliverd", "imapd") if _module(p)]
-            self.inst.start(*self.programs)
-        except BaseException as exc:
-            self.inst.close()
-            if isinstance(exc, AssertionError):
-                raise Unavailable(str(exc).splitlines()[0]) from None
-            raise
-        self.port = self.inst.port("smtp")
-        wait_listening(self.port)
-
-    def maildir(self, address=RCPT):
-        return self.inst.maildir(address)
-
-    def stop(self):
-        self.inst.close()
-
-
-class Postfix:
-    name = "postfix"
-
-    def __init__(self, base):
-        if os.geteuid() != 0:
-            raise Unavailable("a private Postfix instance needs root")
-        for tool in (SMTP_SOURCE, POSTFIX, POSTCONF):
-            if not os.access(tool, os.X_OK):
-                raise Unavailable(f"{tool} missing (make deps installs postfix)")
-        self.base = base
-        self.etc = base / "etc"
-        self.port = free_port()
-        self.started = False
-        self._configure()
-        self._run(POSTFIX, "-c", self.etc, "start")
-        self.started = True
-        wait_listening(self.port)
-
-    def _configure(self):
-        base = self.base
-        for sub in ("etc", "queue", "data", "mail"):
-            (base / sub).mkdir(parents=True)
-        base.chmod(0o755)
-        shutil.chown(base / "data", "postfix")
-        os.chown(base / "mail", 65534, 65534)       # nobody:nogroup
-        (self.etc / "master.cf").write_text(MASTER_CF.format(port=self.port))
-        (self.etc / "vmailbox").write_text(
-            "".join(f"{a} {a.split('@')[1]}/{a.split('@')[0]}/\n"
-                    for a in (RCPT, LATENCY_RCPT)))
-        (self.etc / "main.cf").write_text("")
-        settings = {
-            "compatibility_level": "3.6",
-            "queue_directory": base / "queue",
-            "data_directory": base / "data",
-            "mail_owner": "postfix",
-            "setgid_group": "postdrop",
-            "inet_interfaces": "127.0.0.1",
-            "inet_protocols": "ipv4",
-            "myhostname": "postfix.bench.test",
-            "mydomain": "bench.test",
-            "mydestination": "",
-            "mynetworks": "127.0.0.0/8",
-            "relay_domains": "",
-            "alias_maps": "",
-            "alias_database": "",
-            "biff": "no",
-            "virtual_mailbox_domains": "example.test",
-            "virtual_mailbox_base": base / "mail",
-            "virtual_mailbox_maps": f"texthash:{self.etc / 'vmailbox'}",
-            "virtual_uid_maps": "static:65534",
-            "virtual_gid_maps": "static:65534",
-            "maillog_file": base / "postfix.log",
-            "maillog_file_prefixes": base,
-        }
-        self._run(POSTCONF, "-c", self.etc, "-e",
-                  *(f"{key}={value}" for key, value in settings.items()))
-
-    def _run(self, *argv):
-        # Postfix commands write their errors to stderr only on a terminal;
-        # otherwise to the log, which is quoted when they fail.
-        proc = subprocess.run([os.fspath(a) for a in argv], capture_output=True,
-                              text=True, timeout=60)
-        if proc.returncode != 0:
-            log = self.base / "postfix.log"
-            tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
-            raise Unavailable(f"{Path(argv[0]).name} failed: "
-                              f"{proc.stderr.strip() or tail.strip() or proc.returncode}")
-
-    def maildir(self, address=RCPT):
-        local, domain = address.split("@")
-        return self.base / "mail" / domain / local
-
-    def stop(self):
-        if not self.started:
-            return
-        self.started = False
-        pidfile = self.base / "queue/pid/master.pid"
-        pid = int(pidfile.read_text().strip()) if pidfile.exists() else None
-        subprocess.run([POSTFIX, "-c", os.fspath(self.etc), "stop"],
-                       capture_output=True, timeout=60)
-        deadline = time.monotonic() + 20
-        while pid and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-
-# Only what receiving and local (virtual) delivery need; no chroot.
-MASTER_CF = """\
-127.0.0.1:{port} inet n - n - - smtpd
-pickup    unix n - n 60 1 pickup
-cleanup   unix n - n - 0 cleanup
-qmgr      unix n - n 300 1 qmgr
-rewrite   unix - - n - - trivial-rewrite
-bounce    unix - - n - 0 bounce
-defer     unix - - n - 0 bounce
-trace     unix - - n - 0 bounce
-verify    unix - - n - 1 verify
-flush     unix n - n 1000? 0 flush
-proxymap  unix - - n - - proxymap
-showq     unix n - n - - showq
-error     unix - - n - - error
-retry     unix - - n - - error
-discard   unix - - n - - discard
-virtual   unix - n n - - virtual
-anvil     unix - - n - 1 anvil
-scache    unix - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
-"""
-
-
-def _module(program):
-    base = ROOT / "mailsuite"
-    return (base / f"{program}.py").is_file() or (base / program / "__init__.py").is_file()
 
 
 # throughput
@@ -354,18 +174,6 @@ def fmt_ratio(ratio):
     return f"{ratio:6.2f}x" if isinstance(ratio, float) else f"{'-':>7}"
 
 
-def start_servers(base, which):
-    servers, notes = {}, []
-    for cls in (Ours, Postfix):
-        if cls.name not in which:
-            continue
-        try:
-            servers[cls.name] = cls(base / cls.name)
-        except Unavailable as exc:
-            notes.append(f"{cls.name}: not measured: {exc}")
-    return servers, notes
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--small", type=int, default=2000,
@@ -405,7 +213,7 @@ def main(argv=None):
 def run_all(servers, args):
     ours, postfix = servers.get("mailsuite"), servers.get("postfix")
     print(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"{_postfix_version()}; one connection per message, recipient {RCPT}; "
+          f"{postfix_version()}; one connection per message, recipient {RCPT}; "
           f"{args.repeat} run(s) per point taken in turns; medians, "
           "ratios are medians of paired runs", flush=True)
     head = (f"{'sess':>4} {'size':>6} {'msgs':>5} | {'ours acc/s':>10} {'dlv/s':>9} | "
@@ -451,15 +259,6 @@ def report_latency(ours, postfix, n):
             print(f"  {label} {percentiles(probe(server, n))}", flush=True)
         except (Unavailable, OSError, imaplib.IMAP4.error, smtplib.SMTPException) as exc:
             print(f"  {label} failed: {exc}", flush=True)
-
-
-def _postfix_version():
-    try:
-        out = subprocess.run([POSTCONF, "-d", "-h", "mail_version"], capture_output=True,
-                             text=True, timeout=30).stdout.strip()
-        return f"Postfix {out}"
-    except (OSError, subprocess.SubprocessError):
-        return "Postfix ?"
 
 
 if __name__ == "__main__":
