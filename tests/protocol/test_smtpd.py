@@ -210,3 +210,34 @@ def test_starttls_discards_pipelined_plaintext(mx):
     assert data.startswith(b"250 2.0.0 Ok") and data.count(b"\r\n") == 1
     tls.close()
 
+
+
+def test_oversized_header_section_is_refused(instance):
+    instance.config.write_text(instance.config.read_text()
+                               + "\n[smtpd]\nmax_header_size = 2000\n")
+    instance.add_user("demo@example.test")
+    instance.start("smtpd")
+    raw = Raw(instance.port("smtp"))
+    raw.reply()
+    raw.cmd("EHLO client.test")
+    raw.cmd("MAIL FROM:<a@b.test>")
+    raw.cmd("RCPT TO:<demo@example.test>")
+    assert raw.cmd("DATA")[0] == 354
+    raw.send(b"".join(b"X-Filler-%d: %s\r\n" % (i, b"y" * 60) for i in range(50))
+             + b"\r\nshort body\r\n")
+    code, lines = raw.cmd(".")
+    assert lines[0] == "552 5.3.4 header section exceeds limit"
+    assert raw.cmd("NOOP")[0] == 250
+    raw.close()
+
+
+def test_idle_client_is_disconnected_with_421(instance):
+    instance.config.write_text(instance.config.read_text()
+                               + "\n[smtpd]\ncommand_timeout = 1\n")
+    instance.start("smtpd")
+    raw = Raw(instance.port("smtp"))
+    raw.sock.settimeout(10)
+    assert raw.reply()[0] == 220
+    code, lines = raw.reply()           # say nothing: the server gives up
+    assert lines[0].startswith("421 4.4.2")
+    assert raw.closed()
