@@ -103,15 +103,14 @@ class Runner:
                 idle_since = time.monotonic()
             if more:
                 continue
-            if busy or time.monotonic() - idle_since < BUSY_WINDOW:
-                await _first_of(listener.wait(self._sleep_time()), stop.wait())
-                await asyncio.sleep(GATHER)
-                continue
             if self._idle_expired(idle_since):
                 log.info("queue empty and idle for %d s: exiting",
                          self.cfg.server.idle_exit)
                 break
+            streaming = time.monotonic() - idle_since < BUSY_WINDOW
             await _first_of(listener.wait(self._sleep_time()), stop.wait())
+            if streaming:
+                await asyncio.sleep(GATHER)
         server.ignore_stop_signals()
         activation.stopping()
         listener.close()

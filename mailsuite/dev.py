@@ -37,11 +37,6 @@ def bind_tcp(port, host="127.0.0.1"):
     return sock
 
 
-def bind_unix_dgram(path):
-    from .core import notify
-    return notify.bind(path)
-
-
 def wakeup_path(runtime_dir, program):
     return Path(runtime_dir) / f"{program}.wakeup"
 
@@ -104,16 +99,6 @@ def _reset_signals(mask):
 def make_self_signed(cert_path, key_path, hostname):
     """A self-signed certificate for `hostname`, localhost and 127.0.0.1."""
     tls.make_self_signed(cert_path, key_path, [hostname, "localhost", "127.0.0.1"])
-
-
-def _write(path, data, mode):
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, path)
 
 
 def dev_config(hostname="mail.example.test", state="state", runtime="run",

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from . import dev
-from .core import config
+from .core import config, files, notify
 
 HOSTNAME = "mail.example.test"
 DOMAIN = "example.test"
@@ -66,7 +66,7 @@ def prepare(base):
     base.mkdir(parents=True, exist_ok=True)
     cfg_path = base / "mailsuite.toml"
     if not cfg_path.exists():
-        dev._write(cfg_path, dev.dev_config(hostname=HOSTNAME).encode(), 0o644)
+        files.write_atomic(cfg_path, dev.dev_config(hostname=HOSTNAME).encode(), 0o644)
     try:
         cfg = config.load(cfg_path)
     except config.ConfigError as exc:
@@ -102,7 +102,7 @@ def provision(cfg, base):
         return (password_file if password_file.exists() else None), False
     password = dev.generate_password()
     mailctl(cfg, "user", "add", "--password-stdin", DEMO, input=password + "\n")
-    dev._write(password_file, (password + "\n").encode(), 0o600)
+    files.write_atomic(password_file, (password + "\n").encode(), 0o600)
     return password_file, True
 
 
@@ -121,7 +121,7 @@ def bind(cfg, programs, offset=0):
             for name, port in dev.PROGRAMS[program]:
                 if port is None:
                     path = dev.wakeup_path(cfg.runtime_dir, program)
-                    bound[program, name] = dev.bind_unix_dgram(path)
+                    bound[program, name] = notify.bind(path)
     except BaseException:
         for sock in bound.values():
             sock.close()

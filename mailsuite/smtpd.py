@@ -46,7 +46,7 @@ class MXSession(Session):
             await self.service.spool.enqueue(
                 qid, str(envelope.sender), recipients, data,
                 {"client": self.client_ip, "helo": self.helo, "service": "smtpd"},
-                alone=self.service.sessions() == 1)
+                alone=self.service.server.sessions() == 1)
         except SpoolError as exc:
             # Disk full, permissions: the client keeps the message and retries.
             log.error("%s: not queued: %s", qid, exc)
@@ -64,20 +64,15 @@ class Service:
         self.accounts = Accounts(cfg.state_dir)
         self.spool = Spool(cfg.state_dir)
         self.wakeup = cfg.runtime_dir / "deliverd.wakeup"
-        self.server = None
-
-    def sessions(self):
-        return len(self.server.tasks) if self.server else 0
+        self.server = server.Server(self.session, credentials=self.credentials,
+                                    idle_exit=cfg.server.idle_exit)
 
     async def session(self, stream, name):
         await MXSession(stream, self).run()
 
 
 async def start(cfg, sockets):
-    service = Service(cfg)
-    service.server = server.Server(service.session, credentials=service.credentials,
-                                   idle_exit=cfg.server.idle_exit)
-    await service.server.serve(sockets)
+    await Service(cfg).server.serve(sockets)
 
 
 def main(argv=None):

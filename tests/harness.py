@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from mailsuite import dev
+from mailsuite.core import notify
 
 ROOT = dev.ROOT
 
@@ -67,7 +68,7 @@ class Instance:
         socks = []
         for name, port in dev.PROGRAMS[program]:
             if port is None:
-                sock = dev.bind_unix_dgram(dev.wakeup_path(self.runtime, program))
+                sock = notify.bind(dev.wakeup_path(self.runtime, program))
             else:
                 sock = dev.bind_tcp(0)
                 self.ports[name] = sock.getsockname()[1]
@@ -83,7 +84,7 @@ class Instance:
             log_path = self.base / f"{program}.log"
             self.logs[program] = log_path
             notify_path = self.runtime / f"{program}.sd-notify"
-            notifier = dev.bind_unix_dgram(notify_path)
+            notifier = notify.bind(notify_path)
             fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
                 self.pids[program] = dev.spawn(program, socks, self.config,
@@ -163,6 +164,16 @@ class Instance:
     def maildir(self, address):
         local, domain = address.lower().split("@", 1)
         return self.state / "mail" / domain / local
+
+    def inbox_files(self, address="demo@example.test"):
+        """The message files in the user's INBOX (new/ and cur/)."""
+        root = self.maildir(address)
+        return [p for sub in ("new", "cur") if (root / sub).exists()
+                for p in (root / sub).iterdir()]
+
+    def add_config(self, text):
+        """Append TOML to the configuration (before the daemons start)."""
+        self.config.write_text(self.config.read_text() + "\n" + text)
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05):

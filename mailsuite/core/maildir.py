@@ -30,7 +30,8 @@ from pathlib import Path
 
 from .mailfolder import Folder, FolderError, NoSuchFolder, NoSuchMessage
 from .mailindex import Index, MessageInfo, Record, canonical_flags, suffix_for
-from .mailscan import (fsync_dir, index_files, make_maildir, moved_externally,
+from .files import fsync_dir
+from .mailscan import (index_files, make_maildir, moved_externally,
                        note_own_change, stat_dirs, sync, unique_base, unlink,
                        write_tmp)
 

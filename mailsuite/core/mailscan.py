@@ -27,6 +27,7 @@ import socket
 import time
 from itertools import count
 
+from .files import fsync_dir
 from .mailindex import Record, flags_from_suffix, mirrored
 
 SUBDIRS = ("new", "cur")
@@ -55,14 +56,6 @@ def make_maildir(path, subfolder=False):
     fsync_dir(path)
     if created:
         fsync_dir(path.parent)
-
-
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def stat_dirs(path):

@@ -106,6 +106,10 @@ class Server:
                 self.stopped.set()
                 return
 
+    def sessions(self):
+        """How many clients are being served now."""
+        return len(self.tasks)
+
     def started(self, stream, name):
         task = asyncio.create_task(self._run(stream, name))
         self.tasks.add(task)

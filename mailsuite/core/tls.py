@@ -17,6 +17,8 @@ import os
 import ssl
 from pathlib import Path
 
+from . import files
+
 log = logging.getLogger(__name__)
 
 
@@ -104,10 +106,10 @@ def make_self_signed(cert_path, key_path, names, days=825, gid=None):
             path.mkdir(mode=0o755 if gid is None else 0o750, parents=True)
             if gid is not None:
                 os.chown(path, -1, gid)
-    _write(key_path, key.private_bytes(
+    files.write_atomic(key_path, key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()), 0o600 if gid is None else 0o640, gid)
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644, gid)
+    files.write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644, gid)
     return cert.fingerprint(hashes.SHA256())
 
 
@@ -116,25 +118,3 @@ def _general_name(x509, name):
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
         return x509.DNSName(name)
-
-
-def _write(path, data, mode, gid):
-    """Replace `path` by `data` atomically: the new file has its mode and group
-    before it gets its name, so the key is never readable by others."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        if gid is not None:
-            os.fchown(fd, -1, gid)
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
-    dirfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)

@@ -16,6 +16,7 @@ import logging
 import time
 from email.utils import formatdate
 
+from ..core.server import peer_ip
 from ..core.stream import LineTooLong
 from ..core.tls import TLSUnavailable
 from . import data as msgdata
@@ -60,8 +61,7 @@ class Session:
         self.credentials = credentials
         self.hostname = cfg.server.hostname
         self.name = name
-        ip = stream.peer[0] if isinstance(stream.peer, tuple) else ""
-        self.client_ip = ip
+        self.client_ip = peer_ip(stream)
         self.helo = None
         self.esmtp = False
         self.envelope = None

@@ -29,6 +29,14 @@ class Raw:
         self.send(line.encode() + b"\r\n")
         return self.reply()
 
+    def begin_data(self, sender="a@b.test", recipient="demo@example.test"):
+        """Greeting, EHLO, MAIL, RCPT, DATA; returns DATA's reply code."""
+        self.reply()
+        self.cmd("EHLO client.test")
+        self.cmd(f"MAIL FROM:<{sender}>")
+        self.cmd(f"RCPT TO:<{recipient}>")
+        return self.cmd("DATA")[0]
+
     def closed(self):
         """True if the server closed the connection (reads EOF)."""
         try:

@@ -22,29 +22,19 @@ VARIANTS = [
 ]
 
 
-def inbox(inst):
-    root = inst.maildir("demo@example.test")
-    return [p for sub in ("new", "cur") if (root / sub).exists()
-            for p in (root / sub).iterdir()]
-
-
 @pytest.mark.parametrize("ending", VARIANTS, ids=[repr(v) for v in VARIANTS])
 def test_smuggling_yields_one_message(mx, ending):
     raw = Raw(mx.port("smtp"))
-    raw.reply()
-    raw.cmd("EHLO client.test")
-    raw.cmd("MAIL FROM:<a@sender.test>")
-    raw.cmd("RCPT TO:<demo@example.test>")
-    assert raw.cmd("DATA")[0] == 354
+    assert raw.begin_data(sender="a@sender.test") == 354
     raw.send(b"From: a@sender.test\r\nSubject: outer\r\n\r\nhello" + ending + SMUGGLED)
     code, lines = raw.cmd(".")
     assert code == 250, lines
     # Nothing more is waiting: the smuggled commands were data, not commands.
     assert raw.cmd("NOOP") == (250, ["250 2.0.0 Ok"])
     assert raw.cmd("QUIT")[0] == 221
-    files = wait_for(lambda: inbox(mx))
-    wait_for(lambda: len(inbox(mx)) > 1, timeout=1.0)
-    assert len(inbox(mx)) == 1
+    files = wait_for(lambda: mx.inbox_files())
+    wait_for(lambda: len(mx.inbox_files()) > 1, timeout=1.0)
+    assert len(mx.inbox_files()) == 1
     content = files[0].read_bytes()
     assert b"Subject: outer" in content and b"Subject: smuggled" in content
     # Stored with CRLF line ends only.

@@ -1,18 +1,11 @@
 """smtpd over a real socket: the ESMTP dialog, recipients, limits, durability."""
 
 import smtplib
-import ssl
 
 from harness import wait_for
 from smtpclient import Raw
 
 MSG = b"From: a@sender.test\r\nTo: demo@example.test\r\nSubject: hi\r\n\r\nhello\r\n"
-
-
-def inbox_files(inst, address="demo@example.test"):
-    root = inst.maildir(address)
-    return [p for sub in ("new", "cur") if (root / sub).exists()
-            for p in (root / sub).iterdir()]
 
 
 def test_ehlo_advertises_extensions(mx):
@@ -33,7 +26,7 @@ def test_message_is_queued_and_delivered(mx):
         code, text = client.data(MSG)
     assert code == 250 and b"queued as" in text
     qid = text.split()[-1].decode()
-    files = wait_for(lambda: inbox_files(mx), timeout=10)
+    files = wait_for(lambda: mx.inbox_files(), timeout=10)
     assert len(files) == 1
     content = files[0].read_bytes()
     assert content.endswith(MSG)
@@ -45,7 +38,7 @@ def test_message_is_queued_and_delivered(mx):
 def test_alias_delivers_to_target(mx):
     with smtplib.SMTP("127.0.0.1", mx.port("smtp")) as client:
         client.sendmail("a@sender.test", ["INFO@example.test"], MSG)
-    assert len(wait_for(lambda: inbox_files(mx))) == 1
+    assert len(wait_for(lambda: mx.inbox_files())) == 1
 
 
 def test_unknown_user_refused_with_550(mx):
@@ -120,16 +113,11 @@ def test_size_limits(mx):
 
 
 def test_oversized_data_is_refused_and_session_goes_on(instance):
-    instance.config.write_text(instance.config.read_text()
-                               + "\n[smtpd]\nmax_message_size = 10000\n")
+    instance.add_config("[smtpd]\nmax_message_size = 10000\n")
     instance.add_user("demo@example.test")
     instance.start("smtpd")
     raw = Raw(instance.port("smtp"))
-    raw.reply()
-    raw.cmd("EHLO client.test")
-    raw.cmd("MAIL FROM:<a@b.test>")
-    raw.cmd("RCPT TO:<demo@example.test>")
-    assert raw.cmd("DATA")[0] == 354
+    assert raw.begin_data() == 354
     raw.send(b"Subject: big\r\n\r\n" + b"x" * 998 + b"\r\n")
     for _ in range(20):
         raw.send(b"y" * 998 + b"\r\n")
@@ -169,7 +157,7 @@ def test_pipelined_transaction(mx):
     raw.send(MSG + b".\r\nQUIT\r\n")
     assert raw.reply()[0] == 250
     assert raw.reply()[0] == 221
-    assert len(wait_for(lambda: inbox_files(mx))) == 1
+    assert len(wait_for(lambda: mx.inbox_files())) == 1
 
 
 def test_smtputf8_address_needs_parameter(mx):
@@ -189,7 +177,7 @@ def test_starttls_then_send(mx):
         client.ehlo("client.test")
         assert not client.has_extn("starttls")
         client.sendmail("a@sender.test", ["demo@example.test"], MSG)
-    files = wait_for(lambda: inbox_files(mx))
+    files = wait_for(lambda: mx.inbox_files())
     assert b"with ESMTPS" in files[0].read_bytes()
 
 
@@ -213,16 +201,11 @@ def test_starttls_discards_pipelined_plaintext(mx):
 
 
 def test_oversized_header_section_is_refused(instance):
-    instance.config.write_text(instance.config.read_text()
-                               + "\n[smtpd]\nmax_header_size = 2000\n")
+    instance.add_config("[smtpd]\nmax_header_size = 2000\n")
     instance.add_user("demo@example.test")
     instance.start("smtpd")
     raw = Raw(instance.port("smtp"))
-    raw.reply()
-    raw.cmd("EHLO client.test")
-    raw.cmd("MAIL FROM:<a@b.test>")
-    raw.cmd("RCPT TO:<demo@example.test>")
-    assert raw.cmd("DATA")[0] == 354
+    assert raw.begin_data() == 354
     raw.send(b"".join(b"X-Filler-%d: %s\r\n" % (i, b"y" * 60) for i in range(50))
              + b"\r\nshort body\r\n")
     code, lines = raw.cmd(".")
@@ -232,8 +215,7 @@ def test_oversized_header_section_is_refused(instance):
 
 
 def test_idle_client_is_disconnected_with_421(instance):
-    instance.config.write_text(instance.config.read_text()
-                               + "\n[smtpd]\ncommand_timeout = 1\n")
+    instance.add_config("[smtpd]\ncommand_timeout = 1\n")
     instance.start("smtpd")
     raw = Raw(instance.port("smtp"))
     raw.sock.settimeout(10)
