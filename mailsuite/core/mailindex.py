@@ -1,38 +1,58 @@
 """The per-user mailbox index: one LMDB environment at `<root>/mailsuite.index/`.
 
-It holds what the Maildir cannot: UIDs, UIDVALIDITY, MODSEQ, keywords, and where each
-message's file is, so that a folder opens without a directory scan. Tables:
+It holds what the Maildir cannot: UIDs, UIDVALIDITY, MODSEQ, keywords, where each
+message's file is, its size on the wire and what was parsed from it, so that a folder
+opens without a directory scan and a FETCH of headers never reads the file. Tables:
 
-    folders   name (UTF-8)              -> JSON {id, uidvalidity, uidnext,
-                                             highestmodseq, scan}
-    messages  folder id + uid (2x u32)  -> JSON {base, dir, suffix, size, date,
-                                             modseq, flags}
-    names     folder id + base name     -> uid (u32) + dir (b"n"|b"c") + suffix
+    folders   name (UTF-8)                 -> JSON {id, uidvalidity, uidnext,
+                                                highestmodseq, scan}
+    slots     folder id + first uid (u32s) -> up to SLOT_SIZE (uid, flag bits) pairs:
+                                              the UIDs as a native u32 array, then one
+                                              byte of flag bits per message
+    messages  folder id + uid              -> Record, packed (RECORD + names)
+    names     folder id + name_key(base)   -> uid (u32) + dir (b"n"|b"c") + suffix
     changes   folder id + modseq (u64) + uid -> b"" (changed) | b"x" (expunged)
+    cache     folder id + uid              -> JSON: what core.msginfo parsed
     meta      counters: the last folder id, the last UIDVALIDITY given
 
-Keys are big-endian so a cursor walks a folder in UID (or MODSEQ) order. `names`
-answers "is this file already indexed?" and lets a rescan compare a directory
-listing without decoding records; `changes` lets an open folder catch up with what
-others did since its last look in time proportional to the change.
+Keys are big-endian so a cursor walks a folder in UID (or MODSEQ) order. `slots` is
+what SELECT and a FETCH FLAGS of the whole folder read: 100,000 messages are about
+100 values of 5 KB, turned into one array and one bytes object in C, never into
+100,000 Python objects; every change to a message keeps its slot in step within the
+same transaction. `names` answers "is this file already indexed?" and lets a rescan
+compare a directory listing without decoding records; `changes` lets an open folder
+catch up with what others did since its last look, in time proportional to the
+change.
+
+A record's `wire` size (the message with CRLF line ends, what IMAP counts) and
+`internaldate` are -1 when a scan found a file of another tool and nobody asked yet;
+core.mailfolder fills them in on first use.
 
 Failure policy: every commit is fsync'ed, because a UID that was handed out must
 never be handed out again. The index is otherwise a cache of the Maildir: deleting
-the directory rebuilds it at the next open (with new UIDVALIDITYs).
+the directory rebuilds it at the next open.
 """
 
+import array
+import bisect
 import json
 import os
+import re
 import struct
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import lmdbenv
+from .files import write_atomic
 
 INDEX_DIR = "mailsuite.index"
+# Outside the index, so that an index deleted and rebuilt never reuses a UIDVALIDITY.
+UIDVALIDITY_FILE = "mailsuite.uidvalidity"
 MAP_SIZE = 4 << 30        # address space only; ~20 million messages
-TABLES = ("folders", "messages", "names", "changes", "meta")
+TABLES = ("folders", "slots", "messages", "names", "changes", "cache", "meta")
+SLOT_SIZE = 1024
+UNKNOWN = -1
 
 # Maildir info letters (cr.yp.to/proto/maildir.html), in the order they must appear.
 LETTERS = {"\\Draft": "D", "\\Flagged": "F", "$Forwarded": "P", "\\Answered": "R",
@@ -40,11 +60,18 @@ LETTERS = {"\\Draft": "D", "\\Flagged": "F", "$Forwarded": "P", "\\Answered": "R
 _BY_LETTER = {letter: flag for flag, letter in LETTERS.items()}
 _CANONICAL = {flag.lower(): flag for flag in LETTERS}
 
-# Records are decoded by the thousand when a folder opens: skip json.loads's
-# encoding detection, they are always UTF-8.
-_decode = json.JSONDecoder().decode
+# One byte of flag bits per message in `slots`: the mirrored flags, and a bit that
+# says the message has keywords (which only its record holds).
+BITS = {"\\Seen": 1, "\\Answered": 2, "\\Flagged": 4, "\\Deleted": 8, "\\Draft": 16,
+        "$Forwarded": 32}
+KEYWORDS_BIT = 64
+SEEN, DELETED = BITS["\\Seen"], BITS["\\Deleted"]
+
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+# size, wire size, internal date, modseq, dir (0 new, 1 cur), flag bits, and the
+# lengths of the base name and suffix that follow; keywords take the rest.
+_RECORD = struct.Struct(">qqdQBBHH")
 
 
 def canonical_flags(flags):
@@ -72,13 +99,23 @@ def mirrored(flags):
     return frozenset(f for f in flags if f in LETTERS)
 
 
-@dataclass(frozen=True)
-class MessageInfo:
-    uid: int
-    flags: frozenset
-    size: int
-    internaldate: float
-    modseq: int
+def bits_of(flags):
+    bits = 0
+    for flag in flags:
+        bits |= BITS.get(flag, KEYWORDS_BIT)
+    return bits
+
+
+def keywords_of(flags):
+    return sorted(f for f in flags if f not in BITS)
+
+
+_FLAGS_OF_BITS = [frozenset(f for f, bit in BITS.items() if n & bit) for n in range(256)]
+
+
+def system_flags(bits):
+    """The flags a slot's bits stand for (keywords excluded)."""
+    return _FLAGS_OF_BITS[bits]
 
 
 @dataclass(frozen=True)
@@ -88,8 +125,9 @@ class Record:
     base: str
     dir: str              # "new" | "cur"
     suffix: str           # "" or ":2,<letters>"
-    size: int
-    internaldate: float
+    size: int             # of the file
+    wire: int             # with CRLF line ends; UNKNOWN until first needed
+    internaldate: float   # UNKNOWN until first needed
     modseq: int
     flags: frozenset
 
@@ -97,24 +135,32 @@ class Record:
     def filename(self):
         return self.base + self.suffix
 
-    def info(self):
-        return MessageInfo(self.uid, self.flags, self.size, self.internaldate,
-                           self.modseq)
+    @property
+    def complete(self):
+        return self.wire != UNKNOWN and self.internaldate != UNKNOWN
 
     def moved(self, dir, suffix, **changes):
         return replace(self, dir=dir, suffix=suffix, **changes)
 
-    def to_json(self):
-        return json.dumps({
-            "base": self.base, "dir": self.dir, "suffix": self.suffix,
-            "size": self.size, "date": self.internaldate, "modseq": self.modseq,
-            "flags": sorted(self.flags)}, separators=(",", ":")).encode()
+    def pack(self):
+        base, suffix = os.fsencode(self.base), os.fsencode(self.suffix)
+        keywords = " ".join(keywords_of(self.flags)).encode()
+        return _RECORD.pack(self.size, self.wire, self.internaldate, self.modseq,
+                            self.dir == "cur", bits_of(self.flags), len(base),
+                            len(suffix)) + base + suffix + keywords
 
     @classmethod
-    def from_json(cls, uid, raw):
-        doc = _decode(raw.decode())
-        return cls(uid, doc["base"], doc["dir"], doc["suffix"], doc["size"],
-                   doc["date"], doc["modseq"], frozenset(doc["flags"]))
+    def unpack(cls, uid, raw):
+        size, wire, date, modseq, cur, bits, nbase, nsuffix = _RECORD.unpack_from(raw)
+        at = _RECORD.size
+        base = os.fsdecode(raw[at:at + nbase])
+        suffix = os.fsdecode(raw[at + nbase:at + nbase + nsuffix])
+        flags = system_flags(bits)
+        rest = bytes(raw[at + nbase + nsuffix:])
+        if rest:
+            flags = flags | frozenset(rest.decode().split(" "))
+        return cls(uid, base, "cur" if cur else "new", suffix, size, wire, date,
+                   modseq, flags)
 
 
 @dataclass
@@ -141,30 +187,61 @@ class FolderState:
                    doc["highestmodseq"], doc["scan"])
 
 
+@dataclass(frozen=True)
+class Slots:
+    """A folder's UIDs in ascending order and one byte of flag bits for each."""
+    uids: array.array
+    bits: bytes
+
+
+_SIZE_FIELDS = re.compile(r",[SW]=\d+")
+
+
+def name_key(base):
+    """What identifies a file in `names`: its base without the `,S=` and `,W=`
+    size fields, so that a delivery finds its own earlier copy by the base it
+    chose, whatever sizes the name carries."""
+    return _SIZE_FIELDS.sub("", base) if "," in base else base
+
+
 def _location(uid, dir, suffix):
     return _U32.pack(uid) + (b"n" if dir == "new" else b"c") + os.fsencode(suffix)
+
+
+def _parse_location(raw):
+    uid = _U32.unpack(raw[:4])[0]
+    return uid, ("new" if raw[4:5] == b"n" else "cur"), os.fsdecode(raw[5:])
+
+
+def _split_slot(raw):
+    count = len(raw) // 5
+    uids = array.array("I")
+    uids.frombytes(raw[:4 * count])
+    return uids, bytearray(raw[4 * count:])
 
 
 class Index(lmdbenv.Handle):
     """The index of one user's mail; `with index.write() as txn:` to change it."""
 
     def __init__(self, root):
-        self._shared = lmdbenv.acquire(Path(root) / INDEX_DIR, TABLES,
+        self.root = Path(root)
+        self._shared = lmdbenv.acquire(self.root / INDEX_DIR, TABLES,
                                        map_size=MAP_SIZE, sync=True, metasync=True)
 
     def read(self):
-        return Txn(self._shared, write=False)
+        return Txn(self, write=False)
 
     def write(self):
-        return Txn(self._shared, write=True)
+        return Txn(self, write=True)
 
 
 class Txn:
     """One LMDB transaction with the index's vocabulary."""
 
-    def __init__(self, shared, write):
-        self._env = shared.env
-        self._db = shared.db
+    def __init__(self, index, write):
+        self._index = index
+        self._env = index._shared.env
+        self._db = index._shared.db
         self._write = write
         self._txn = None
 
@@ -184,16 +261,30 @@ class Txn:
         raw = self._txn.get(name.encode(), db=self._db["folders"])
         return None if raw is None else FolderState.from_json(name, raw)
 
-    def create_folder(self, name):
-        """A new folder record with a UIDVALIDITY never given before in this index."""
+    def create_folder(self, name, uidvalidity=None):
+        """A new folder record with a UIDVALIDITY never given before for this
+        mailbox (unless `uidvalidity` is given: one kept from another index)."""
         folder_id = self._counter(b"folder_id", 0) + 1
-        last = self._counter(b"uidvalidity", 0)
-        uidvalidity = max(int(time.time()), last + 1) & 0xFFFFFFFF
+        if uidvalidity is None:
+            uidvalidity = self._new_uidvalidity()
         self._txn.put(b"folder_id", _U32.pack(folder_id), db=self._db["meta"])
-        self._txn.put(b"uidvalidity", _U32.pack(uidvalidity), db=self._db["meta"])
         state = FolderState(name, folder_id, uidvalidity, scan={})
         self.put_folder(state)
         return state
+
+    def _new_uidvalidity(self):
+        # RFC 9051 2.3.1.1: a UIDVALIDITY must never be reused for a mailbox name,
+        # even after the index is lost; the last one given is also kept in a file.
+        path = self._index.root / UIDVALIDITY_FILE
+        try:
+            last_file = int(path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            last_file = 0
+        last = max(self._counter(b"uidvalidity", 0), last_file)
+        value = max(int(time.time()), last + 1) & 0xFFFFFFFF
+        self._txn.put(b"uidvalidity", _U32.pack(value), db=self._db["meta"])
+        write_atomic(path, f"{value}\n".encode(), mode=0o600)
+        return value
 
     def put_folder(self, state):
         self._txn.put(state.name.encode(), state.to_json(), db=self._db["folders"])
@@ -211,49 +302,73 @@ class Txn:
     def message(self, folder_id, uid):
         raw = self._txn.get(_U32.pack(folder_id) + _U32.pack(uid),
                             db=self._db["messages"])
-        return None if raw is None else Record.from_json(uid, raw)
+        return None if raw is None else Record.unpack(uid, raw)
 
-    def messages(self, folder_id):
-        """Every record of a folder, in UID order."""
+    def messages(self, folder_id, uids=None):
+        """Records of a folder in UID order: all of them, or those of `uids`."""
         prefix = _U32.pack(folder_id)
+        if uids is not None:
+            get = self._txn.get
+            db = self._db["messages"]
+            for uid in uids:
+                raw = get(prefix + _U32.pack(uid), db=db)
+                if raw is not None:
+                    yield Record.unpack(uid, raw)
+            return
         cursor = self._txn.cursor(db=self._db["messages"])
         if not cursor.set_range(prefix):
             return
         for key, raw in cursor:
             if key[:4] != prefix:
                 return
-            yield Record.from_json(_U32.unpack(key[4:])[0], raw)
+            yield Record.unpack(_U32.unpack(key[4:])[0], raw)
 
     def put_message(self, folder_id, record, old=None):
-        """Store a new or changed record, keeping names and changes in step."""
+        """Store a new or changed record, keeping slots, names and changes in step."""
         prefix = _U32.pack(folder_id)
         uid = _U32.pack(record.uid)
-        self._txn.put(prefix + uid, record.to_json(), db=self._db["messages"])
-        self._txn.put(prefix + os.fsencode(record.base),
-                      _location(record.uid, record.dir, record.suffix),
-                      db=self._db["names"])
+        self._txn.put(prefix + uid, record.pack(), db=self._db["messages"])
+        if old is None or old.base != record.base or (old.dir, old.suffix) != (
+                record.dir, record.suffix):
+            self._txn.put(prefix + os.fsencode(name_key(record.base)),
+                          _location(record.uid, record.dir, record.suffix),
+                          db=self._db["names"])
         if old is not None:
             self._txn.delete(prefix + _U64.pack(old.modseq) + uid, db=self._db["changes"])
         self._txn.put(prefix + _U64.pack(record.modseq) + uid, b"",
                       db=self._db["changes"])
+        bits = bits_of(record.flags)
+        if old is None:
+            self._slot_append(folder_id, record.uid, bits)
+        elif bits != bits_of(old.flags):
+            self._slot_set(folder_id, record.uid, bits)
+
+    def fill_in(self, folder_id, record):
+        """Store what was learnt about a message (sizes, date): no modseq change."""
+        self._txn.put(_U32.pack(folder_id) + _U32.pack(record.uid), record.pack(),
+                      db=self._db["messages"])
 
     def delete_message(self, folder_id, record, modseq):
         """Remove a record, leaving an expunge mark at `modseq` for catching up."""
         prefix = _U32.pack(folder_id)
         uid = _U32.pack(record.uid)
         self._txn.delete(prefix + uid, db=self._db["messages"])
-        self._txn.delete(prefix + os.fsencode(record.base), db=self._db["names"])
+        self._txn.delete(prefix + uid, db=self._db["cache"])
+        self._txn.delete(prefix + os.fsencode(name_key(record.base)),
+                         db=self._db["names"])
         self._txn.delete(prefix + _U64.pack(record.modseq) + uid, db=self._db["changes"])
         self._txn.put(prefix + _U64.pack(modseq) + uid, b"x", db=self._db["changes"])
+        self._slot_remove(folder_id, record.uid)
 
     def by_base(self, folder_id, base):
-        """(uid, dir, suffix) of the indexed file with this base name, or None."""
-        key = _U32.pack(folder_id) + os.fsencode(base)
+        """(uid, dir, suffix) of the indexed file with this base name (size fields
+        aside), or None."""
+        key = _U32.pack(folder_id) + os.fsencode(name_key(base))
         raw = self._txn.get(key, db=self._db["names"])
         return None if raw is None else _parse_location(raw)
 
     def locations(self, folder_id):
-        """{base: (uid, dir, suffix)} for the whole folder."""
+        """{name_key(base): (uid, dir, suffix)} for the whole folder."""
         prefix = _U32.pack(folder_id)
         cursor = self._txn.cursor(db=self._db["names"])
         found = {}
@@ -279,7 +394,121 @@ class Txn:
                           value == b"x"))
         return found
 
+    # the parsed-message cache (core.msginfo)
 
-def _parse_location(raw):
-    uid = _U32.unpack(raw[:4])[0]
-    return uid, ("new" if raw[4:5] == b"n" else "cur"), os.fsdecode(raw[5:])
+    def cached(self, folder_id, uid):
+        raw = self._txn.get(_U32.pack(folder_id) + _U32.pack(uid), db=self._db["cache"])
+        return None if raw is None else json.loads(raw)
+
+    def put_cache(self, folder_id, uid, doc):
+        self._txn.put(_U32.pack(folder_id) + _U32.pack(uid),
+                      json.dumps(doc, separators=(",", ":")).encode(),
+                      db=self._db["cache"])
+
+    # a whole folder at once (a rebuild)
+
+    def bulk_insert(self, folder_id, records):
+        """Index many new records, in ascending UID order, above every UID the
+        folder has: one sorted write per table instead of one lookup per message."""
+        prefix = _U32.pack(folder_id)
+        messages = [(prefix + _U32.pack(r.uid), r.pack()) for r in records]
+        self._txn.cursor(db=self._db["messages"]).putmulti(messages)
+        names = sorted((prefix + os.fsencode(name_key(r.base)),
+                        _location(r.uid, r.dir, r.suffix)) for r in records)
+        self._txn.cursor(db=self._db["names"]).putmulti(names)
+        changes = sorted((prefix + _U64.pack(r.modseq) + _U32.pack(r.uid), b"")
+                         for r in records)
+        self._txn.cursor(db=self._db["changes"]).putmulti(changes)
+        self._slots_extend(folder_id, [(r.uid, bits_of(r.flags)) for r in records])
+
+    # slots
+
+    def slots(self, folder_id):
+        """The folder's UIDs and flag bits (Slots), read in C-sized pieces."""
+        prefix = _U32.pack(folder_id)
+        uids = array.array("I")
+        bits = []
+        cursor = self._txn.cursor(db=self._db["slots"])
+        if cursor.set_range(prefix):
+            for key, raw in cursor:
+                if key[:4] != prefix:
+                    break
+                count = len(raw) // 5
+                uids.frombytes(raw[:4 * count])
+                bits.append(raw[4 * count:])
+        return Slots(uids, b"".join(bits))
+
+    def _slot_of(self, folder_id, uid):
+        """The key and value of the slot that holds `uid` (or would hold it: the
+        last one whose first uid is not above it), or (None, None)."""
+        prefix = _U32.pack(folder_id)
+        cursor = self._txn.cursor(db=self._db["slots"])
+        if cursor.set_range(prefix + _U32.pack(uid + 1) if uid < 0xFFFFFFFF
+                            else _U32.pack(folder_id + 1)):
+            found = cursor.prev()
+        else:
+            found = cursor.last()
+        if not found or cursor.key()[:4] != prefix:
+            return None, None
+        return cursor.key(), cursor.value()
+
+    def _put_slot(self, key, uids, bits):
+        if uids:
+            self._txn.put(key, uids.tobytes() + bytes(bits), db=self._db["slots"])
+        else:
+            self._txn.delete(key, db=self._db["slots"])
+
+    def _slot_append(self, folder_id, uid, bits):
+        key, raw = self._slot_of(folder_id, uid)
+        if key is None or len(raw) // 5 >= SLOT_SIZE:
+            key, uids, flags = _U32.pack(folder_id) + _U32.pack(uid), array.array("I"), \
+                bytearray()
+        else:
+            uids, flags = _split_slot(raw)
+        at = bisect.bisect_left(uids, uid)
+        if at < len(uids) and uids[at] == uid:
+            flags[at] = bits
+        else:
+            uids.insert(at, uid)
+            flags.insert(at, bits)
+        self._put_slot(key, uids, flags)
+
+    def _slots_extend(self, folder_id, pairs):
+        """Append (uid, bits) pairs, ascending and above every uid of the folder."""
+        if not pairs:
+            return
+        key, raw = self._slot_of(folder_id, pairs[0][0])
+        if key is None or len(raw) // 5 >= SLOT_SIZE:
+            key, uids, flags = None, array.array("I"), bytearray()
+        else:
+            uids, flags = _split_slot(raw)
+        for uid, bits in pairs:
+            if len(uids) >= SLOT_SIZE:
+                self._put_slot(key, uids, flags)
+                key, uids, flags = None, array.array("I"), bytearray()
+            if key is None:
+                key = _U32.pack(folder_id) + _U32.pack(uid)
+            uids.append(uid)
+            flags.append(bits)
+        self._put_slot(key, uids, flags)
+
+    def _slot_set(self, folder_id, uid, bits):
+        key, raw = self._slot_of(folder_id, uid)
+        if key is None:
+            return
+        uids, flags = _split_slot(raw)
+        at = bisect.bisect_left(uids, uid)
+        if at < len(uids) and uids[at] == uid:
+            flags[at] = bits
+            self._put_slot(key, uids, flags)
+
+    def _slot_remove(self, folder_id, uid):
+        key, raw = self._slot_of(folder_id, uid)
+        if key is None:
+            return
+        uids, flags = _split_slot(raw)
+        at = bisect.bisect_left(uids, uid)
+        if at < len(uids) and uids[at] == uid:
+            del uids[at]
+            del flags[at]
+            self._put_slot(key, uids, flags)

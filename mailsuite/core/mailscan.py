@@ -23,12 +23,13 @@ Maildir convention); files we cannot stat are left for the next scan.
 
 import errno
 import os
+import re
 import socket
 import time
 from itertools import count
 
 from .files import fsync_dir
-from .mailindex import Record, flags_from_suffix, mirrored
+from .mailindex import UNKNOWN, Record, flags_from_suffix, mirrored, name_key
 
 SUBDIRS = ("new", "cur")
 TMP_MAX_AGE = 36 * 3600
@@ -71,10 +72,15 @@ def _settled(mtime_ns):
 def needs_scan(state, stats):
     """True if a directory changed since the last scan, or might have."""
     scan = state.scan or {}
-    if time.time() - scan.get("at", 0) > RESCAN_INTERVAL:
-        return True
     return any(scan.get(sub) is None or scan[sub][0] != stats[sub] or not scan[sub][1]
                for sub in SUBDIRS)
+
+
+def rescan_due(state, now=None):
+    """True when the last full scan is older than RESCAN_INTERVAL: the cover for a
+    change made by another tool in the same clock tick as one of ours."""
+    now = time.time() if now is None else now
+    return now - (state.scan or {}).get("at", 0) > RESCAN_INTERVAL
 
 
 def moved_externally(state, stats):
@@ -96,45 +102,61 @@ def note_own_change(state, before, after):
 
 
 def list_files(path):
-    """{base: (dir, suffix)}; new/ is listed before cur/, so a file moving from
-    new/ to cur/ during the listing is seen at least once."""
+    """{name_key(base): (dir, suffix, base)}; new/ is listed before cur/, so a file
+    moving from new/ to cur/ during the listing is seen at least once."""
     found = {}
     for sub in SUBDIRS:
         with os.scandir(path / sub) as entries:
             for entry in entries:
-                if entry.name.startswith("."):
+                name = entry.name
+                if name[0] == ".":
                     continue
-                base = entry.name.split(":", 1)[0]
-                found[base] = (sub, entry.name[len(base):])
+                base, colon, info = name.partition(":")
+                found[name_key(base)] = (sub, colon + info, base)
     return found
 
 
-def file_record(path, uid, base, sub, suffix, modseq, flags):
-    """A Record for a file on disk; raises FileNotFoundError if it is gone."""
-    st = os.stat(path / sub / (base + suffix))
-    return Record(uid, base, sub, suffix, st.st_size, st.st_mtime, modseq,
-                  frozenset(flags))
+_SIZES = re.compile(r",([SW])=(\d{1,15})")
 
 
-def index_files(txn, state, path, files, modseq):
-    """Give files found on disk [(base, dir, suffix)] new uids; returns {base: uid}."""
-    uids = {}
+def sizes_in_name(base):
+    """(size, wire size) from the `,S=` and `,W=` fields of a Maildir base name
+    (Maildir++ and Dovecot write them), UNKNOWN where absent."""
+    found = dict(_SIZES.findall(base))
+    return int(found.get("S", UNKNOWN)), int(found.get("W", UNKNOWN))
+
+
+def new_record(uid, base, sub, suffix, modseq):
+    """A Record for a file another tool left: what its name says, the rest
+    (internal date, sizes the name does not give) left for the first look."""
+    size, wire = sizes_in_name(base)
+    return Record(uid, base, sub, suffix, size, wire, UNKNOWN, modseq,
+                  flags_from_suffix(suffix))
+
+
+def index_files(txn, state, files, modseq, uids=None):
+    """Give files found on disk [(base, dir, suffix)] uids (`uids` may map a base to
+    the uid another index gave it); returns {base: uid}."""
+    records, given = [], {}
     for base, sub, suffix in files:
-        try:
-            record = file_record(path, state.uidnext, base, sub, suffix, modseq,
-                                 flags_from_suffix(suffix))
-        except FileNotFoundError:
-            continue
-        txn.put_message(state.id, record)
-        uids[base] = state.uidnext
-        state.uidnext += 1
-    if uids:
+        uid = (uids or {}).get(name_key(base)) or state.uidnext
+        records.append(new_record(uid, base, sub, suffix, modseq))
+        given[base] = uid
+        state.uidnext = max(state.uidnext, uid + 1)
+    records.sort(key=lambda r: r.uid)
+    if len(records) > 16:
+        txn.bulk_insert(state.id, records)
+    else:
+        for record in records:
+            txn.put_message(state.id, record)
+    if records:
         state.highestmodseq = max(state.highestmodseq, modseq)
-    return uids
+    return given
 
 
-def sync(txn, state, path, force=False):
-    """Bring the index of one folder in line with its directories; True if changed."""
+def sync(txn, state, path, force=False, kept_uids=None):
+    """Bring the index of one folder in line with its directories; True if changed.
+    `kept_uids` ({base: uid}) gives files the UIDs an earlier index gave them."""
     stats = stat_dirs(path)        # before listing: a later change shows next time
     if not force and not needs_scan(state, stats):
         return False
@@ -147,17 +169,18 @@ def sync(txn, state, path, force=False):
             if base in again:
                 on_disk[base] = again[base]
         vanished = [base for base in vanished if base not in on_disk]
-    added = sorted(base for base in on_disk if base not in known)
-    moved = [base for base in on_disk
-             if base in known and known[base][1:] != on_disk[base]]
+    added = sorted(key for key in on_disk if key not in known)
+    moved = [key for key in on_disk
+             if key in known and known[key][1:] != on_disk[key][:2]]
     modseq = state.highestmodseq + 1
     for base in vanished:
         record = txn.message(state.id, known[base][0])
         if record is not None:
             txn.delete_message(state.id, record, modseq)
-    for base in moved:
-        _take_rename(txn, state, known[base][0], *on_disk[base], modseq)
-    index_files(txn, state, path, [(b, *on_disk[b]) for b in added], modseq)
+    for key in moved:
+        _take_rename(txn, state, known[key][0], *on_disk[key][:2], modseq)
+    index_files(txn, state, [(on_disk[k][2], *on_disk[k][:2]) for k in added], modseq,
+                kept_uids)
     if vanished or moved or added:
         state.highestmodseq = modseq
     state.scan = {sub: [stats[sub], _settled(stats[sub])] for sub in SUBDIRS}
@@ -177,6 +200,36 @@ def _take_rename(txn, state, uid, sub, suffix, modseq):
         flags = (flags - mirrored(flags)) | letters
     txn.put_message(state.id, record.moved(sub, suffix, flags=flags, modseq=modseq),
                     old=record)
+
+
+def dovecot_uidlist(path):
+    """(uidvalidity, uidnext, {base: uid}) from a Dovecot `dovecot-uidlist` in the
+    folder, so that a Maildir moved from Dovecot keeps its UIDs; None if there is
+    none or it cannot be read."""
+    try:
+        lines = (path / "dovecot-uidlist").read_text("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    if not lines:
+        return None
+    head = lines[0].split()
+    try:
+        if head[0] == "3":
+            fields = {f[0]: f[1:] for f in head[1:] if f}
+            validity, uidnext = int(fields["V"]), int(fields["N"])
+        else:
+            validity, uidnext = int(head[1]), int(head[2])
+    except (IndexError, KeyError, ValueError):
+        return None
+    uids = {}
+    for line in lines[1:]:
+        number, _, rest = line.partition(" ")
+        name = rest.rpartition(":")[2] if head[0] == "3" else rest
+        if number.isdigit() and name:
+            uids[name_key(name.partition(":")[0])] = int(number)
+    if not 0 < validity < 2 ** 32:
+        return None
+    return validity, max([uidnext] + [u + 1 for u in uids.values()]), uids
 
 
 def _clean_tmp(path):

@@ -19,6 +19,7 @@ import ssl
 import sys
 
 from ..core import accounts, server, tls
+from ..core.mailservice import MailService, StoreError
 from ..core.stream import LineTooLong, StreamClosed
 from . import auth, fetch, idle, mailbox
 from .errors import Bad, Logout, ProtocolError, TooBig
@@ -86,6 +87,7 @@ class Context:
         self.cfg = cfg
         self.credentials = tls.from_config(cfg)
         self.accounts = accounts.Accounts(cfg.state_dir)
+        self.mail = MailService()
         self.hub = None
         self.sessions = set()
         self.stopping = False
@@ -104,6 +106,7 @@ class Context:
                 s.task.cancel()
 
     def close(self):
+        self.mail.close()
         self.accounts.close()
 
 
@@ -115,6 +118,7 @@ class Session:
     def __init__(self, ctx, stream, name):
         self.ctx = ctx
         self.cfg = ctx.cfg
+        self.mail = ctx.mail
         self.stream = stream
         self.task = None
         self.ip = server.peer_ip(stream)
@@ -146,7 +150,7 @@ class Session:
             pass
         finally:
             self.ctx.sessions.discard(self)
-            self.close()
+            await self.close()
 
     async def next_command(self):
         if self.ctx.stopping:
@@ -180,6 +184,11 @@ class Session:
             return self.fail(exc.tag or tag, exc)
         except (Logout, StreamClosed, ConnectionError, ssl.SSLError):
             raise
+        except StoreError as exc:
+            # The disk or the index failed (a full disk): nothing was changed.
+            log.error("%s: mailbox store failed: %s", self.who(), exc)
+            return self.write(status(tag, "NO", "mailbox temporarily unavailable",
+                                     "UNAVAILABLE"))
         except Exception:
             log.exception("%s: %s failed", self.who(), data[:60])
             return self.write(status(tag, "NO", "internal server error", "SERVERBUG"))
@@ -260,15 +269,16 @@ class Session:
 
     def select(self, selected):
         self.selected = selected
-        self.state = SELECTED if selected else AUTHENTICATED
+        self.state = AUTHENTICATED if selected is None else SELECTED
 
     def who(self):
         return f"user={self.user or '-'} ip={self.ip or '-'}"
 
-    def close(self):
+    async def close(self):
         self.selected = None
         if self.user:
-            self.store.close()
+            store, self.store = self.store, None
             log.info("logout: %s reason=%s", self.who(), self.end_reason)
-            self.user = self.store = None
+            self.user = None
+            await self.mail.release(store)
 

@@ -13,7 +13,7 @@ import base64
 import binascii
 import logging
 
-from ..core import accounts, maildir, server
+from ..core import accounts, server
 from ..core.stream import StreamClosed
 from ..core.tls import TLSUnavailable
 from .errors import Bad, Logout, No
@@ -130,7 +130,7 @@ async def authenticate_as(s, user, password, method):
         await _failed(s, user, method)
     address = "@".join(accounts.split(user))
     try:
-        store = maildir.Store(s.ctx.accounts.mailbox_dir(address))
+        store = await s.mail.open(s.ctx.accounts.mailbox_dir(address))
     except Exception:
         log.exception("cannot open the mailbox of %s", address)
         raise No("mailbox unavailable", "UNAVAILABLE") from None

@@ -1,5 +1,6 @@
-"""core.maildir (with core.mailindex and core.mailscan): delivery, idempotency,
-flags mirrored in file names, changes by other Maildir tools, expunge, append."""
+"""core.maildir (with core.mailfolder, core.mailindex and core.mailscan): delivery,
+idempotency, flags mirrored in file names, changes by other Maildir tools, expunge,
+append, and changes that fail leaving everything as it was."""
 
 import os
 import shutil
@@ -14,6 +15,7 @@ from mailsuite.dev import PYTHON
 from mailsuite.core.maildir import FolderError, NoSuchFolder, NoSuchMessage, Store
 
 MSG = b"From: a@remote.test\r\nSubject: hello\r\n\r\nbody\r\n"
+SIZES = ",S=45,W=45"           # what a delivered file's name says of MSG
 
 
 @pytest.fixture
@@ -36,21 +38,22 @@ def settle():
 def test_deliver_writes_new_file_and_indexes_it(store):
     uid = store.deliver("1000.Qa.host", MSG, internaldate=1700000000.5)
     assert uid == 1
-    assert files(store, "new") == ["1000.Qa.host"]
+    assert files(store, "new") == ["1000.Qa.host" + SIZES]
     assert files(store, "tmp") == []
     inbox = store.folder("INBOX")
     assert inbox.uids() == [1]
-    info = inbox.info(1)
-    assert info.size == len(MSG) and info.flags == frozenset()
-    assert info.internaldate == 1700000000.5
+    record = inbox.record(1)
+    assert record.wire == len(MSG) and record.flags == frozenset()
+    assert record.internaldate == 1700000000.5
     assert inbox.read(1) == MSG
-    assert os.stat(store.root / "new" / "1000.Qa.host").st_mtime == 1700000000.5
+    assert os.stat(store.root / "new" / ("1000.Qa.host" + SIZES)).st_mtime \
+        == 1700000000.5
 
 
 def test_deliver_is_idempotent_on_base(store):
     assert store.deliver("1000.Qa.host", MSG) == 1
     assert store.deliver("1000.Qa.host", b"other bytes") == 1
-    assert files(store, "new") == ["1000.Qa.host"]
+    assert files(store, "new") == ["1000.Qa.host" + SIZES]
     assert store.folder("INBOX").read(1) == MSG
 
 
@@ -69,9 +72,9 @@ def test_deliver_finds_file_moved_to_cur_but_not_indexed(store):
     settle()
     (store.root / "cur" / "2.Qb.host:2,S").write_bytes(MSG)
     uid = store.deliver("2.Qb.host", b"again")
-    assert files(store, "new") == ["1.Qa.host"]
+    assert files(store, "new") == ["1.Qa.host" + SIZES]
     assert files(store, "cur") == ["2.Qb.host:2,S"]
-    assert store.folder("INBOX").info(uid).flags == {"\\Seen"}
+    assert store.folder("INBOX").record(uid).flags == {"\\Seen"}
 
 
 def test_crash_between_rename_and_index_commit(store, monkeypatch):
@@ -82,9 +85,9 @@ def test_crash_between_rename_and_index_commit(store, monkeypatch):
     with pytest.raises(RuntimeError):
         store.deliver("1000.Qa.host", MSG)
     monkeypatch.undo()
-    assert files(store, "new") == ["1000.Qa.host"]
+    assert files(store, "new") == ["1000.Qa.host" + SIZES]
     uid = store.deliver("1000.Qa.host", MSG)
-    assert files(store, "new") == ["1000.Qa.host"]
+    assert files(store, "new") == ["1000.Qa.host" + SIZES]
     assert store.folder("INBOX").uids() == [uid]
 
 
@@ -96,7 +99,7 @@ def test_deliver_many_batches_and_deduplicates(store):
     assert inbox.uids() == list(range(1, 11))
     assert inbox.read(4) == MSG + b"3"
     # One commit for the batch: every message shares one modseq.
-    assert len({inbox.info(u).modseq for u in inbox.uids()}) == 1
+    assert len({r.modseq for r in inbox.records(inbox.uids()).values()}) == 1
     assert store.deliver_many(items[:2]) == [1, 2]
 
 
@@ -113,12 +116,12 @@ def test_flags_are_mirrored_in_file_names(store):
     result = inbox.store([uid], ["\\Seen", "\\flagged", "$Label1"], "add")
     assert result[uid].flags == {"\\Seen", "\\Flagged", "$Label1"}
     assert files(store, "new") == []
-    assert files(store, "cur") == ["1000.Qa.host:2,FS"]
+    assert files(store, "cur") == ["1000.Qa.host" + SIZES + ":2,FS"]
     inbox.store([uid], ["\\Seen"], "remove")
-    assert files(store, "cur") == ["1000.Qa.host:2,F"]
+    assert files(store, "cur") == ["1000.Qa.host" + SIZES + ":2,F"]
     inbox.store([uid], ["\\Answered", "\\Deleted", "\\Draft", "$Forwarded"], "set")
-    assert files(store, "cur") == ["1000.Qa.host:2,DPRT"]
-    assert inbox.info(uid).flags == {"\\Answered", "\\Deleted", "\\Draft", "$Forwarded"}
+    assert files(store, "cur") == ["1000.Qa.host" + SIZES + ":2,DPRT"]
+    assert inbox.record(uid).flags == {"\\Answered", "\\Deleted", "\\Draft", "$Forwarded"}
     assert inbox.read(uid) == MSG
 
 
@@ -128,19 +131,18 @@ def test_keyword_only_change_keeps_letters_and_bumps_modseq(store):
     first = inbox.store([uid], ["\\Seen"], "add")[uid].modseq
     second = inbox.store([uid], ["Work"], "add")[uid]
     assert second.modseq > first
-    assert files(store, "cur") == ["1000.Qa.host:2,S"]
+    assert files(store, "cur") == ["1000.Qa.host" + SIZES + ":2,S"]
     assert inbox.store([uid], ["Work"], "add")[uid].modseq == second.modseq
     assert inbox.store([99], ["\\Seen"], "add") == {}
 
 
-def test_store_seen_by_another_handle_after_refresh(store, tmp_path):
+def test_store_is_seen_by_another_handle(store):
     uid = store.deliver("1.Qa.host", MSG)
     one, two = store.folder("INBOX"), store.folder("INBOX")
+    old = two.record(uid)
     one.store([uid], ["\\Seen"], "add")
-    assert two.info(uid).flags == frozenset()       # a snapshot until refresh
-    assert two.refresh() is True
-    assert two.info(uid).flags == {"\\Seen"}
-    assert two.read(uid) == MSG                     # follows the renamed file
+    assert two.record(uid).flags == {"\\Seen"}
+    assert two.read(old) == MSG                     # follows the renamed file
 
 
 # changes by other Maildir tools
@@ -149,22 +151,26 @@ def test_external_new_file_gets_a_new_uid(store):
     store.deliver("1.Qa.host", MSG)
     inbox = store.folder("INBOX")
     (store.root / "new" / "2.other.host").write_bytes(b"from elsewhere")
-    (store.root / "cur" / "3.other.host:2,RS").write_bytes(b"already read")
-    assert inbox.refresh() is True
+    (store.root / "cur" / "3.other.host:2,RS").write_bytes(b"already\nread\n")
+    assert inbox.needs_scan()
+    assert inbox.scan() is True
     assert inbox.uids() == [1, 2, 3]
     assert inbox.read(2) == b"from elsewhere"
-    assert inbox.info(3).flags == {"\\Answered", "\\Seen"}
-    assert inbox.info(3).size == len(b"already read")
+    record = inbox.record(3)
+    assert record.flags == {"\\Answered", "\\Seen"}
+    # Sizes count the message as IMAP sends it, with CRLF line ends.
+    assert record.wire == len(b"already\r\nread\r\n")
+    assert inbox.read(3) == b"already\r\nread\r\n"
 
 
 def test_external_removal_is_an_expunge(store):
     store.deliver_many([("1.Qa.host", MSG), ("2.Qb.host", MSG)])
     inbox = store.folder("INBOX")
-    os.unlink(store.root / "new" / "1.Qa.host")
-    assert inbox.refresh() is True
+    os.unlink(store.root / "new" / ("1.Qa.host" + SIZES))
+    assert inbox.scan() is True
     assert inbox.uids() == [2]
     with pytest.raises(NoSuchMessage):
-        inbox.info(1)
+        inbox.record(1)
 
 
 def test_external_rename_updates_flags_and_keeps_keywords(store):
@@ -172,23 +178,30 @@ def test_external_rename_updates_flags_and_keeps_keywords(store):
     inbox = store.folder("INBOX")
     inbox.store([uid], ["\\Seen", "Work"], "add")
     settle()
-    os.rename(store.root / "cur" / "1.Qa.host:2,S", store.root / "cur" / "1.Qa.host:2,FSa")
-    assert inbox.refresh() is True
-    assert inbox.info(uid).flags == {"\\Seen", "\\Flagged", "Work"}
+    name = "1.Qa.host" + SIZES
+    os.rename(store.root / "cur" / (name + ":2,S"), store.root / "cur" / (name + ":2,FSa"))
+    assert inbox.scan() is True
+    assert inbox.record(uid).flags == {"\\Seen", "\\Flagged", "Work"}
     # Letters we do not own (another program's keyword letter) are kept.
     inbox.store([uid], ["\\Flagged"], "remove")
-    assert files(store, "cur") == ["1.Qa.host:2,Sa"]
+    assert files(store, "cur") == [name + ":2,Sa"]
 
 
-def test_external_change_in_the_same_clock_tick_is_not_missed(store):
+def test_external_change_in_the_same_clock_tick_is_not_missed(store, monkeypatch):
+    # Every mtime counts as "its clock tick may not be over yet".
+    monkeypatch.setattr(mailscan, "_SETTLE_NS", 10 ** 15)
     store.deliver("1.Qa.host", MSG)
     inbox = store.folder("INBOX")
-    before = os.stat(store.root / "new").st_mtime_ns
     (store.root / "new" / "2.other.host").write_bytes(b"x")
+    assert inbox.scan() is True
+    before = os.stat(store.root / "new").st_mtime_ns
+    (store.root / "new" / "3.other.host").write_bytes(b"x")
     # Pretend the directory's mtime did not move (a coarse clock tick).
     os.utime(store.root / "new", ns=(before, before))
-    assert inbox.refresh() is True
-    assert inbox.uids() == [1, 2]
+    # The last scan found an mtime whose tick was not surely over: look again.
+    assert inbox.needs_scan()
+    assert inbox.scan() is True
+    assert inbox.uids() == [1, 2, 3]
 
 
 def count_scans(monkeypatch):
@@ -202,13 +215,13 @@ def test_own_changes_never_cause_a_scan(store, monkeypatch):
     uid = store.deliver("1.Qa.host", MSG)
     inbox = store.folder("INBOX")
     settle()
-    inbox.refresh()             # closes the clock tick of the folder's creation
+    inbox.scan()                # closes the clock tick of the folder's creation
     scans = count_scans(monkeypatch)
     inbox.store([uid], ["\\Seen"], "add")
     store.deliver_many([("2.Qb.host", MSG), ("3.Qc.host", MSG)])
     inbox.expunge([uid])
     inbox.append(MSG, flags=["\\Flagged"])
-    assert inbox.refresh() is True
+    assert not inbox.needs_scan()
     assert inbox.uids() == [2, 3, 4]
     assert store.folder("INBOX").uids() == [2, 3, 4]
     assert scans == []
@@ -219,15 +232,16 @@ def test_change_hidden_in_our_own_clock_tick_shows_up_at_the_periodic_scan(
     store.deliver("1.Qa.host", MSG)
     inbox = store.folder("INBOX")
     settle()
-    inbox.refresh()
+    inbox.scan()
     store.deliver("2.Qb.host", MSG)
     mtime = os.stat(store.root / "new").st_mtime_ns
     (store.root / "new" / "3.other.host").write_bytes(b"x")
     os.utime(store.root / "new", ns=(mtime, mtime))     # the same clock tick
-    inbox.refresh()
+    assert not inbox.needs_scan()
     assert inbox.uids() == [1, 2]
     monkeypatch.setattr(mailscan, "RESCAN_INTERVAL", 0)
-    assert inbox.refresh() is True
+    assert inbox.needs_scan()
+    assert inbox.scan() is True
     assert inbox.uids() == [1, 2, 3]
 
 
@@ -239,7 +253,7 @@ def test_expunge_removes_file_and_uid_is_never_reused(store, tmp_path):
     inbox.store([uids[1]], ["\\Deleted"], "add")
     assert inbox.expunge([uids[1], 77]) == [uids[1]]
     assert inbox.uids() == [uids[0]]
-    assert files(store, "cur") == []
+    assert files(store, "cur") == [] and files(store, "tmp") == []
     assert inbox.expunge([uids[0]]) == [uids[0]]
     assert store.deliver("3.Qc.host", MSG) == 3
     store.close()
@@ -251,20 +265,20 @@ def test_expunge_removes_file_and_uid_is_never_reused(store, tmp_path):
 def test_expunge_is_seen_by_another_handle(store):
     uids = store.deliver_many([("1.Qa.host", MSG), ("2.Qb.host", MSG)])
     one, two = store.folder("INBOX"), store.folder("INBOX")
+    modseq = two.state().highestmodseq
     one.expunge([uids[0]])
-    assert two.uids() == uids
-    assert two.refresh() is True
     assert two.uids() == [uids[1]]
+    state, changes, records = two.changes_since(modseq)
+    assert changes == [(modseq + 1, uids[0], True)] and records == {}
 
 
 def test_append_with_flags_and_date(store):
     store.create_folder("Sent")
     sent = store.folder("Sent")
     uid = sent.append(MSG, flags=["\\Seen"], internaldate=1600000000.0)
-    assert sent.refresh() is True
     assert sent.uids() == [uid]
-    assert sent.info(uid).flags == {"\\Seen"}
-    assert sent.info(uid).internaldate == 1600000000.0
+    assert sent.record(uid).flags == {"\\Seen"}
+    assert sent.record(uid).internaldate == 1600000000.0
     (name,) = files(store, "cur", ".Sent")
     assert name.endswith(":2,S")
     assert sent.read(uid) == MSG
@@ -294,7 +308,7 @@ def test_folders(store):
 def test_uidvalidity_differs_between_folders(store):
     store.create_folder("A")
     store.create_folder("B")
-    values = {store.folder(n).uidvalidity for n in ("INBOX", "A", "B")}
+    values = {store.folder(n).state().uidvalidity for n in ("INBOX", "A", "B")}
     assert len(values) == 3
 
 
@@ -302,17 +316,21 @@ def test_index_is_rebuilt_from_the_maildir(store, tmp_path):
     uids = store.deliver_many([("1.Qa.host", MSG), ("2.Qb.host", b"two")])
     inbox = store.folder("INBOX")
     inbox.store([uids[1]], ["\\Seen", "\\Answered"], "add")
-    old_validity = inbox.uidvalidity
+    old_validity = inbox.state().uidvalidity
     store.close()
-    shutil.rmtree(tmp_path / "user" / "mailsuite.index")
-    # UIDVALIDITY is the creation time in seconds: a rebuild is a later second.
-    time.sleep(max(0.0, old_validity + 1 - time.time()))
-    with Store(tmp_path / "user") as again:
-        rebuilt = again.folder("INBOX")
-        assert rebuilt.uidvalidity != old_validity
-        assert len(rebuilt.uids()) == 2
-        flags = sorted(rebuilt.info(u).flags for u in rebuilt.uids())
-        assert flags == [frozenset(), {"\\Answered", "\\Seen"}]
+    # Rebuilt twice within the same second, never with a UIDVALIDITY given before.
+    seen = {old_validity}
+    for _ in range(2):
+        shutil.rmtree(tmp_path / "user" / "mailsuite.index")
+        with Store(tmp_path / "user") as again:
+            rebuilt = again.folder("INBOX")
+            assert rebuilt.state().uidvalidity not in seen
+            seen.add(rebuilt.state().uidvalidity)
+            assert len(rebuilt.uids()) == 2
+            records = rebuilt.records(rebuilt.uids()).values()
+            assert sorted(r.flags for r in records) == [frozenset(),
+                                                        {"\\Answered", "\\Seen"}]
+            assert sorted(r.wire for r in records) == [3, len(MSG)]
 
 
 def test_two_processes_deliver_without_sharing_a_uid(tmp_path):
