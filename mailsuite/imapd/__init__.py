@@ -18,7 +18,7 @@ import logging
 import ssl
 import sys
 
-from ..core import accounts, server, tls
+from ..core import accounts, login, server, tls
 from ..core.stream import LineTooLong, StreamClosed
 from . import auth, fetch, idle, mailbox
 from .errors import Bad, Logout, ProtocolError, TooBig
@@ -86,6 +86,7 @@ class Context:
         self.cfg = cfg
         self.credentials = tls.from_config(cfg)
         self.accounts = accounts.Accounts(cfg.state_dir)
+        self.login = login.Login(cfg.login, self.accounts)
         self.hub = None
         self.sessions = set()
         self.stopping = False
