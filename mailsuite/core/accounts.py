@@ -30,6 +30,9 @@ Contract (every daemon relies on exactly this):
             # argon2id; takes the same time whether or not the user exists;
             # False for a disabled user; never raises. CPU-bound (tenths of a second):
             # daemons call it in a thread.
+        def credential_stamp(self, address) -> bytes | None
+            # a digest of the stored hash; None for a missing or disabled user.
+            # Changes with every password change: core.login's cache checks it.
         # aliases ("@domain" as source is a catch-all)
         def add_alias(self, source, targets: list[str]); remove_alias(self, source)
         def aliases(self, domain=None) -> list[tuple[str, list[str]]]
@@ -47,6 +50,7 @@ prefer the user, so such an alias could never take effect. A disabled user canno
 in but still receives mail; remove the user to stop that.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -295,6 +299,15 @@ class Accounts(lmdbenv.Handle):
                 argon2.exceptions.InvalidHash, ValueError, TypeError):
             ok = False
         return bool(ok and record)
+
+    def credential_stamp(self, address):
+        """A digest of the user's password hash (a new salt each time, so it
+        changes even when a password is set to itself), or None for a missing or
+        disabled user: what a cache of verified logins compares, one LMDB read."""
+        _, record = self._lookup(address)
+        if not record or not record["enabled"]:
+            return None
+        return hashlib.sha256(record["hash"].encode()).digest()
 
     # aliases
 

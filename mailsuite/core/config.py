@@ -7,6 +7,7 @@ stderr and exit 78 (EX_CONFIG). Relative paths in the file are taken relative to
 directory of the file, so a development instance can live in one folder.
 """
 
+import math
 import os
 import re
 import socket
@@ -85,6 +86,37 @@ SCHEMA = [
     Option("imapd", "idle_timeout", 1800, int,
            "Seconds an authenticated session may stay silent (RFC 9051 5.4: at "
            "least 30 minutes)."),
+    Option("login", "cache_ttl", 300, int,
+           "Seconds a verified login is remembered, so that a client's next "
+           "connections do not pay for the password hash again (as Dovecot's "
+           "auth_cache_ttl, for successful logins only). A password change or a "
+           "disabled account ends it at once. 0 turns the cache off."),
+    Option("login", "cache_size", 10000, int,
+           "The most logins the cache remembers (as Dovecot's auth_cache_size, but "
+           "counted in logins); the oldest are forgotten first."),
+    Option("login", "failure_window", 900, int,
+           "Seconds over which failed logins are counted for address_failures and "
+           "account_failures: a sliding window, so a limit lifts as its oldest "
+           "failures age out."),
+    Option("login", "address_failures", 20, int,
+           "Failed logins from one client address (an IPv6 /64 counts as one) within "
+           "failure_window, after which its further attempts are refused at once "
+           "with a temporary error, without checking the password (the work "
+           "fail2ban does for Dovecot). 0 turns the limit off."),
+    Option("login", "account_failures", 50, int,
+           "Failed logins to one account, from all addresses together, within "
+           "failure_window, after which further attempts on it are refused in the "
+           "same way. An address that has logged in to the account successfully is "
+           "exempt, so that guessing cannot lock the user out. 0 turns the limit "
+           "off."),
+    Option("login", "failure_delay", 1.0, float,
+           "Seconds before the first failed login from an address is answered (as "
+           "Dovecot's auth_failure_delay); the delay doubles with each further "
+           "failure from that address within failure_window, up to "
+           "failure_delay_max."),
+    Option("login", "failure_delay_max", 15.0, float,
+           "The longest delay, in seconds, before a failed login is answered (as "
+           "Dovecot's auth penalty, which stops at 15 seconds)."),
     Option("deliverd", "scan_interval", 60, int,
            "Seconds between scans of the queue, besides wake-ups."),
     Option("deliverd", "retry_max", 432000, int,
@@ -165,6 +197,11 @@ def _check(path, text, section, opt, value):
         raise ConfigError(f"{where}: {name}: expected an integer, got {value!r}")
     if opt.type is int and value < 0:
         raise ConfigError(f"{where}: {name}: must not be negative, got {value}")
+    if opt.type is float and (isinstance(value, bool)
+                              or not isinstance(value, (int, float))):
+        raise ConfigError(f"{where}: {name}: expected a number, got {value!r}")
+    if opt.type is float and not 0 <= value < math.inf:
+        raise ConfigError(f"{where}: {name}: must be a number from 0 up, got {value}")
     if opt.type is bool and not isinstance(value, bool):
         raise ConfigError(f"{where}: {name}: expected true or false, got {value!r}")
     if opt.type is str and not isinstance(value, str):
@@ -215,7 +252,7 @@ def from_dict(data, path="<config>", text=""):
                 values[key] = _computed_default(path, opt)
                 continue
             _check(path, text, section, opt, given[key])
-            value = given[key]
+            value = opt.type(given[key]) if opt.type is float else given[key]
             if opt.is_path:
                 value = str(base / value)
             values[key] = value

@@ -18,7 +18,7 @@ import logging
 import ssl
 import sys
 
-from ..core import accounts, server, tls
+from ..core import accounts, login, server, tls
 from ..core.mailservice import MailService, StoreError
 from ..core.stream import LineTooLong, StreamClosed
 from . import auth, fetch, idle, mailbox
@@ -87,6 +87,7 @@ class Context:
         self.cfg = cfg
         self.credentials = tls.from_config(cfg)
         self.accounts = accounts.Accounts(cfg.state_dir)
+        self.login = login.Login(cfg.login, self.accounts)
         self.mail = MailService()
         self.hub = None
         self.sessions = set()

@@ -1,19 +1,21 @@
 """The verbs of the not-authenticated state and of any state: CAPABILITY, STARTTLS,
-LOGIN, AUTHENTICATE PLAIN, LOGOUT (RFC 9051 6.1 and 6.2; RFC 3501 the same).
+LOGIN, AUTHENTICATE (PLAIN, LOGIN), LOGOUT (RFC 9051 6.1 and 6.2; RFC 3501 the same).
 
-Passwords travel only under TLS (RFC 9051 11.1, RFC 8314): before STARTTLS the
-server advertises LOGINDISABLED and answers NO [PRIVACYREQUIRED], unless
-imapd.plaintext_loopback allows it for a client on the loopback interface. The
-password check (accounts.verify) takes the same time for unknown users and runs in a
-thread; a failure costs the client a delay, and a few failures end the session.
+The login policy is core.login's, shared with the other daemons; this module maps
+its answers to IMAP's. Passwords travel only under TLS (RFC 9051 11.1, RFC 8314):
+before STARTTLS the server advertises LOGINDISABLED and answers NO
+[PRIVACYREQUIRED], unless imapd.plaintext_loopback allows it for a client on the
+loopback interface. A failed login is answered after core.login's delay, a few
+failures end the session, and an address or account over core.login's limits gets
+NO [UNAVAILABLE] (RFC 5530 3) without a password check.
 """
 
 import asyncio
-import base64
-import binascii
+import contextlib
+import functools
 import logging
 
-from ..core import accounts, server
+from ..core import login as core_login
 from ..core.stream import StreamClosed
 from ..core.tls import TLSUnavailable
 from .errors import Bad, Logout, No
@@ -23,8 +25,18 @@ from .response import ANSWERED, status
 log = logging.getLogger("imapd")
 
 BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL+", "SASL-IR", "IDLE", "UNSELECT", "CHILDREN")
-FAILURE_DELAY = 1.0     # seconds before a failed login is answered
-MAX_FAILURES = 3        # failed logins before the session is ended
+MAX_FAILURES = 3        # failed or refused logins before the session is ended
+
+# core.login's refusals as IMAP answers: (status, response code); RFC 5530 3.
+ANSWERS = {
+    core_login.PrivacyRequired: (No, "PRIVACYREQUIRED"),
+    core_login.UnsupportedMechanism: (No, "CANNOT"),
+    core_login.Malformed: (Bad, None),
+    core_login.Cancelled: (Bad, None),      # RFC 9051 6.2.2: "*" gets BAD
+    core_login.NotAuthorized: (No, "AUTHORIZATIONFAILED"),
+    core_login.Failed: (No, "AUTHENTICATIONFAILED"),
+    core_login.Throttled: (No, "UNAVAILABLE"),
+}
 
 
 def capabilities(s):
@@ -33,14 +45,16 @@ def capabilities(s):
     if s.user is None:
         if not s.stream.tls and s.ctx.credentials.available():
             caps.append("STARTTLS")
-        caps.append("LOGINDISABLED" if plaintext_refused(s) else "AUTH=PLAIN")
+        if plaintext_refused(s):
+            caps.append("LOGINDISABLED")
+        else:
+            caps += [f"AUTH={name}" for name in core_login.MECHANISMS]
     return " ".join(caps)
 
 
 def plaintext_refused(s):
-    if s.stream.tls:
-        return False
-    return not (s.cfg.imapd.plaintext_loopback and server.is_loopback(s.ip))
+    return core_login.plaintext_refused(s.stream.tls, s.ip,
+                                        s.cfg.imapd.plaintext_loopback)
 
 
 async def capability(s, cmd):
@@ -82,69 +96,67 @@ async def starttls(s, cmd):
 async def login(s, cmd):
     # RFC 9051 6.2.3
     user, password = (astring(a) for a in expect(cmd.args, 2, "user name and password"))
-    require_privacy(s)
-    await authenticate_as(s, user, password, "LOGIN")
+    with answers():
+        require_privacy(s)
+    await authenticate_as(s, core_login.Credentials(user, password), "LOGIN")
     return f"[CAPABILITY {capabilities(s)}] Logged in"
 
 
 async def authenticate(s, cmd):
-    # RFC 9051 6.2.2; initial response as in RFC 4959; PLAIN is RFC 4616.
+    # RFC 9051 6.2.2; initial response as in RFC 4959.
     if not 1 <= len(cmd.args) <= 2:
         raise Bad("expected a mechanism and an optional initial response")
-    if atom(cmd.args[0], "a mechanism name") != "PLAIN":
-        raise No("unsupported authentication mechanism", "CANNOT")
-    require_privacy(s)
+    mechanism = atom(cmd.args[0], "a mechanism name")
+    initial = None
     if len(cmd.args) == 2:
         atom(cmd.args[1], "a base64 response")
-        response = str(cmd.args[1])
-    else:
-        await s.continuation()
-        response = (await s.readline()).strip().decode("ascii", "replace")
-    user, password = _decode_plain(response)
-    await authenticate_as(s, user, password, "PLAIN")
+        initial = str(cmd.args[1])
+    with answers():
+        if mechanism not in core_login.MECHANISMS:
+            raise core_login.UnsupportedMechanism()
+        require_privacy(s)
+        credentials = await core_login.sasl(mechanism, initial,
+                                            functools.partial(_ask, s))
+    await authenticate_as(s, credentials, f"SASL-{mechanism}")
     return f"[CAPABILITY {capabilities(s)}] Logged in"
 
 
-def _decode_plain(response):
-    """authzid NUL authcid NUL passwd (RFC 4616 2); "=" is an empty response."""
-    if response == "*":
-        raise Bad("authentication cancelled")
-    try:
-        data = b"" if response == "=" else base64.b64decode(response, validate=True)
-        authzid, user, password = (p.decode("utf-8") for p in data.split(b"\0"))
-    except (binascii.Error, ValueError):
-        raise Bad("malformed PLAIN response") from None
-    if authzid and authzid.lower() != user.lower():
-        raise No("cannot log in as another user", "AUTHORIZATIONFAILED")
-    return user, password
+async def _ask(s, challenge):
+    """One SASL round: `+ challenge`, then the client's line (RFC 9051 7.5)."""
+    await s.continuation(challenge)
+    return (await s.readline()).decode("ascii", "replace")
 
 
 def require_privacy(s):
-    if plaintext_refused(s):
-        raise No("use STARTTLS or port 993 first", "PRIVACYREQUIRED")
+    core_login.require_privacy(s.stream.tls, s.ip, s.cfg.imapd.plaintext_loopback)
 
 
-async def authenticate_as(s, user, password, method):
-    ok = await asyncio.to_thread(s.ctx.accounts.verify, user, password)
-    if not ok:
-        await _failed(s, user, method)
-    address = "@".join(accounts.split(user))
+@contextlib.contextmanager
+def answers():
+    """Turn core.login's refusals into the IMAP answers of ANSWERS."""
     try:
-        store = await s.mail.open(s.ctx.accounts.mailbox_dir(address))
+        yield
+    except core_login.LoginError as exc:
+        kind, code = ANSWERS[type(exc)]
+        raise kind(str(exc), code) from None
+
+
+async def authenticate_as(s, credentials, method):
+    try:
+        with answers():
+            result = await s.ctx.login.attempt(credentials, s.ip, method)
+    except No as exc:
+        if exc.code in ("AUTHENTICATIONFAILED", "UNAVAILABLE"):
+            s.failed_logins += 1
+            if s.failed_logins >= MAX_FAILURES:
+                raise Logout("too many failed logins") from None
+        raise
+    try:
+        store = await s.mail.open(s.ctx.accounts.mailbox_dir(result.address))
     except Exception:
-        log.exception("cannot open the mailbox of %s", address)
+        log.exception("cannot open the mailbox of %s", result.address)
         raise No("mailbox unavailable", "UNAVAILABLE") from None
-    s.logged_in(address, store)
+    s.logged_in(result.address, store)
     tls_info = s.stream.tls_info()
-    log.info("login: %s method=%s tls=%s", s.who(), method,
-             tls_info[0] if tls_info else "no")
-
-
-async def _failed(s, user, method):
-    s.failed_logins += 1
-    shown = "".join(c if c.isprintable() else "?" for c in user[:100])
-    log.warning("login failed: user=%s ip=%s method=%s", shown, s.ip or "-", method)
-    await asyncio.sleep(FAILURE_DELAY)
-    if s.failed_logins >= MAX_FAILURES:
-        raise Logout("too many failed logins")
-    raise No("authentication failed", "AUTHENTICATIONFAILED")
+    log.info("login: %s method=%s tls=%s cached=%s", s.who(), method,
+             tls_info[0] if tls_info else "no", "yes" if result.cached else "no")

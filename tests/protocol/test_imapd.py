@@ -1,5 +1,6 @@
 """imapd on real sockets: imaplib where it can say it, raw dialogs where it cannot."""
 
+import base64
 import imaplib
 import re
 import socket
@@ -229,6 +230,27 @@ def test_login_with_literals(inst):
     assert raw.line().startswith(b"+")
     raw.send(USER.encode() + b" {15+}\r\n" + PASSWORD.encode() + b"\r\n")
     assert raw.until("t1")[0].startswith(b"t1 OK")
+
+
+def test_authenticate_login(inst):
+    # draft-murchison-sasl-login: "Username:" and "Password:", each in base64.
+    raw = Raw(inst.port("imaps"), inst.client_tls_context())
+    _, untagged = raw.command("CAPABILITY")
+    assert b"AUTH=LOGIN" in untagged[0].split()
+    raw.send(b"t1 AUTHENTICATE LOGIN\r\n")
+    assert raw.line() == b"+ VXNlcm5hbWU6\r\n"
+    raw.send(base64.b64encode(USER.encode()) + b"\r\n")
+    assert raw.line() == b"+ UGFzc3dvcmQ6\r\n"
+    raw.send(base64.b64encode(PASSWORD.encode()) + b"\r\n")
+    assert raw.until("t1")[0].startswith(b"t1 OK")
+
+
+def test_a_second_login_is_served_from_the_auth_cache(inst):
+    imaps(inst).logout()
+    imaps(inst).logout()
+    logins = re.findall(r"login: user=demo@example.test .* cached=(\w+)",
+                        inst.log("imapd"))
+    assert logins == ["no", "yes"]
 
 
 # mailboxes

@@ -251,6 +251,18 @@ def test_verify_never_raises_and_always_hashes(acc, hasher, address, password):
     assert hasher.verified == 1
 
 
+def test_credential_stamp_changes_with_the_password_and_the_enabled_flag(acc):
+    acc.add_user("bob@example.test", "pw")
+    stamp = acc.credential_stamp("Bob@example.test")
+    assert len(stamp) == 32 and stamp == acc.credential_stamp("bob@example.test")
+    acc.set_password("bob@example.test", "pw")
+    assert acc.credential_stamp("bob@example.test") not in (stamp, None)
+    acc.set_enabled("bob@example.test", False)
+    assert acc.credential_stamp("bob@example.test") is None
+    assert acc.credential_stamp("nobody@example.test") is None
+    assert acc.credential_stamp("not an address") is None
+
+
 def test_hash_parameters(tmp_path):
     # The real hasher: argon2id with RFC 9106's second recommended option.
     with Accounts(tmp_path / "state") as acc:
