@@ -37,7 +37,6 @@ import array
 import bisect
 import json
 import os
-import re
 import struct
 import time
 from dataclasses import dataclass, replace
@@ -143,7 +142,7 @@ class Record:
         return replace(self, dir=dir, suffix=suffix, **changes)
 
     def pack(self):
-        base, suffix = os.fsencode(self.base), os.fsencode(self.suffix)
+        base, suffix = _encode(self.base), _encode(self.suffix)
         keywords = " ".join(keywords_of(self.flags)).encode()
         return _RECORD.pack(self.size, self.wire, self.internaldate, self.modseq,
                             self.dir == "cur", bits_of(self.flags), len(base),
@@ -194,18 +193,53 @@ class Slots:
     bits: bytes
 
 
-_SIZE_FIELDS = re.compile(r",[SW]=\d+")
-
-
 def name_key(base):
     """What identifies a file in `names`: its base without the `,S=` and `,W=`
     size fields, so that a delivery finds its own earlier copy by the base it
     chose, whatever sizes the name carries."""
-    return _SIZE_FIELDS.sub("", base) if "," in base else base
+    return name_fields(base)[0]
+
+
+def name_fields(base):
+    """(name_key, size, wire size) of a Maildir base name: the sizes from its
+    `,S=` and `,W=` fields (Maildir++ and Dovecot write them), UNKNOWN if absent."""
+    if "," not in base:
+        return base, UNKNOWN, UNKNOWN
+    # The usual shape, "<unique>,S=<size>,W=<wire>", without the general loop.
+    head, _, tail = base.partition(",S=")
+    size, _, wire = tail.partition(",W=")
+    if size.isdigit() and wire.isdigit() and "," not in head:
+        return head, int(size), int(wire)
+    kept, size, wire = [], UNKNOWN, UNKNOWN
+    for i, field in enumerate(base.split(",")):
+        if i and field[:2] == "S=" and field[2:].isdigit():
+            size = int(field[2:])
+        elif i and field[:2] == "W=" and field[2:].isdigit():
+            wire = int(field[2:])
+        else:
+            kept.append(field)
+    return ",".join(kept), size, wire
+
+
+def _encode(name):
+    """A file name's bytes (os.fsencode, without its cost per call)."""
+    return name.encode("utf-8", "surrogateescape")
+
+
+_SUFFIX_BITS = {}
+
+
+def _suffix_bits(suffix):
+    bits = _SUFFIX_BITS.get(suffix)
+    if bits is None:
+        bits = bits_of(flags_from_suffix(suffix))
+        if len(_SUFFIX_BITS) < 4096:
+            _SUFFIX_BITS[suffix] = bits
+    return bits
 
 
 def _location(uid, dir, suffix):
-    return _U32.pack(uid) + (b"n" if dir == "new" else b"c") + os.fsencode(suffix)
+    return _U32.pack(uid) + (b"n" if dir == "new" else b"c") + _encode(suffix)
 
 
 def _parse_location(raw):
@@ -330,7 +364,7 @@ class Txn:
         self._txn.put(prefix + uid, record.pack(), db=self._db["messages"])
         if old is None or old.base != record.base or (old.dir, old.suffix) != (
                 record.dir, record.suffix):
-            self._txn.put(prefix + os.fsencode(name_key(record.base)),
+            self._txn.put(prefix + _encode(name_key(record.base)),
                           _location(record.uid, record.dir, record.suffix),
                           db=self._db["names"])
         if old is not None:
@@ -354,7 +388,7 @@ class Txn:
         uid = _U32.pack(record.uid)
         self._txn.delete(prefix + uid, db=self._db["messages"])
         self._txn.delete(prefix + uid, db=self._db["cache"])
-        self._txn.delete(prefix + os.fsencode(name_key(record.base)),
+        self._txn.delete(prefix + _encode(name_key(record.base)),
                          db=self._db["names"])
         self._txn.delete(prefix + _U64.pack(record.modseq) + uid, db=self._db["changes"])
         self._txn.put(prefix + _U64.pack(modseq) + uid, b"x", db=self._db["changes"])
@@ -363,7 +397,7 @@ class Txn:
     def by_base(self, folder_id, base):
         """(uid, dir, suffix) of the indexed file with this base name (size fields
         aside), or None."""
-        key = _U32.pack(folder_id) + os.fsencode(name_key(base))
+        key = _U32.pack(folder_id) + _encode(name_key(base))
         raw = self._txn.get(key, db=self._db["names"])
         return None if raw is None else _parse_location(raw)
 
@@ -405,21 +439,36 @@ class Txn:
                       json.dumps(doc, separators=(",", ":")).encode(),
                       db=self._db["cache"])
 
-    # a whole folder at once (a rebuild)
+    # many files found at once (a folder indexed from its directory)
 
-    def bulk_insert(self, folder_id, records):
-        """Index many new records, in ascending UID order, above every UID the
-        folder has: one sorted write per table instead of one lookup per message."""
+    def insert_found(self, folder_id, found, modseq, log_changes=True):
+        """Index files found on disk: `found` is [(uid, base, dir, suffix)] in
+        ascending UID order, above every UID the folder has; flags come from the
+        suffix, sizes from the name if it has them; the internal date is left for
+        the first look. One write per table: the path a 100,000-message folder
+        takes. Change-log entries are only needed where a session may already
+        watch the folder."""
         prefix = _U32.pack(folder_id)
-        messages = [(prefix + _U32.pack(r.uid), r.pack()) for r in records]
+        u32, pack = _U32.pack, _RECORD.pack
+        messages, names, slots = [], [], []
+        for uid, base, sub, suffix in found:
+            key, size, wire = name_fields(base)
+            raw_base, raw_suffix = _encode(base), _encode(suffix)
+            bits = _suffix_bits(suffix)
+            cur = sub == "cur"
+            packed_uid = u32(uid)
+            messages.append((prefix + packed_uid,
+                             pack(size, wire, UNKNOWN, modseq, cur, bits, len(raw_base),
+                                  len(raw_suffix)) + raw_base + raw_suffix))
+            names.append((prefix + _encode(key),
+                          packed_uid + (b"c" if cur else b"n") + raw_suffix))
+            slots.append((uid, bits))
         self._txn.cursor(db=self._db["messages"]).putmulti(messages)
-        names = sorted((prefix + os.fsencode(name_key(r.base)),
-                        _location(r.uid, r.dir, r.suffix)) for r in records)
         self._txn.cursor(db=self._db["names"]).putmulti(names)
-        changes = sorted((prefix + _U64.pack(r.modseq) + _U32.pack(r.uid), b"")
-                         for r in records)
-        self._txn.cursor(db=self._db["changes"]).putmulti(changes)
-        self._slots_extend(folder_id, [(r.uid, bits_of(r.flags)) for r in records])
+        if log_changes:
+            changes = [(prefix + _U64.pack(modseq) + u32(uid), b"") for uid, *_ in found]
+            self._txn.cursor(db=self._db["changes"]).putmulti(changes)
+        self._slots_extend(folder_id, slots)
 
     # slots
 

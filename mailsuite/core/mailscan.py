@@ -23,13 +23,12 @@ Maildir convention); files we cannot stat are left for the next scan.
 
 import errno
 import os
-import re
 import socket
 import time
 from itertools import count
 
 from .files import fsync_dir
-from .mailindex import UNKNOWN, Record, flags_from_suffix, mirrored, name_key
+from .mailindex import flags_from_suffix, mirrored, name_key
 
 SUBDIRS = ("new", "cur")
 TMP_MAX_AGE = 36 * 3600
@@ -106,50 +105,32 @@ def list_files(path):
     moving from new/ to cur/ during the listing is seen at least once."""
     found = {}
     for sub in SUBDIRS:
-        with os.scandir(path / sub) as entries:
-            for entry in entries:
-                name = entry.name
-                if name[0] == ".":
-                    continue
-                base, colon, info = name.partition(":")
-                found[name_key(base)] = (sub, colon + info, base)
+        for name in os.listdir(path / sub):
+            if name[0] == ".":
+                continue
+            base, colon, info = name.partition(":")
+            found[name_key(base) if "," in base else base] = (sub, colon + info, base)
     return found
 
 
-_SIZES = re.compile(r",([SW])=(\d{1,15})")
-
-
-def sizes_in_name(base):
-    """(size, wire size) from the `,S=` and `,W=` fields of a Maildir base name
-    (Maildir++ and Dovecot write them), UNKNOWN where absent."""
-    found = dict(_SIZES.findall(base))
-    return int(found.get("S", UNKNOWN)), int(found.get("W", UNKNOWN))
-
-
-def new_record(uid, base, sub, suffix, modseq):
-    """A Record for a file another tool left: what its name says, the rest
-    (internal date, sizes the name does not give) left for the first look."""
-    size, wire = sizes_in_name(base)
-    return Record(uid, base, sub, suffix, size, wire, UNKNOWN, modseq,
-                  flags_from_suffix(suffix))
-
-
-def index_files(txn, state, files, modseq, uids=None):
+def index_files(txn, state, files, modseq, uids=None, log_changes=True):
     """Give files found on disk [(base, dir, suffix)] uids (`uids` may map a base to
-    the uid another index gave it); returns {base: uid}."""
-    records, given = [], {}
+    the uid another index gave it); returns {base: uid}. What the name does not say
+    (the internal date, sizes) is left for the first look at the file."""
+    found, given = [], {}
+    uidnext = state.uidnext
     for base, sub, suffix in files:
-        uid = (uids or {}).get(name_key(base)) or state.uidnext
-        records.append(new_record(uid, base, sub, suffix, modseq))
+        uid = uids.get(name_key(base)) if uids else None
+        if uid is None:
+            uid, uidnext = uidnext, uidnext + 1
+        found.append((uid, base, sub, suffix))
         given[base] = uid
-        state.uidnext = max(state.uidnext, uid + 1)
-    records.sort(key=lambda r: r.uid)
-    if len(records) > 16:
-        txn.bulk_insert(state.id, records)
-    else:
-        for record in records:
-            txn.put_message(state.id, record)
-    if records:
+    if uids:
+        found.sort()
+        uidnext = max([uidnext] + [entry[0] + 1 for entry in found])
+    txn.insert_found(state.id, found, modseq, log_changes)
+    state.uidnext = uidnext
+    if found:
         state.highestmodseq = max(state.highestmodseq, modseq)
     return given
 
@@ -179,8 +160,10 @@ def sync(txn, state, path, force=False, kept_uids=None):
             txn.delete_message(state.id, record, modseq)
     for key in moved:
         _take_rename(txn, state, known[key][0], *on_disk[key][:2], modseq)
+    # A folder seen for the first time has nobody watching its change log yet.
+    first_look = not known and state.highestmodseq == 1
     index_files(txn, state, [(on_disk[k][2], *on_disk[k][:2]) for k in added], modseq,
-                kept_uids)
+                kept_uids, log_changes=not first_look)
     if vanished or moved or added:
         state.highestmodseq = modseq
     state.scan = {sub: [stats[sub], _settled(stats[sub])] for sub in SUBDIRS}

@@ -348,3 +348,105 @@ def test_two_processes_deliver_without_sharing_a_uid(tmp_path):
         inbox = s.folder("INBOX")
         assert inbox.uids() == list(range(1, 81))
         assert len(os.listdir(root / "new")) == 80
+
+
+# a change that fails changes nothing
+
+def fail_commits(store, monkeypatch):
+    """Make the next index commits fail, as a full disk would."""
+    real = store.index.write
+
+    class Failing:
+        def __init__(self):
+            self.txn = real()
+
+        def __enter__(self):
+            return self.txn.__enter__()
+
+        def __exit__(self, exc_type, exc, tb):
+            if exc_type is None:
+                self.txn.__exit__(OSError, OSError(28, "No space left on device"), None)
+                raise OSError(28, "No space left on device")
+            return self.txn.__exit__(exc_type, exc, tb)
+
+    monkeypatch.setattr(store.index, "write", Failing)
+
+
+def test_failed_store_renames_nothing(store, monkeypatch):
+    uid = store.deliver("1.Qa.host", MSG)
+    inbox = store.folder("INBOX")
+    inbox.store([uid], ["\\Seen"], "add")
+    before = files(store, "cur")
+    fail_commits(store, monkeypatch)
+    with pytest.raises(OSError):
+        inbox.store([uid], ["\\Deleted"], "add")
+    monkeypatch.undo()
+    assert files(store, "cur") == before
+    assert inbox.record(uid).flags == {"\\Seen"}
+    # The Maildir agrees with the index: a scan finds nothing to take in.
+    assert inbox.scan(force=True) is False
+
+
+def test_failed_expunge_removes_nothing(store, monkeypatch):
+    uids = store.deliver_many([("1.Qa.host", MSG), ("2.Qb.host", MSG)])
+    inbox = store.folder("INBOX")
+    before = files(store, "new")
+    fail_commits(store, monkeypatch)
+    with pytest.raises(OSError):
+        inbox.expunge(uids)
+    monkeypatch.undo()
+    assert files(store, "new") == before and files(store, "tmp") == []
+    assert inbox.uids() == uids
+    assert [inbox.read(uid) for uid in uids] == [MSG, MSG]
+    assert inbox.scan(force=True) is False
+
+
+# moving in from other servers
+
+def test_a_dovecot_uidlist_keeps_uids_and_uidvalidity(tmp_path):
+    root = tmp_path / "user"
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True)
+    (root / "cur" / "100.M1P1.old,S=3,W=4:2,S").write_bytes(b"a\nb")
+    (root / "cur" / "101.M2P1.old,S=1,W=1:2,").write_bytes(b"c")
+    (root / "new" / "102.M3P1.old").write_bytes(b"unlisted")
+    (root / "dovecot-uidlist").write_text(
+        "3 V1234567 N60 Gabc\n"
+        "17 :100.M1P1.old,S=3,W=4\n"
+        "42 W1 :101.M2P1.old,S=1,W=1\n")
+    with Store(root) as store:
+        inbox = store.folder("INBOX")
+        state = inbox.state()
+        assert state.uidvalidity == 1234567
+        assert inbox.uids() == [17, 42, 60]
+        assert state.uidnext == 61
+        records = inbox.records([17, 42, 60])
+        assert records[17].flags == {"\\Seen"} and records[17].wire == 4
+        assert inbox.read(17) == b"a\r\nb"
+        assert records[60].wire == len(b"unlisted")
+
+
+# what the index caches
+
+def test_delivery_caches_the_parsed_message(store, monkeypatch):
+    uid = store.deliver("1.Qa.host", MSG)
+    inbox = store.folder("INBOX")
+    monkeypatch.setattr(inbox, "read", lambda *a: pytest.fail("file read"))
+    info = inbox.message_info(inbox.record(uid))
+    assert info["header"] == MSG.index(b"\r\n\r\n") + 4
+    assert info["envelope"][1] == "hello"
+    assert ["subject", "Subject: hello\r\n"] in info["fields"]
+
+
+def test_lf_and_crlf_messages_report_the_same_wire_size(store):
+    crlf = b"Subject: x\r\n\r\nline one\r\nline two\r\n"
+    lf = crlf.replace(b"\r\n", b"\n")
+    (store.root / "new" / "9.other.host").write_bytes(lf)
+    store.deliver("1.Qa.host", crlf)
+    inbox = store.folder("INBOX")
+    inbox.scan()
+    records = inbox.records(inbox.uids())
+    assert [r.wire for r in records.values()] == [len(crlf), len(crlf)]
+    assert [inbox.read(r) for r in records.values()] == [crlf, crlf]
+    infos = [inbox.message_info(r) for r in records.values()]
+    assert infos[0] == infos[1]
