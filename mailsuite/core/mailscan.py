@@ -11,9 +11,15 @@ Mtimes come from a coarse clock: a change made later within the same tick leaves
 the mtime as it was. After a scan (someone else is at work in the folder), an mtime
 whose tick was not surely over is kept "unsettled" and the next look scans once
 more, as Dovecot does. After our own change we take that small risk instead of a
-scan, and cover it with a full scan at most every RESCAN_INTERVAL seconds: a file
-another tool drops in the same few milliseconds as one of our changes shows up
-late, never is lost.
+scan, and cover it with a full scan at most every RESCAN_INTERVAL seconds (which the
+mailbox service runs in the background): a file another tool drops in the same few
+milliseconds as one of our changes shows up late, never is lost.
+
+A scan takes from a file's name all it can (flags from the `:2,` letters, sizes from
+`,S=` and `,W=`) and leaves the rest (the internal date, sizes a name lacks) for the
+first time a client asks, so that indexing a 100,000-message folder is one
+directory listing and one batch of writes. A folder indexed for the first time
+keeps the UIDs of a Dovecot `dovecot-uidlist`.
 
 Failure policy: a file that vanishes from the listing is checked with a second
 listing before it is expunged, since a rename racing a listing can hide a file from
