@@ -12,7 +12,6 @@ import pytest
 from checks import PASSWORD, USER, assert_clean_log
 from crowd import connect_from, first_line, hang_up, read_to_end, set_keys
 from harness import wait_for
-from mailsuite.core.accept import address_group
 
 SESSIONS = 3
 PER_ADDRESS = 2
@@ -104,16 +103,3 @@ def test_daemon_limit(server):
     for sock in held:
         server.end(sock)
     assert wait_for(server.refusals_logged)
-
-
-@pytest.mark.parametrize("peer, group", [
-    (("192.0.2.7", 25), "192.0.2.7"),
-    (("::ffff:192.0.2.7", 25, 0, 0), "192.0.2.7"),
-    (("2001:db8:1:2:a:b:c:d", 25, 0, 0), "2001:db8:1:2::/64"),
-    (("2001:db8:1:2::1", 25, 0, 0), "2001:db8:1:2::/64"),
-    (("2001:db8:1:3::1", 25, 0, 0), "2001:db8:1:3::/64"),
-    (("fe80::1%eth0", 25, 0, 2), "fe80::/64"),
-    ("/run/mailsuite/socket", None),
-])
-def test_address_group(peer, group):
-    assert address_group(peer) == group
