@@ -69,9 +69,12 @@ async def start(cfg, sockets):
         sys.exit(f"mail-imapd: {exc}")
     hub = idle.Hub(cfg.runtime_dir / "imapd.notify")
     ctx.hub = hub
+    # RFC 9051 7.1.5: a BYE greeting refuses the connection.
+    limits = server.Limits(cfg.imapd.max_sessions, cfg.imapd.max_sessions_per_address,
+                           b"* BYE too many connections\r\n")
     srv = server.Server(functools.partial(session, ctx), credentials=ctx.credentials,
                         implicit_tls={"imaps"}, idle_exit=cfg.server.idle_exit,
-                        on_stop=ctx.shutdown)
+                        on_stop=ctx.shutdown, limits=limits)
     try:
         await srv.serve(sockets, background=[hub.run()])
     finally:
