@@ -16,6 +16,9 @@ from .errors import Bad, TooBig
 MAX_LINE = 64 * 1024            # one line of a command, literals excluded
 MAX_LITERAL = 64 * 1024 * 1024  # one literal (APPEND will need big ones)
 MAX_PREAUTH_LITERAL = MAX_LINE  # before login nothing needs more (LOGIN, AUTHENTICATE)
+# Parenthesized lists inside one another. No command needs more than a few; the
+# bound keeps the recursive tokenizer far from Python's recursion limit.
+MAX_NESTING = 64
 
 _LITERAL_AT_END = re.compile(rb"\{(\d{1,20})(\+?)\}\r?\n\Z")
 _TAG = re.compile(rb"[\x21-\x7e]+")
@@ -115,7 +118,7 @@ def tokenize(data):
     An atom-like token may carry a bracketed part with spaces in it, as in
     BODY[HEADER.FIELDS (From)]<0.100>, so that FETCH can take it apart.
     """
-    tokens, _ = _Tokenizer(data).list_items(0, top=True)
+    tokens, _ = _Tokenizer(data).list_items(0)
     return tokens
 
 
@@ -123,7 +126,10 @@ class _Tokenizer:
     def __init__(self, data):
         self.data = bytes(data)
 
-    def list_items(self, pos, top=False):
+    def list_items(self, pos, depth=0):
+        top = depth == 0
+        if depth > MAX_NESTING:
+            raise Bad("parentheses nested too deeply")
         items = []
         data = self.data
         while True:
@@ -139,13 +145,13 @@ class _Tokenizer:
                 if data[pos:pos + 1] != b" ":
                     raise Bad("expected a space between arguments")
                 pos += 1
-            token, pos = self.token(pos)
+            token, pos = self.token(pos, depth)
             items.append(token)
 
-    def token(self, pos):
+    def token(self, pos, depth):
         first = self.data[pos:pos + 1]
         if first == b"(":
-            return self.list_items(pos + 1)
+            return self.list_items(pos + 1, depth + 1)
         if first == b'"':
             return self.quoted(pos + 1)
         if first == b"{":

@@ -86,6 +86,16 @@ def test_malformed_commands_are_bad(data):
         parse(data)
 
 
+def test_nesting_is_bounded():
+    depth = parser.MAX_NESTING
+    cmd = parse(b"a NOOP " + b"(" * depth + b")" * depth)
+    assert len(cmd.args) == 1
+    for data in (b"(" * (depth + 1) + b")" * (depth + 1), b"(" * 100000):
+        with pytest.raises(Bad, match="nested") as info:
+            parse(b"a7 NOOP " + data)
+        assert info.value.tag == "a7"
+
+
 def test_bad_knows_the_tag_when_it_was_readable():
     with pytest.raises(Bad) as info:
         parse(b'a7 LOGIN "x')
