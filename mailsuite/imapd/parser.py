@@ -19,6 +19,10 @@ MAX_PREAUTH_LITERAL = MAX_LINE  # before login nothing needs more (LOGIN, AUTHEN
 # Parenthesized lists inside one another. No command needs more than a few; the
 # bound keeps the recursive tokenizer far from Python's recursion limit.
 MAX_NESTING = 64
+# A mailbox name or LIST pattern as sent. The store's names are at most 255 bytes
+# on disk (core.maildir.normalize); in modified UTF-7 that is at most 2.5 times as
+# many, so this only spares longer names the decoding and the lookup.
+MAX_MAILBOX = 1024
 
 _LITERAL_AT_END = re.compile(rb"\{(\d{1,20})(\+?)\}\r?\n\Z")
 _TAG = re.compile(rb"[\x21-\x7e]+")
@@ -230,16 +234,23 @@ def astring(token):
 
 def mailbox(token):
     """A mailbox name; INBOX in any case is INBOX (RFC 9051 5.1)."""
+    _check_mailbox_size(token)
     name = astring(token)
     return "INBOX" if name.upper() == "INBOX" else name
 
 
 def list_mailbox(token):
     """A LIST pattern: like astring, but % and * are allowed (RFC 9051 9)."""
+    _check_mailbox_size(token)
     if isinstance(token, Atom) and not any(
             c in b'(){ "\\' for c in token.encode("ascii")):
         return str(token)
     return astring(token)
+
+
+def _check_mailbox_size(token):
+    if isinstance(token, (str, bytes)) and len(token) > MAX_MAILBOX:
+        raise Bad("mailbox name too long", "TOOBIG")
 
 
 def atom(token, what="an atom"):

@@ -117,6 +117,17 @@ def test_mailbox_inbox_is_case_insensitive():
     assert parser.mailbox(String(b"Sent")) == "Sent"
 
 
+def test_mailbox_names_and_patterns_are_bounded():
+    longest = "x" * parser.MAX_MAILBOX
+    assert parser.mailbox(Atom(longest)) == longest
+    assert parser.list_mailbox(String(longest.encode())) == longest
+    for helper in (parser.mailbox, parser.list_mailbox):
+        for token in (Atom(longest + "x"), String(b"x" * 10 ** 6)):
+            with pytest.raises(Bad) as info:
+                helper(token)
+            assert info.value.code == "TOOBIG"
+
+
 def test_flags():
     listed = parse(b"a STORE 1 FLAGS (\\seen \\DELETED $Junk)").args[2:]
     assert parser.flag_list(listed) == ["\\Seen", "\\Deleted", "$Junk"]
