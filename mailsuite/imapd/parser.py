@@ -26,6 +26,7 @@ MAX_MAILBOX = 1024
 
 _LITERAL_AT_END = re.compile(rb"\{(\d{1,20})(\+?)\}\r?\n\Z")
 _TAG = re.compile(rb"[\x21-\x7e]+")
+_SECTION_TEXT = re.compile(rb"[\x20-\x7e]*")
 # RFC 9051 9: atom-specials are ( ) { SP CTL % * " \ ]; a tag is ASTRING-CHARs but +.
 _ATOM_SPECIALS = set(b'(){ %*"\\]')
 _TAG_CHARS = bytes(c for c in range(0x21, 0x7f) if c not in set(b'(){%*"\\+'))
@@ -197,16 +198,24 @@ class _Tokenizer:
         while pos < len(data) and data[pos] not in b" ()":
             c = data[pos]
             if c == 0x5b:  # "[": a section runs to the next "]"
-                close = data.find(b"]", pos)
-                if close < 0:
-                    raise Bad("unterminated [")
-                pos = close
+                pos = self.section_end(pos)
             elif c < 0x21 or c > 0x7e or c in b'{"':
                 raise Bad("invalid character in atom")
             pos += 1
         if pos == start:
             raise Bad("empty argument")
-        return Atom(data[start:pos].decode("ascii", "replace")), pos
+        return Atom(data[start:pos].decode("ascii")), pos
+
+    def section_end(self, pos):
+        """Where the "]" closing the "[" at `pos` is. A section (RFC 9051 9:
+        section-spec) is printable ASCII and spaces: anything else is refused, and
+        so the scan cannot run over a literal's CRLF into the literal's bytes."""
+        close = self.data.find(b"]", pos)
+        if close < 0:
+            raise Bad("unterminated [")
+        if not _SECTION_TEXT.fullmatch(self.data, pos + 1, close):
+            raise Bad("invalid character inside [...]")
+        return close
 
 
 # typed arguments

@@ -80,6 +80,9 @@ def test_list_wildcards_in_atoms():
     b"a1 LOGIN {x}\r\nabc",
     b"a1 LOGIN a\x01b c",         # control character in an atom
     b"a1 FETCH 1 BODY[HEADER",    # unterminated section
+    b"a1 SELECT i[\xff]nbox",     # only printable ASCII inside brackets
+    b"a1 FETCH 1 BODY[\x00]",
+    b"a1 FETCH 1 x[{3}\r\n]}\r\n",
 ])
 def test_malformed_commands_are_bad(data):
     with pytest.raises(Bad):
