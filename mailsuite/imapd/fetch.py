@@ -24,7 +24,9 @@ _RFC822 = {"RFC822": ("", True), "RFC822.HEADER": ("HEADER", False),
            "RFC822.TEXT": ("TEXT", True)}
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
 _ATOM = re.compile(r'[^(){%*"\\\]]+')     # a field name without atom-specials
-_BODY = re.compile(r"(BODY(?:\.PEEK)?)\[([^\]]*)\](?:<(\d+)\.(\d+)>)?\Z", re.IGNORECASE)
+# RFC 9051 9: partial = "<" number64 "." nz-number64 ">", at most 19 digits each.
+_BODY = re.compile(r"(BODY(?:\.PEEK)?)\[([^\]]*)\](?:<(\d{1,19})\.(\d{1,19})>)?\Z",
+                   re.IGNORECASE)
 
 
 class Item:

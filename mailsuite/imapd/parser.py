@@ -25,6 +25,7 @@ MAX_NESTING = 64
 MAX_MAILBOX = 1024
 
 _LITERAL_AT_END = re.compile(rb"\{(\d{1,20})(\+?)\}\r?\n\Z")
+_LITERAL = re.compile(rb"\{(\d{1,20})\+?\}\r\n")
 _TAG = re.compile(rb"[\x21-\x7e]+")
 _SECTION_TEXT = re.compile(rb"[\x20-\x7e]*")
 # RFC 9051 9: atom-specials are ( ) { SP CTL % * " \ ]; a tag is ASTRING-CHARs but +.
@@ -183,7 +184,7 @@ class _Tokenizer:
         raise Bad("unterminated quoted string")
 
     def literal(self, pos):
-        match = re.compile(rb"\{(\d+)\+?\}\r\n").match(self.data, pos)
+        match = _LITERAL.match(self.data, pos)
         if not match:
             raise Bad("invalid literal")
         start = match.end()
@@ -298,7 +299,9 @@ def flag_list(tokens):
 
 # sequence sets (RFC 9051 9: sequence-set; "*" is the largest number in use)
 
-_SEQ_RANGE = re.compile(r"(\d+|\*)(?::(\d+|\*))?\Z")
+# Digits are bounded before int() sees them: Python refuses to convert more than
+# 4,300 (CVE-2020-10735), and no nz-number has more than 10.
+_SEQ_RANGE = re.compile(r"(\d{1,10}|\*)(?::(\d{1,10}|\*))?\Z")
 
 
 def sequence_set(token):

@@ -44,7 +44,8 @@ def test_header_field_names_are_checked_and_quoted_in_the_label():
 
 @pytest.mark.parametrize("text", [
     b"()", b"(FAST)", b"ENVELOPE", b"BODYSTRUCTURE", b"BODY[1]", b"BODY[HEADER.FIELDS]",
-    b"BODY[HEADER.FIELDS ()]", b"BODY[TEXT]<1>", b"BODY[MIME]", b"(FLAGS \"x\")"])
+    b"BODY[HEADER.FIELDS ()]", b"BODY[TEXT]<1>", b"BODY[MIME]", b"(FLAGS \"x\")",
+    b"BODY[]<" + b"9" * 20 + b".1>", b"BODY[]<1." + b"9" * 5000 + b">"])
 def test_unsupported_or_malformed_items(text):
     with pytest.raises(Bad):
         items(text)

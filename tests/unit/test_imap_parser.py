@@ -83,6 +83,7 @@ def test_list_wildcards_in_atoms():
     b"a1 SELECT i[\xff]nbox",     # only printable ASCII inside brackets
     b"a1 FETCH 1 BODY[\x00]",
     b"a1 FETCH 1 x[{3}\r\n]}\r\n",
+    b"a1 LOGIN {" + b"9" * 5000 + b"}\r\nx",   # more digits than int() takes
 ])
 def test_malformed_commands_are_bad(data):
     with pytest.raises(Bad):
@@ -159,7 +160,7 @@ def test_sequence_sets():
 
 
 @pytest.mark.parametrize("text", ["", "0", "1:", ":2", "1,,2", "1:2:3", "a",
-                                  "4294967296", "1 2"])
+                                  "4294967296", "1 2", "9" * 5000, "1:" + "9" * 11])
 def test_bad_sequence_sets(text):
     with pytest.raises(Bad):
         parser.sequence_set(Atom(text))
