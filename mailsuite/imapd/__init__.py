@@ -24,7 +24,7 @@ from . import auth, fetch, idle, mailbox
 from .errors import Bad, Logout, ProtocolError, TooBig
 from .parser import (MAX_LINE, MAX_LITERAL, MAX_PREAUTH_LITERAL, parse_command,
                      read_command)
-from .response import ANSWERED, status
+from .response import ANSWERED, status, untagged
 
 log = logging.getLogger("imapd")
 
@@ -219,7 +219,7 @@ class Session:
         self.out += data
 
     def untagged(self, text):
-        self.out += b"* " + text.encode("utf-8") + b"\r\n"
+        self.out += untagged(text)
 
     def push(self):
         if self.out:
