@@ -74,7 +74,7 @@ async def read_command(stream, continuation, max_literal=MAX_LITERAL):
         parts.append(line[:match.end(2) + 1] + b"\r\n")
         total += size
         if size > max_literal or total > max_literal + 16 * MAX_LINE:
-            tag = _tag_of(parts[0])
+            tag = tag_of(parts[0])
             if nonsync:
                 raise TooBig("literal too large", tag, fatal=True)
             # The client waits for "+" and so never sends this literal.
@@ -84,7 +84,8 @@ async def read_command(stream, continuation, max_literal=MAX_LITERAL):
         parts.append(await stream.readexactly(size))
 
 
-def _tag_of(data):
+def tag_of(data):
+    """The tag at the start of a command's bytes, or None if it has none."""
     match = _TAG.match(data)
     tag = match.group(0) if match else b""
     return tag.decode("ascii") if tag and _is_tag(tag) else None
@@ -99,7 +100,7 @@ def _is_tag(tag):
 
 def parse_command(data):
     """`tag SP name [SP args]` -> Command; raises Bad (with .tag when known)."""
-    tag = _tag_of(data)
+    tag = tag_of(data)
     if tag is None or data[len(tag):len(tag) + 1] != b" ":
         raise Bad("missing or invalid tag")
     rest = data[len(tag) + 1:]
