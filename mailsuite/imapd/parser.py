@@ -6,7 +6,9 @@ a tag, a command name and a tree of tokens; the small typed helpers (`astring`,
 `sequence_set`, `flags`, ...) check a token against the grammar where a command
 needs it. Anything malformed raises `Bad`, which the session answers with a BAD and
 survives; only a non-synchronizing literal over the limit ends the session, because
-its bytes are already on the wire.
+its bytes are already on the wire. Whatever a client sends costs bounded work:
+lines, literals, the nesting of lists, mailbox names and the digits of numbers have
+limits checked before anything else is done with them.
 """
 
 import re
