@@ -7,6 +7,7 @@ run the same code path under both supervisors. Not used in production.
 """
 
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -42,10 +43,11 @@ def wakeup_path(runtime_dir, program):
 
 
 def spawn(program, sockets, config_path, env=None, stdout=None, stderr=None,
-          notify_socket=None):
+          notify_socket=None, file_limit=None):
     """Fork and exec `program` with `sockets` [(name, socket)] handed over as systemd
     does; with `notify_socket` (a path), the child reports READY=1 there as it
-    would to systemd. Returns the child's pid."""
+    would to systemd; with `file_limit`, the child's RLIMIT_NOFILE (soft and hard)
+    is set to it, as a unit's LimitNOFILE= does. Returns the child's pid."""
     argv = [PYTHON, "-m", f"mailsuite.{program}", "-c", os.fspath(config_path)]
     child_env = dict(os.environ if env is None else env)
     child_env["PYTHONPATH"] = os.fspath(ROOT)
@@ -76,6 +78,8 @@ def spawn(program, sockets, config_path, env=None, stdout=None, stderr=None,
         for i, fd in enumerate(high):
             os.dup2(fd, 3 + i, inheritable=True)
         os.closerange(3 + len(high), 65536)
+        if file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (file_limit, file_limit))
         child_env["LISTEN_PID"] = str(os.getpid())
         os.chdir(ROOT)
         os.execve(PYTHON, argv, child_env)

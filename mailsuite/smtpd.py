@@ -65,10 +65,18 @@ class Service:
         self.spool = Spool(cfg.state_dir)
         self.wakeup = cfg.runtime_dir / "deliverd.wakeup"
         self.server = server.Server(self.session, credentials=self.credentials,
-                                    idle_exit=cfg.server.idle_exit)
+                                    idle_exit=cfg.server.idle_exit, limits=limits(cfg))
 
     async def session(self, stream, name):
         await MXSession(stream, self).run()
+
+
+def limits(cfg):
+    # RFC 5321 3.8: a server that cannot serve a client says 421 and closes; the
+    # client keeps its mail and tries again later.
+    refusal = f"421 4.7.0 {cfg.server.hostname} too many connections, try again later"
+    return server.Limits(cfg.smtpd.max_sessions, cfg.smtpd.max_sessions_per_address,
+                         refusal.encode() + b"\r\n")
 
 
 async def start(cfg, sockets):

@@ -76,9 +76,10 @@ class Instance:
         self.sockets[program] = socks
         return socks
 
-    def start(self, *programs):
+    def start(self, *programs, file_limit=None):
         """Start the programs and wait until each has sent READY=1 (sd_notify), as
-        systemd would for a Type=notify service."""
+        systemd would for a Type=notify service; `file_limit` sets their
+        RLIMIT_NOFILE, as a unit's LimitNOFILE= does."""
         for program in programs:
             socks = self._bind(program)
             log_path = self.base / f"{program}.log"
@@ -89,7 +90,8 @@ class Instance:
             try:
                 self.pids[program] = dev.spawn(program, socks, self.config,
                                                stdout=fd, stderr=fd,
-                                               notify_socket=notify_path)
+                                               notify_socket=notify_path,
+                                               file_limit=file_limit)
                 self._wait_ready(program, notifier)
             finally:
                 os.close(fd)

@@ -81,11 +81,33 @@ SCHEMA = [
            "Seconds to wait for a command (RFC 5321 4.5.3.2.7 asks for 5 minutes)."),
     Option("smtpd", "data_timeout", 600, int,
            "Seconds to wait for the message data to end."),
+    Option("smtpd", "max_sessions", 500, int,
+           "Clients served at once; one more is answered `421 4.7.0` (try again "
+           "later) and disconnected, and a sending server retries later. Postfix "
+           "runs 100 smtpd processes by default; a session here costs far less than "
+           "a process. 0 is no limit. Each session holds a file descriptor: the "
+           "service unit's LimitNOFILE= must leave room."),
+    Option("smtpd", "max_sessions_per_address", 20, int,
+           "Clients served at once from one IP address (an IPv6 /64 counts as one "
+           "address), so that one host cannot take every session; as Postfix's "
+           "smtpd_client_connection_count_limit. A sending server rarely opens more "
+           "than a few. 0 is no limit."),
     Option("imapd", "plaintext_loopback", False, bool,
            "Allow LOGIN and AUTHENTICATE without TLS from loopback addresses."),
     Option("imapd", "idle_timeout", 1800, int,
            "Seconds an authenticated session may stay silent (RFC 9051 5.4: at "
            "least 30 minutes)."),
+    Option("imapd", "max_sessions", 1000, int,
+           "Clients served at once; one more is answered `* BYE too many "
+           "connections` and disconnected. As Dovecot's default_client_limit. "
+           "0 is no limit. Each session holds a few file descriptors: the service "
+           "unit's LimitNOFILE= must leave room."),
+    Option("imapd", "max_sessions_per_address", 50, int,
+           "Clients served at once from one IP address (an IPv6 /64 counts as one "
+           "address). A mail client keeps a few sessions per account (one per "
+           "folder it watches), and a household or an office shares one address; "
+           "Dovecot's mail_max_userip_connections allows 10 per user and address. "
+           "0 is no limit."),
     Option("login", "cache_ttl", 300, int,
            "Seconds a verified login is remembered, so that a client's next "
            "connections do not pay for the password hash again (as Dovecot's "

@@ -50,6 +50,15 @@ def normalize(name):
     parts = name.split("/")
     if parts[0].upper() == "INBOX":
         parts[0] = "INBOX"
+    # The folder's directory, "." and its levels joined by "." (Maildir++), is one
+    # file name: NAME_MAX, 255 bytes on Linux file systems, bounds it and so each
+    # level. Checked first, so that no message below repeats an over-long name.
+    try:
+        size = len(os.fsencode("." + ".".join(parts)))
+    except UnicodeEncodeError:
+        raise FolderError("folder name is not valid Unicode") from None
+    if size > 255:
+        raise FolderError(f"folder name too long: {size} bytes on disk, at most 255")
     for part in parts:
         if not part:
             raise FolderError(f"folder name {name!r} has an empty level")

@@ -17,6 +17,7 @@ import functools
 import logging
 import ssl
 import sys
+import traceback
 
 from ..core import accounts, login, server, tls
 from ..core.mailservice import MailService, StoreError
@@ -24,8 +25,8 @@ from ..core.stream import LineTooLong, StreamClosed
 from . import auth, fetch, idle, mailbox
 from .errors import Bad, Logout, ProtocolError, TooBig
 from .parser import (MAX_LINE, MAX_LITERAL, MAX_PREAUTH_LITERAL, parse_command,
-                     read_command)
-from .response import ANSWERED, status
+                     read_command, tag_of)
+from .response import ANSWERED, status, untagged
 
 log = logging.getLogger("imapd")
 
@@ -35,6 +36,12 @@ ANY = {NOT_AUTHENTICATED, AUTHENTICATED, SELECTED}
 LOGGED_IN = {AUTHENTICATED, SELECTED}
 MAX_BAD = 10            # BAD answers in a row before the session is ended
 PREAUTH_TIMEOUT = 60    # seconds; RFC 9051 5.4 asks 30 minutes only once logged in
+# What an internal error logs: the command's first bytes, and a traceback of the
+# innermost frames whose every line is cut, since an exception's message may
+# hold client input (a 60 MB mailbox name once made one 60 MB log line).
+LOGGED_COMMAND = 60     # bytes
+LOGGED_FRAMES = 16
+LOGGED_LINE = 400       # characters of one traceback line
 
 # name -> (verb, states in which it is allowed); UID FETCH and UID STORE are
 # FETCH and STORE with Command.uid set (RFC 9051 6.4.9).
@@ -70,9 +77,12 @@ async def start(cfg, sockets):
         sys.exit(f"mail-imapd: {exc}")
     hub = idle.Hub(cfg.runtime_dir / "imapd.notify")
     ctx.hub = hub
+    # RFC 9051 7.1.5: a BYE greeting refuses the connection.
+    limits = server.Limits(cfg.imapd.max_sessions, cfg.imapd.max_sessions_per_address,
+                           b"* BYE too many connections\r\n")
     srv = server.Server(functools.partial(session, ctx), credentials=ctx.credentials,
                         implicit_tls={"imaps"}, idle_exit=cfg.server.idle_exit,
-                        on_stop=ctx.shutdown)
+                        on_stop=ctx.shutdown, limits=limits)
     try:
         await srv.serve(sockets, background=[hub.run()])
     finally:
@@ -191,7 +201,9 @@ class Session:
             return self.write(status(tag, "NO", "mailbox temporarily unavailable",
                                      "UNAVAILABLE"))
         except Exception:
-            log.exception("%s: %s failed", self.who(), data[:60])
+            log_internal_error(self.who(), data)
+            # The tag as parse_command reads it, even when parsing is what failed.
+            tag = tag_of(data) or "*"
             return self.write(status(tag, "NO", "internal server error", "SERVERBUG"))
         self.bad = 0
         if text is not ANSWERED:
@@ -229,7 +241,7 @@ class Session:
         self.out += data
 
     def untagged(self, text):
-        self.out += b"* " + text.encode("utf-8") + b"\r\n"
+        self.out += untagged(text)
 
     def push(self):
         if self.out:
@@ -283,3 +295,11 @@ class Session:
             self.user = None
             await self.mail.release(store)
 
+
+def log_internal_error(who, data):
+    """Log the exception being handled (a bug, so with its traceback), within the
+    bounds above, every character printable."""
+    trace = traceback.format_exc(limit=-LOGGED_FRAMES).splitlines()
+    lines = ["".join(c if c.isprintable() else "?" for c in line[:LOGGED_LINE])
+             for line in trace]
+    log.error("%s: %r failed\n%s", who, bytes(data[:LOGGED_COMMAND]), "\n".join(lines))

@@ -19,7 +19,7 @@ from ..core import maildir, msginfo
 from ..core.mailindex import KEYWORDS_BIT, system_flags
 from .errors import Bad, No
 from .parser import astring, sequence_set, tokenize
-from .response import flags as format_flags, internaldate, literal
+from .response import flags as format_flags, internaldate, literal, quoted
 
 FLUSH_SIZE = 256 * 1024    # send gathered responses once they pass this
 _MACROS = {"FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"]}
@@ -27,7 +27,11 @@ _SIMPLE = {"FLAGS", "UID", "RFC822.SIZE", "INTERNALDATE"}
 # name -> (section, sets \Seen)
 _RFC822 = {"RFC822": ("", True), "RFC822.HEADER": ("HEADER", False),
            "RFC822.TEXT": ("TEXT", True)}
-_BODY = re.compile(r"(BODY(?:\.PEEK)?)\[([^\]]*)\](?:<(\d+)\.(\d+)>)?\Z", re.IGNORECASE)
+_FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+_ATOM = re.compile(r'[^(){%*"\\\]]+')     # a field name without atom-specials
+# RFC 9051 9: partial = "<" number64 "." nz-number64 ">", at most 19 digits each.
+_BODY = re.compile(r"(BODY(?:\.PEEK)?)\[([^\]]*)\](?:<(\d{1,19})\.(\d{1,19})>)?\Z",
+                   re.IGNORECASE)
 
 
 class Item:
@@ -78,15 +82,28 @@ def _body_item(text):
 
 def _section(text):
     """(section, header names, label) for the part between the brackets."""
-    tokens = tokenize(text.encode("ascii"))
+    try:
+        tokens = tokenize(text.encode("ascii"))
+    except UnicodeEncodeError:
+        raise Bad("invalid character in section") from None
     name = tokens[0].upper() if tokens and isinstance(tokens[0], str) else ""
     if not tokens or (name in ("HEADER", "TEXT") and len(tokens) == 1):
         return name, None, name
     if name in ("HEADER.FIELDS", "HEADER.FIELDS.NOT") and len(tokens) == 2 \
             and isinstance(tokens[1], list) and tokens[1]:
-        fields = [astring(t) for t in tokens[1]]
-        return name, {f.lower() for f in fields}, f"{name} ({' '.join(fields)})"
+        fields = [_field_name(t) for t in tokens[1]]
+        label = " ".join(f if _ATOM.fullmatch(f) else quoted(f) for f in fields)
+        return name, {f.lower() for f in fields}, f"{name} ({label})"
     raise Bad(f"unsupported section [{text[:40]}]")
+
+
+def _field_name(token):
+    # RFC 5322 3.6.8: a field name is printable ASCII but ":"; it goes back in
+    # the response's label, quoted unless it is an atom.
+    field = astring(token)
+    if not _FIELD_NAME.fullmatch(field):
+        raise Bad("invalid header field name")
+    return field
 
 
 async def fetch(s, cmd):

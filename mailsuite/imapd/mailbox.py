@@ -17,6 +17,7 @@ from ..core.mailview import Exists, Expunged, FlagsChanged, UidValidityChanged, 
 from .errors import Bad, Logout, No
 from .fetch import Builder, Item, check_messages
 from .parser import atom, expect, flag_list, list_mailbox, mailbox, sequence_set
+from .pattern import compile_pattern
 from .response import quoted
 from .utf7 import decode as utf7_decode, encode as utf7_encode
 
@@ -65,24 +66,15 @@ async def list_mailboxes(s, cmd):
         # RFC 9051 6.3.9: an empty pattern asks for the delimiter and root.
         s.untagged(f'LIST (\\Noselect) "{DELIMITER}" ""')
         return None
-    matcher = _pattern(reference + pattern)
+    matcher = compile_pattern(reference + pattern, DELIMITER)
     names = set(await s.mail.call(s.store.folders)) | {"INBOX"}
     parents = {n.rsplit(DELIMITER, i)[0] for n in names
                for i in range(1, n.count(DELIMITER) + 1)}
     for name in sorted(names | parents, key=lambda n: (n != "INBOX", n)):
-        if matcher(name):
+        if matcher.matches(name):
             s.untagged(f'LIST ({_attributes(name, names, parents)}) "{DELIMITER}" '
                        f'{quoted(utf7_encode(name))}')
     return None
-
-
-def _pattern(pattern):
-    regex = "".join(".*" if c == "*" else "[^/]*" if c == "%" else re.escape(c)
-                    for c in pattern)
-    exact = re.compile(regex, re.DOTALL)
-    inbox = re.compile(regex, re.DOTALL | re.IGNORECASE)
-    # INBOX matches in any case (RFC 9051 5.1); other names are case-sensitive.
-    return lambda name: bool((inbox if name == "INBOX" else exact).fullmatch(name))
 
 
 def _attributes(name, names, parents):

@@ -6,7 +6,9 @@ a tag, a command name and a tree of tokens; the small typed helpers (`astring`,
 `sequence_set`, `flags`, ...) check a token against the grammar where a command
 needs it. Anything malformed raises `Bad`, which the session answers with a BAD and
 survives; only a non-synchronizing literal over the limit ends the session, because
-its bytes are already on the wire.
+its bytes are already on the wire. Whatever a client sends costs bounded work:
+lines, literals, the nesting of lists, mailbox names and the digits of numbers have
+limits checked before anything else is done with them.
 """
 
 import re
@@ -16,9 +18,18 @@ from .errors import Bad, TooBig
 MAX_LINE = 64 * 1024            # one line of a command, literals excluded
 MAX_LITERAL = 64 * 1024 * 1024  # one literal (APPEND will need big ones)
 MAX_PREAUTH_LITERAL = MAX_LINE  # before login nothing needs more (LOGIN, AUTHENTICATE)
+# Parenthesized lists inside one another. No command needs more than a few; the
+# bound keeps the recursive tokenizer far from Python's recursion limit.
+MAX_NESTING = 64
+# A mailbox name or LIST pattern as sent. The store's names are at most 255 bytes
+# on disk (core.maildir.normalize); in modified UTF-7 that is at most 2.5 times as
+# many, so this only spares longer names the decoding and the lookup.
+MAX_MAILBOX = 1024
 
 _LITERAL_AT_END = re.compile(rb"\{(\d{1,20})(\+?)\}\r?\n\Z")
+_LITERAL = re.compile(rb"\{(\d{1,20})\+?\}\r\n")
 _TAG = re.compile(rb"[\x21-\x7e]+")
+_SECTION_TEXT = re.compile(rb"[\x20-\x7e]*")
 # RFC 9051 9: atom-specials are ( ) { SP CTL % * " \ ]; a tag is ASTRING-CHARs but +.
 _ATOM_SPECIALS = set(b'(){ %*"\\]')
 _TAG_CHARS = bytes(c for c in range(0x21, 0x7f) if c not in set(b'(){%*"\\+'))
@@ -65,7 +76,7 @@ async def read_command(stream, continuation, max_literal=MAX_LITERAL):
         parts.append(line[:match.end(2) + 1] + b"\r\n")
         total += size
         if size > max_literal or total > max_literal + 16 * MAX_LINE:
-            tag = _tag_of(parts[0])
+            tag = tag_of(parts[0])
             if nonsync:
                 raise TooBig("literal too large", tag, fatal=True)
             # The client waits for "+" and so never sends this literal.
@@ -75,7 +86,8 @@ async def read_command(stream, continuation, max_literal=MAX_LITERAL):
         parts.append(await stream.readexactly(size))
 
 
-def _tag_of(data):
+def tag_of(data):
+    """The tag at the start of a command's bytes, or None if it has none."""
     match = _TAG.match(data)
     tag = match.group(0) if match else b""
     return tag.decode("ascii") if tag and _is_tag(tag) else None
@@ -90,7 +102,7 @@ def _is_tag(tag):
 
 def parse_command(data):
     """`tag SP name [SP args]` -> Command; raises Bad (with .tag when known)."""
-    tag = _tag_of(data)
+    tag = tag_of(data)
     if tag is None or data[len(tag):len(tag) + 1] != b" ":
         raise Bad("missing or invalid tag")
     rest = data[len(tag) + 1:]
@@ -115,7 +127,7 @@ def tokenize(data):
     An atom-like token may carry a bracketed part with spaces in it, as in
     BODY[HEADER.FIELDS (From)]<0.100>, so that FETCH can take it apart.
     """
-    tokens, _ = _Tokenizer(data).list_items(0, top=True)
+    tokens, _ = _Tokenizer(data).list_items(0)
     return tokens
 
 
@@ -123,7 +135,10 @@ class _Tokenizer:
     def __init__(self, data):
         self.data = bytes(data)
 
-    def list_items(self, pos, top=False):
+    def list_items(self, pos, depth=0):
+        top = depth == 0
+        if depth > MAX_NESTING:
+            raise Bad("parentheses nested too deeply")
         items = []
         data = self.data
         while True:
@@ -139,13 +154,13 @@ class _Tokenizer:
                 if data[pos:pos + 1] != b" ":
                     raise Bad("expected a space between arguments")
                 pos += 1
-            token, pos = self.token(pos)
+            token, pos = self.token(pos, depth)
             items.append(token)
 
-    def token(self, pos):
+    def token(self, pos, depth):
         first = self.data[pos:pos + 1]
         if first == b"(":
-            return self.list_items(pos + 1)
+            return self.list_items(pos + 1, depth + 1)
         if first == b'"':
             return self.quoted(pos + 1)
         if first == b"{":
@@ -172,7 +187,7 @@ class _Tokenizer:
         raise Bad("unterminated quoted string")
 
     def literal(self, pos):
-        match = re.compile(rb"\{(\d+)\+?\}\r\n").match(self.data, pos)
+        match = _LITERAL.match(self.data, pos)
         if not match:
             raise Bad("invalid literal")
         start = match.end()
@@ -187,16 +202,24 @@ class _Tokenizer:
         while pos < len(data) and data[pos] not in b" ()":
             c = data[pos]
             if c == 0x5b:  # "[": a section runs to the next "]"
-                close = data.find(b"]", pos)
-                if close < 0:
-                    raise Bad("unterminated [")
-                pos = close
+                pos = self.section_end(pos)
             elif c < 0x21 or c > 0x7e or c in b'{"':
                 raise Bad("invalid character in atom")
             pos += 1
         if pos == start:
             raise Bad("empty argument")
-        return Atom(data[start:pos].decode("ascii", "replace")), pos
+        return Atom(data[start:pos].decode("ascii")), pos
+
+    def section_end(self, pos):
+        """Where the "]" closing the "[" at `pos` is. A section (RFC 9051 9:
+        section-spec) is printable ASCII and spaces: anything else is refused, and
+        so the scan cannot run over a literal's CRLF into the literal's bytes."""
+        close = self.data.find(b"]", pos)
+        if close < 0:
+            raise Bad("unterminated [")
+        if not _SECTION_TEXT.fullmatch(self.data, pos + 1, close):
+            raise Bad("invalid character inside [...]")
+        return close
 
 
 # typed arguments
@@ -224,16 +247,23 @@ def astring(token):
 
 def mailbox(token):
     """A mailbox name; INBOX in any case is INBOX (RFC 9051 5.1)."""
+    _check_mailbox_size(token)
     name = astring(token)
     return "INBOX" if name.upper() == "INBOX" else name
 
 
 def list_mailbox(token):
     """A LIST pattern: like astring, but % and * are allowed (RFC 9051 9)."""
+    _check_mailbox_size(token)
     if isinstance(token, Atom) and not any(
             c in b'(){ "\\' for c in token.encode("ascii")):
         return str(token)
     return astring(token)
+
+
+def _check_mailbox_size(token):
+    if isinstance(token, (str, bytes)) and len(token) > MAX_MAILBOX:
+        raise Bad("mailbox name too long", "TOOBIG")
 
 
 def atom(token, what="an atom"):
@@ -272,7 +302,9 @@ def flag_list(tokens):
 
 # sequence sets (RFC 9051 9: sequence-set; "*" is the largest number in use)
 
-_SEQ_RANGE = re.compile(r"(\d+|\*)(?::(\d+|\*))?\Z")
+# Digits are bounded before int() sees them: Python refuses to convert more than
+# 4,300 (CVE-2020-10735), and no nz-number has more than 10.
+_SEQ_RANGE = re.compile(r"(\d{1,10}|\*)(?::(\d{1,10}|\*))?\Z")
 
 
 def sequence_set(token):

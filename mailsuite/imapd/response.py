@@ -1,17 +1,24 @@
 """Formatting the data in server responses (RFC 9051 4 and 7; RFC 3501 the same).
 
 Mailbox names go out quoted (they are ASCII once in modified UTF-7); message data
-always goes out as a literal, byte for byte.
+always goes out as a literal, byte for byte. Every line of text, status responses
+and untagged ones, goes through `text()`, so that nothing a client sent can come
+back raw: a quoted name with CR LF would forge responses, and a text ending in
+"{3}" would make the client read the next response as a literal.
 """
 
+import re
 import time
 
 # A verb returns this when it has written its own tagged answer (STARTTLS).
 ANSWERED = object()
+MAX_TEXT = 200              # characters of text in a status response
+MAX_UNTAGGED = 64 * 1024    # characters of an untagged response line
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SYSTEM_ORDER = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+_NOT_TEXT = re.compile(r"[^\x20-\x7e]")
 
 
 def literal(data):
@@ -38,7 +45,25 @@ def internaldate(epoch):
             f'{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"')
 
 
-def status(tag, kind, text, code=None):
-    """One status line, `tag OK [CODE] text` (RFC 9051 7.1)."""
+def text(value, limit=MAX_TEXT):
+    """`value` as text that is safe to send (RFC 9051 9: TEXT-CHAR is any 7-bit
+    character but CR and LF): anything but printable ASCII becomes "?", more
+    than `limit` characters are cut (marked "..."), and a final "}" gets a "."
+    after it, since a line ending in "{n}" announces a literal (RFC 9051 4.3)."""
+    value = _NOT_TEXT.sub("?", str(value))
+    if len(value) > limit:
+        value = value[:limit - 3] + "..."
+    return value + "." if value.endswith("}") else value
+
+
+def status(tag, kind, message, code=None):
+    """One status line, `tag OK [CODE] text` (RFC 9051 7.1). `tag` is "*" or a
+    tag as the parser read it (tag characters only); `message` may hold client
+    input: it goes through text()."""
     code = f"[{code}] " if code else ""
-    return f"{tag} {kind} {code}{text}\r\n".encode("utf-8")
+    return f"{tag} {kind} {code}{text(message) or '(no text)'}\r\n".encode("ascii")
+
+
+def untagged(line):
+    """One untagged response, `* line` (RFC 9051 7), through text()."""
+    return b"* " + text(line, MAX_UNTAGGED).encode("ascii") + b"\r\n"

@@ -4,7 +4,7 @@ import pytest
 
 from mailsuite.imapd import fetch
 from mailsuite.imapd.errors import Bad
-from mailsuite.imapd.parser import parse_command
+from mailsuite.imapd.parser import Atom, parse_command
 
 MESSAGE = (b"From: a@example.org\r\nSubject: hi\r\n  continued\r\nTo: b@example.test\r\n"
            b"\r\nbody\r\n\r\nmore\r\n")
@@ -32,9 +32,20 @@ def test_header_fields_item():
     assert item.fields == {"subject", "x-y"}
 
 
+def test_header_field_names_are_checked_and_quoted_in_the_label():
+    item, = items(b'BODY.PEEK[HEADER.FIELDS ("a)b" From)]')
+    assert item.label == 'BODY[HEADER.FIELDS ("a)b" From)]'
+    for bad in (b'"a b"', b'"a:b"', b'""', b"(x)"):
+        with pytest.raises(Bad):
+            items(b"BODY.PEEK[HEADER.FIELDS (" + bad + b")]")
+    with pytest.raises(Bad):
+        fetch.parse_items(Atom("BODY[HEADER.FIELDS (\xe9)]"))
+
+
 @pytest.mark.parametrize("text", [
     b"()", b"(FAST)", b"ENVELOPE", b"BODYSTRUCTURE", b"BODY[1]", b"BODY[HEADER.FIELDS]",
-    b"BODY[HEADER.FIELDS ()]", b"BODY[TEXT]<1>", b"BODY[MIME]", b"(FLAGS \"x\")"])
+    b"BODY[HEADER.FIELDS ()]", b"BODY[TEXT]<1>", b"BODY[MIME]", b"(FLAGS \"x\")",
+    b"BODY[]<" + b"9" * 20 + b".1>", b"BODY[]<1." + b"9" * 5000 + b">"])
 def test_unsupported_or_malformed_items(text):
     with pytest.raises(Bad):
         items(text)

@@ -80,10 +80,24 @@ def test_list_wildcards_in_atoms():
     b"a1 LOGIN {x}\r\nabc",
     b"a1 LOGIN a\x01b c",         # control character in an atom
     b"a1 FETCH 1 BODY[HEADER",    # unterminated section
+    b"a1 SELECT i[\xff]nbox",     # only printable ASCII inside brackets
+    b"a1 FETCH 1 BODY[\x00]",
+    b"a1 FETCH 1 x[{3}\r\n]}\r\n",
+    b"a1 LOGIN {" + b"9" * 5000 + b"}\r\nx",   # more digits than int() takes
 ])
 def test_malformed_commands_are_bad(data):
     with pytest.raises(Bad):
         parse(data)
+
+
+def test_nesting_is_bounded():
+    depth = parser.MAX_NESTING
+    cmd = parse(b"a NOOP " + b"(" * depth + b")" * depth)
+    assert len(cmd.args) == 1
+    for data in (b"(" * (depth + 1) + b")" * (depth + 1), b"(" * 100000):
+        with pytest.raises(Bad, match="nested") as info:
+            parse(b"a7 NOOP " + data)
+        assert info.value.tag == "a7"
 
 
 def test_bad_knows_the_tag_when_it_was_readable():
@@ -105,6 +119,17 @@ def test_astring_refuses_wildcards_and_lists():
 def test_mailbox_inbox_is_case_insensitive():
     assert parser.mailbox(Atom("inBox")) == "INBOX"
     assert parser.mailbox(String(b"Sent")) == "Sent"
+
+
+def test_mailbox_names_and_patterns_are_bounded():
+    longest = "x" * parser.MAX_MAILBOX
+    assert parser.mailbox(Atom(longest)) == longest
+    assert parser.list_mailbox(String(longest.encode())) == longest
+    for helper in (parser.mailbox, parser.list_mailbox):
+        for token in (Atom(longest + "x"), String(b"x" * 10 ** 6)):
+            with pytest.raises(Bad) as info:
+                helper(token)
+            assert info.value.code == "TOOBIG"
 
 
 def test_flags():
@@ -135,7 +160,7 @@ def test_sequence_sets():
 
 
 @pytest.mark.parametrize("text", ["", "0", "1:", ":2", "1,,2", "1:2:3", "a",
-                                  "4294967296", "1 2"])
+                                  "4294967296", "1 2", "9" * 5000, "1:" + "9" * 11])
 def test_bad_sequence_sets(text):
     with pytest.raises(Bad):
         parser.sequence_set(Atom(text))
