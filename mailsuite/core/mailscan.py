@@ -149,6 +149,11 @@ def sync(txn, state, path, force=False, kept_uids=None):
         return False
     on_disk = list_files(path)
     known = txn.locations(state.id)
+    if not known and state.highestmodseq == 1 and not kept_uids:
+        changed = _first_look(txn, state, on_disk)
+        _note_scan(state, stats)
+        _clean_tmp(path)
+        return changed
     vanished = [base for base in known if base not in on_disk]
     if vanished:
         again = list_files(path)
@@ -172,10 +177,36 @@ def sync(txn, state, path, force=False, kept_uids=None):
                 kept_uids, log_changes=not first_look)
     if vanished or moved or added:
         state.highestmodseq = modseq
-    state.scan = {sub: [stats[sub], _settled(stats[sub])] for sub in SUBDIRS}
-    state.scan["at"] = time.time()
+    _note_scan(state, stats)
     _clean_tmp(path)
     return bool(vanished or moved or added)
+
+
+def _note_scan(state, stats):
+    state.scan = {sub: [stats[sub], _settled(stats[sub])] for sub in SUBDIRS}
+    state.scan["at"] = time.time()
+
+
+def _first_look(txn, state, on_disk):
+    """Index a folder the index has never seen: every file is new, in the order
+    of its name (delivery time first), and nobody watches its change log yet.
+    The path a 100,000-message folder takes, so it does as little per file as
+    it can."""
+    if not on_disk:
+        return False
+    modseq = state.highestmodseq + 1
+    found = sorted(on_disk.values(), key=_by_base)
+    first = state.uidnext
+    txn.insert_found(state.id, [(first + i, base, sub, suffix)
+                                for i, (sub, suffix, base) in enumerate(found)],
+                     modseq, log_changes=False)
+    state.uidnext = first + len(found)
+    state.highestmodseq = modseq
+    return True
+
+
+def _by_base(entry):
+    return entry[2]
 
 
 def _take_rename(txn, state, uid, sub, suffix, modseq):

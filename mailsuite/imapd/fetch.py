@@ -116,12 +116,13 @@ async def fetch(s, cmd):
         items.insert(0, Item("UID"))
     builder = Builder(items)
     view = s.selected
-    uids = check_messages(view, ranges, cmd.uid)
+    spans = check_spans(view, ranges, cmd.uid)
     if builder.flags_only:
-        for lines in await s.mail.call(flag_lines, view, builder, uids):
+        for lines in await s.mail.call(flag_lines, view, builder, spans):
             s.write(lines)
             await s.flush()
         return
+    uids = [view.uids[i] for start, stop in spans for i in range(start, stop)]
     gone = 0
     step = CHUNK_BODIES if builder.source == WHOLE else CHUNK
     for at in range(0, len(uids), step):
@@ -136,17 +137,22 @@ async def fetch(s, cmd):
         raise No("some messages were expunged", "EXPUNGEISSUED")
 
 
-def check_messages(view, ranges, by_uid):
-    """The UIDs a sequence set names, ascending; RFC 9051 9: a sequence number
-    beyond the last message is an error, while "*" in an empty mailbox simply
-    matches nothing."""
+def check_spans(view, ranges, by_uid):
+    """The [(start, stop)] slices of view.uids a sequence set names; RFC 9051 9:
+    a sequence number beyond the last message is an error, while "*" in an empty
+    mailbox simply matches nothing."""
     if not by_uid:
         for low, high in ranges:
             if len(view) == 0 and None in (low, high):
                 continue
             if (low or 0) > len(view) or (high or 0) > len(view):
                 raise Bad("no such message")
-    return [view.uids[i] for start, stop in view.positions(ranges, by_uid)
+    return view.positions(ranges, by_uid)
+
+
+def check_messages(view, ranges, by_uid):
+    """The UIDs a sequence set names, ascending (check_spans' rules)."""
+    return [view.uids[i] for start, stop in check_spans(view, ranges, by_uid)
             for i in range(start, stop)]
 
 
@@ -167,6 +173,20 @@ class Builder:
         self.flags_only = all(i.label in ("UID", "FLAGS") for i in items)
         self.sets_seen = any(i.seen for i in items)
         self.source = max((_source(i) for i in items), default=NOTHING)
+        if self.flags_only:
+            # The same line as line() makes, as one %-format for speed.
+            self._template = b"* %d FETCH (" + b" ".join(
+                b"UID %d" if i.label == "UID" else b"FLAGS %s" for i in items) \
+                + b")\r\n"
+            self._uid_first = items[0].label == "UID"
+
+    def flags_line(self, seq, uid, flags):
+        """line() for items that are only UID and FLAGS; `flags` is the
+        formatted flag list (bytes)."""
+        if len(self.items) == 1:
+            return self._template % (seq, uid if self._uid_first else flags)
+        return self._template % ((seq, uid, flags) if self._uid_first
+                                 else (seq, flags, uid))
 
     def line(self, seq, record, body=None, info=None, seen_set=False):
         """The response for one message. `body` is the message (or its header)
@@ -189,34 +209,47 @@ def _source(item):
     return HEADER
 
 
-def flag_lines(view, builder, uids):
+def flag_lines(view, builder, spans):
     """FLAGS and UID for many messages at once, from the index's compact slots
     rather than one record per message; lines in pieces of FLAG_LINES."""
     _, slots = view.folder.slots()
-    bits = dict(zip(slots.uids, slots.bits)) if slots.uids != view.uids else None
-    keyworded = [uid for uid, b in zip(slots.uids, slots.bits) if b & KEYWORDS_BIT]
-    records = view.folder.records(keyworded) if keyworded else {}
+    uids, bits = view.uids, slots.bits
+    where = None if slots.uids == uids else {uid: i for i, uid in enumerate(slots.uids)}
+    records = _keyworded(view.folder, slots)
+    texts = {}
     pieces, lines = [], []
-    for uid in uids:
-        at = view.seq(uid)
-        mark = bits.get(uid) if bits is not None else slots.bits[at - 1]
-        if mark is None:
-            continue
-        flags = records[uid].flags if uid in records else system_flags(mark)
-        lines.append(builder.line(at, _Flags(uid, flags)))
-        if len(lines) >= FLAG_LINES:
-            pieces.append(b"".join(lines))
-            lines = []
+    for start, stop in spans:
+        for i in range(start, stop):
+            uid = uids[i]
+            j = i if where is None else where.get(uid)
+            if j is None:
+                continue            # expunged by another session meanwhile
+            mark = bits[j]
+            if mark & KEYWORDS_BIT and uid in records:
+                text = format_flags(records[uid].flags).encode("utf-8")
+            else:
+                text = texts.get(mark)
+                if text is None:
+                    text = texts[mark] = format_flags(system_flags(mark)).encode()
+            lines.append(builder.flags_line(i + 1, uid, text))
+            if len(lines) >= FLAG_LINES:
+                pieces.append(b"".join(lines))
+                lines = []
     pieces.append(b"".join(lines))
     return pieces
 
 
-class _Flags:
-    """What a flags-only line needs of a message."""
-    __slots__ = ("uid", "flags")
+_HAS_KEYWORDS = bytes(1 if n & KEYWORDS_BIT else 0 for n in range(256))
 
-    def __init__(self, uid, flags):
-        self.uid, self.flags = uid, flags
+
+def _keyworded(folder, slots):
+    """{uid: Record} of the messages with keywords, which only records hold."""
+    marks = slots.bits.translate(_HAS_KEYWORDS)
+    found, at = [], marks.find(1)
+    while at >= 0:
+        found.append(slots.uids[at])
+        at = marks.find(1, at + 1)
+    return folder.records(found) if found else {}
 
 
 def fetch_lines(view, builder, uids):
