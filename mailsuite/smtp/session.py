@@ -87,16 +87,18 @@ class Session:
         # them when no further command is waiting in the buffer.
         if b"\n" not in self.stream.buffer:
             await self.flush()
-        self.stream.timeout = self.limits.command_timeout
+        # RFC 5321 4.5.3.2.7: the server waits at least 5 minutes for a command.
+        # The whole line must come within that time, so a client that trickles a
+        # byte at a time cannot hold the session open forever.
         try:
-            raw = await self.stream.readline(MAX_COMMAND_LINE)
+            return await self.stream.readline(MAX_COMMAND_LINE,
+                                              timeout=self.limits.command_timeout)
         except LineTooLong:
             self.fail(ProtocolError(500, "5.5.2", "line too long"))
             return b""
         except TimeoutError:
             self.reply("421 4.4.2 timeout, closing")
             return None
-        return raw
 
     async def dispatch(self, raw):
         if not raw:
