@@ -7,14 +7,21 @@ bytes.find, and STARTTLS can prove that no plaintext was pipelined behind the co
 
 Every read takes an optional `timeout`: a deadline for the whole call, counted from
 when it began, so a peer that trickles a byte at a time cannot stretch one read
-forever.
+forever. A peer that goes away, or fails the TLS handshake, raises StreamClosed:
+that is ordinary client behaviour, for the caller to log in one line.
 """
 
 import asyncio
+import ssl
 
 
 class StreamClosed(Exception):
     """The peer went away."""
+
+
+class TLSHandshakeFailed(StreamClosed, ConnectionError):
+    """The TLS handshake did not complete: the peer went away, spoke something
+    else than TLS, or offered nothing we accept. The message says which."""
 
 
 class LineTooLong(Exception):
@@ -223,9 +230,12 @@ class Stream(asyncio.Protocol):
                     self.transport, self, ctx, server_side=True)
         except TimeoutError:
             self.transport.abort()
-            raise StreamClosed() from None
+            raise TLSHandshakeFailed("timeout") from None
+        except OSError as exc:      # ssl.SSLError, ConnectionResetError, ...
+            self.transport.abort()
+            raise TLSHandshakeFailed(_handshake_error(exc)) from None
         if transport is None:
-            raise StreamClosed()
+            raise TLSHandshakeFailed("connection closed")
         self.transport = transport
         self.tls = True
 
@@ -244,3 +254,11 @@ class Stream(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
+
+def _handshake_error(exc):
+    """Why a handshake failed, in a word or two: "WRONG_VERSION_NUMBER"."""
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return exc.reason
+    if isinstance(exc, ConnectionError):
+        return "connection closed"
+    return exc.strerror or type(exc).__name__
