@@ -8,7 +8,7 @@ AUTH) lives in the subclass's hooks: `check_sender`, `check_recipient`, `accept`
 Failure policy: a ProtocolError raised anywhere becomes the reply; an unexpected
 exception becomes "451 4.3.0" and a logged traceback, and the session goes on. A
 client that goes away, stalls, fails the TLS handshake or makes too many errors
-ends the session with one short log line. A message is acknowledged
+(5yz replies) ends the session with one short log line. A message is acknowledged
 with 250 only after `accept` returned, which the services implement as "durable in
 the spool".
 """
@@ -132,7 +132,9 @@ class Session:
             raise               # the client is gone: nobody to answer; run() logs it
         except Exception:
             log.exception("[%s]: %s failed", self.client_ip, self.verb)
-            self.fail(ProtocolError(451, "4.3.0", "internal error, try again later"))
+            # Counted, so that a client cannot make a bug log tracebacks forever.
+            self.fail(ProtocolError(451, "4.3.0", "internal error, try again later",
+                                    counted=True))
 
     def reply(self, text):
         self.out.append(text.encode() + b"\r\n")
@@ -141,7 +143,9 @@ class Session:
         """Answer with `exc`'s reply and count the error; end the session if the
         reply says so or if the client has made too many errors."""
         self.reply(exc.reply())
-        self.errors += 1
+        # RFC 5321 4.2.1: only the client's mistakes count (ProtocolError.counted).
+        if exc.counted:
+            self.errors += 1
         if not exc.close and self.errors >= self.limits.max_errors:
             exc = ProtocolError(421, "4.7.0", "too many errors", close=True)
             self.reply(exc.reply())
