@@ -120,7 +120,7 @@ class Session:
             self.verb = "UNKNOWN"
             return self.fail(ProtocolError(500, "5.5.2", "command is not UTF-8"))
         verb, _, arg = line.partition(" ")
-        handler = getattr(self, "smtp_" + verb.upper(), None) if verb.isalpha() else None
+        handler = self.handler(verb)
         self.verb = verb.upper() if handler else "UNKNOWN"
         try:
             if handler is None:
@@ -135,6 +135,14 @@ class Session:
             # Counted, so that a client cannot make a bug log tracebacks forever.
             self.fail(ProtocolError(451, "4.3.0", "internal error, try again later",
                                     counted=True))
+
+    def handler(self, verb):
+        """The method for `verb`, or None. RFC 5321 2.4 and 4.1.1: verbs are ASCII
+        letters in any case; a non-ASCII letter must not upper-case into one
+        ("ſtarttls" is not STARTTLS)."""
+        if not (verb.isascii() and verb.isalpha()):
+            return None
+        return getattr(self, "smtp_" + verb.upper(), None)
 
     def reply(self, text):
         self.out.append(text.encode() + b"\r\n")
