@@ -56,13 +56,15 @@ def within(seconds):
 PATH_PIECES = st.sampled_from([
     "<", ">", '"', "\\", "@", ".", ",", ":", "[", "]", " ", "=", "-", "a", "Z",
     "0", "ü", "用", "\x00", "\x7f", "\t", "\u2028", "@a.test", "@b,@c:",
-    "[127.0.0.1]", "[IPv6:::1]", "SIZE=10", "SMTPUTF8", "x" * 70, "d." * 130])
+    "[127.0.0.1]", "[IPv6:::1]", "SIZE=10", "SMTPUTF8", "x" * 70, "d." * 130,
+    "İ" * 40, "ẞ"])                 # longer, and shorter, once lowercased
 PATH_TEXT = st.one_of(st.lists(PATH_PIECES, max_size=12).map("".join),
                       st.text(max_size=300))
 
 
 @settings(max_examples=1000, deadline=None, database=None)
 @given(text=PATH_TEXT, allow_null=st.booleans())
+@example(text="a@" + "İ" * 126, allow_null=False)
 @within(10)
 def test_parse_path_answers_or_refuses(text, allow_null):
     for candidate in (text, "<" + text + ">", " <" + text + "> SIZE=1"):
