@@ -18,6 +18,9 @@ deliverd (the queue-runner side); LMDB serializes them across processes.
         def next_due(self) -> float | None                    # earliest next_try
         def remove(self, qid);  count(self) -> int;  quarantined(self) -> list[str]
 
+The records (Entry, Recipient), queue ids and the retry backoff are in
+core.spoolentry, and re-exported here.
+
 Tables: `meta` (qid -> JSON: sender, recipients with their states, arrival, size,
 attempts, next_try, info), `data` (qid -> message bytes), `schedule` (next_try in
 ms, big-endian, + qid -> empty: the runner's cheap scan) and `quarantine`.
@@ -30,111 +33,26 @@ when every recipient is final (done or failed).
 """
 
 import asyncio
-import json
 import logging
-import secrets
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import lmdbenv
+from .spoolentry import (BACKOFF_MAX, BACKOFF_MIN, Entry, Recipient, SpoolError,
+                         backoff, check_qid, new_qid)
+
+__all__ = ["Spool", "Entry", "Recipient", "SpoolError", "new_qid", "backoff",
+           "BACKOFF_MIN", "BACKOFF_MAX"]
 
 log = logging.getLogger(__name__)
 
 MAP_SIZE = 64 << 30       # address space only: the file is sparse and grows as used
 TABLES = ("meta", "data", "schedule", "quarantine")
 MAX_BATCH = 512           # records in one group commit
-BACKOFF_MIN = 300         # seconds before the first retry (Postfix: minimal_backoff_time)
-BACKOFF_MAX = 4000        # longest wait between retries (Postfix: maximal_backoff_time)
-FINAL = ("done", "failed")
-STATES = ("pending", "deferred") + FINAL
 
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_qid_lock = threading.Lock()
 _writer_lock = threading.Lock()
-_last_us = 0
-
-
-class SpoolError(Exception):
-    """The queue could not take or change a message."""
-
-
-def _base36(number, width):
-    digits = []
-    for _ in range(width):
-        number, digit = divmod(number, 36)
-        digits.append(_ALPHABET[digit])
-    return "".join(reversed(digits))
-
-
-def new_qid():
-    """A queue id: microseconds since the epoch (10 chars) + 4 random chars.
-
-    Strictly increasing within a process; the random part keeps two processes apart.
-    """
-    global _last_us
-    with _qid_lock:
-        _last_us = max(time.time_ns() // 1000, _last_us + 1)
-        now = _last_us
-    return _base36(now, 10) + _base36(secrets.randbelow(36 ** 4), 4)
-
-
-def backoff(attempts):
-    """Seconds to wait after the `attempts`-th deferral: doubling, capped."""
-    return min(BACKOFF_MIN * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
-
-
-@dataclass
-class Recipient:
-    address: str
-    state: str = "pending"      # pending | deferred | done | failed
-    error: str = ""
-
-    @property
-    def final(self):
-        return self.state in FINAL
-
-
-@dataclass
-class Entry:
-    """A queued message's metadata (its bytes are `Spool.load(qid)`)."""
-    qid: str
-    sender: str
-    recipients: list
-    arrival: float
-    size: int
-    attempts: int = 0
-    next_try: float = 0.0
-    info: dict = field(default_factory=dict)
-
-    def pending(self):
-        """The recipients that are not final yet."""
-        return [r for r in self.recipients if not r.final]
-
-    def to_json(self):
-        return json.dumps({
-            "sender": self.sender,
-            "rcpts": [[r.address, r.state, r.error] for r in self.recipients],
-            "arrival": self.arrival, "size": self.size, "attempts": self.attempts,
-            "next_try": self.next_try, "info": self.info,
-        }, separators=(",", ":")).encode()
-
-    @classmethod
-    def from_json(cls, qid, raw):
-        """Parse a record; raises ValueError when it is not one of ours."""
-        try:
-            doc = json.loads(raw)
-            rcpts = [Recipient(str(a), str(s), str(e)) for a, s, e in doc["rcpts"]]
-            entry = cls(qid, str(doc["sender"]), rcpts, float(doc["arrival"]),
-                        int(doc["size"]), int(doc["attempts"]), float(doc["next_try"]),
-                        dict(doc["info"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"bad spool record: {exc}") from None
-        if not rcpts or any(r.state not in STATES for r in rcpts):
-            raise ValueError("bad spool record: recipients")
-        return entry
 
 
 def _schedule_key(next_try, qid):
@@ -142,8 +60,7 @@ def _schedule_key(next_try, qid):
 
 
 def _new_entry(qid, sender, recipients, data, info):
-    if not isinstance(qid, str) or len(qid) != 14 or qid.strip(_ALPHABET):
-        raise SpoolError(f"not a queue id: {qid!r}")
+    check_qid(qid)
     unique = list(dict.fromkeys(recipients))
     if not unique:
         raise SpoolError(f"{qid}: no recipients")
