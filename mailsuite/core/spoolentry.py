@@ -17,10 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-
-class SpoolError(Exception):
-    """The queue could not take or change a message."""
-
+from .spoolfiles import SpoolError
 
 BACKOFF_MIN = 300         # seconds before the first retry (Postfix: minimal_backoff_time)
 BACKOFF_MAX = 4000        # longest wait between retries (Postfix: maximal_backoff_time)
