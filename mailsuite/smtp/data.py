@@ -8,13 +8,17 @@ other line ending), so nothing downstream can read them as line ends either.
 
 `finish` applies these rules to the whole data at once; `Decoder` applies the
 same rules to data that arrives in pieces, split anywhere, and gives the same
-bytes, so that a message can go to disk as it arrives. `Meter` keeps what the
-limits need (the size, the header section) as the pieces go by.
+bytes, so that a message can go to disk as it arrives; `receive` reads the data
+from the stream in pieces of at most CHUNK bytes. `Meter` keeps what the limits
+need (the size, the header section) as the pieces go by.
 """
 
+import asyncio
 import re
 
 END = b"\r\n.\r\n"
+CHUNK = 256 << 10    # input decoded at a time: a session's memory does not grow
+                     # with the size of the message
 _BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 
 
@@ -83,6 +87,19 @@ def _decode(before, raw):
     if _has_bare_line_ends(body):
         body = _BARE.sub(b"\r\n", body)
     return body
+
+
+async def receive(stream, deadline):
+    """The next input on `stream` (a core.stream.Stream): what is buffered, up to
+    CHUNK bytes, else what arrives next. TimeoutError once the loop's clock is
+    past `deadline`, even while input keeps coming."""
+    if asyncio.get_running_loop().time() > deadline:
+        raise TimeoutError()
+    first = b""
+    if not stream.pending():
+        async with asyncio.timeout_at(deadline):
+            first = await stream.readexactly(1)
+    return first + await stream.readexactly(min(stream.pending(), CHUNK))
 
 
 class Meter:
