@@ -4,6 +4,7 @@
         folders(); create_folder(name); folder(name) -> Folder
         deliver(base, data, folder="INBOX", flags=(), internaldate=None) -> uid
         deliver_many(items, folder="INBOX", flags=(), internaldate=None) -> [uid]
+            # data: bytes, or a path or binary file copied from its start in chunks
     class Folder:                # a snapshot, brought up to date by refresh()
         name, uidvalidity, uidnext, highestmodseq; refresh() -> bool
         uids(); info(uid) -> MessageInfo; read(uid) -> bytes
@@ -127,7 +128,8 @@ class Store:
         return self.deliver_many([(base, data)], folder, flags, internaldate)[0]
 
     def deliver_many(self, items, folder="INBOX", flags=(), internaldate=None):
-        """Deliver [(base, data)] with one directory fsync and one index commit."""
+        """Deliver [(base, data)] with one directory fsync and one index commit;
+        data is bytes, or a path or binary file copied in chunks."""
         name = self._existing_folder(folder)
         path = self.path(name)
         for base, _ in items:
@@ -140,7 +142,7 @@ class Store:
         try:
             for base, data in items:
                 if base not in uids and base not in tmps:
-                    tmps[base] = (write_tmp(path, base, data, internaldate), len(data))
+                    tmps[base] = write_tmp(path, base, data, internaldate)
             uids.update(self._commit(name, path, tmps, target, flags, date))
         finally:
             for tmp, _ in tmps.values():

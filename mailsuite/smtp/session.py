@@ -177,7 +177,9 @@ class Session:
         raise ProtocolError(554, "5.7.1", "relay denied")
 
     async def accept(self, envelope, data):
-        """Make the message durable; return its queue id."""
+        """Take the message from `data`, an async iterator of its pieces as they
+        arrive (it raises ProtocolError at its end if the message broke a limit),
+        make it durable and return its queue id."""
         raise ProtocolError(451, "4.3.0", "no queue configured")
 
     def ehlo_keywords(self):
@@ -280,33 +282,42 @@ class Session:
         self.reply("354 End data with <CR><LF>.<CR><LF>")
         await self.flush()
         envelope, self.envelope = self.envelope, None
-        data = await self._read_data()
-        self._check_data(data)
-        qid = await self.accept(envelope, data)
+        data = self._read_data()
+        try:
+            qid = await self.accept(envelope, data)
+        except Exception:
+            # The reply comes after the end of the data, whatever went wrong:
+            # the rest of the message must not be read as commands.
+            async for _ in data:
+                pass
+            raise
         self.reply(f"250 2.0.0 Ok: queued as {qid}")
 
     async def _read_data(self):
-        limit = self.limits.max_message_size
-        # The CRLF that ended the DATA line starts the terminator of an empty
-        # message ("DATA\r\n.\r\n"): put it back so one search finds both cases.
-        self.stream.buffer[0:0] = b"\r\n"
-        try:
-            async with asyncio.timeout(self.limits.data_timeout):
-                raw = await self.stream.read_until(msgdata.END, limit + 64)
-        except TimeoutError:
-            raise ProtocolError(421, "4.4.2", "timeout reading data", close=True)
-        if raw is None:
-            # RFC 1870 6.3: too large after all is a permanent failure.
-            raise ProtocolError(552, "5.3.4", "message size exceeds limit")
-        data = msgdata.finish(raw)
-        if len(data) > limit:
-            raise ProtocolError(552, "5.3.4", "message size exceeds limit")
-        return data
+        """The message in pieces as they arrive (data.Decoder), checked at its
+        end. Past the size limit the pieces are dropped, and the data is read on
+        to its end; data_timeout bounds the whole of it, not each read."""
+        decoder = msgdata.Decoder()
+        meter = msgdata.Meter(self.limits.max_header_size)
+        deadline = asyncio.get_running_loop().time() + self.limits.data_timeout
+        while not decoder.done:
+            try:
+                piece = decoder.feed(await msgdata.receive(self.stream, deadline))
+            except TimeoutError:
+                raise ProtocolError(421, "4.4.2", "timeout reading data", close=True)
+            meter.add(piece)
+            if piece and meter.size <= self.limits.max_message_size:
+                yield piece
+        self.stream.buffer[0:0] = decoder.rest      # pipelined commands after the data
+        self._check_data(meter)
 
-    def _check_data(self, data):
-        if msgdata.header_size(data) > self.limits.max_header_size:
+    def _check_data(self, meter):
+        # RFC 1870 6.3: too large after all is a permanent failure.
+        if meter.size > self.limits.max_message_size:
+            raise ProtocolError(552, "5.3.4", "message size exceeds limit")
+        if msgdata.header_size(meter.head) > self.limits.max_header_size:
             raise ProtocolError(552, "5.3.4", "header section exceeds limit")
-        if msgdata.count_received(data, MAX_HOPS) >= MAX_HOPS:
+        if msgdata.count_received(meter.head, MAX_HOPS) >= MAX_HOPS:
             raise ProtocolError(554, "5.4.6", "too many hops (mail loop?)")
 
     async def smtp_RSET(self, arg):
