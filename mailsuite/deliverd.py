@@ -12,7 +12,10 @@ recipient is final. Outcomes that only say "all delivered" are recorded lazily, 
 most SAVE_DELAY seconds later and in one commit for many passes: the Maildir copy
 is already durable, so losing that record in a crash costs only a retry that
 finds the message delivered, while every commit saved is two fsyncs less for the
-disk that smtpd's acknowledgements wait on.
+disk that smtpd's acknowledgements wait on. A message is read from the spool as a
+file (Spool.open) and copied into each mailbox in chunks, so a large one is never
+held whole in memory. deliverd also removes the spool's orphaned message files
+(Spool.remove_orphans) at start and every ORPHAN_SCAN seconds.
 
 Failure policy: delivery is idempotent, because the Maildir base name of a message is
 fixed by its queue id (`<arrival>.Q<qid>.<hostname>`) and a mailbox refuses a base it
@@ -34,7 +37,7 @@ import time
 from .core import activation, notify, server
 from .core.accounts import Accounts
 from .core.maildir import Store
-from .core.spool import Spool
+from .core.spool import ORPHAN_SCAN, Spool
 
 log = logging.getLogger("deliverd")
 
@@ -76,6 +79,7 @@ class Runner:
         self.stores = collections.OrderedDict()     # address -> open Store
         self.unsaved = {}           # qid -> outcome delivered but not yet recorded
         self.unsaved_since = None
+        self.orphans_due = 0.0      # monotonic time of the next look for orphan files
 
     def close(self):
         try:
@@ -143,6 +147,7 @@ class Runner:
 
     def run_pass(self):
         """One pass over the due messages. Returns (more are due, did anything)."""
+        self._remove_orphans_if_due()
         due = [e for e in self.spool.due(limit=PASS_MESSAGES + len(self.unsaved))
                if e.qid not in self.unsaved][:PASS_MESSAGES]
         entries = _take(due)
@@ -152,9 +157,12 @@ class Runner:
         batch = Batch(self.cfg.server.hostname)
         for entry in entries:
             batch.plan(entry, self.accounts)
-        batch.load(self.spool)
-        for address, items in batch.mailboxes.items():
-            self._deliver(batch, address, items)
+        try:
+            batch.open(self.spool)
+            for address, items in batch.mailboxes.items():
+                self._deliver(batch, address, items)
+        finally:
+            batch.close()
         results = batch.results()
         batch.log_outcomes()
         now = {qid: outcome for qid, outcome in results.items() if not _all_done(outcome)}
@@ -164,6 +172,11 @@ class Runner:
         else:
             self._save_if_due()
         return len(entries) < len(due) or len(due) == PASS_MESSAGES, True
+
+    def _remove_orphans_if_due(self):
+        if time.monotonic() >= self.orphans_due:
+            self.spool.remove_orphans()
+            self.orphans_due = time.monotonic() + ORPHAN_SCAN
 
     def _hold(self, outcomes):
         if outcomes and self.unsaved_since is None:
@@ -257,7 +270,7 @@ class Batch:
         self.entries = {}           # qid -> Entry
         self.mailboxes = {}         # local address -> [(qid, base)]
         self.children = {}          # (qid, rcpt) -> [[target, state, why]]
-        self.data = {}              # qid -> message bytes
+        self.data = {}              # qid -> the message, a binary file (Spool.open)
 
     def plan(self, entry, accounts):
         """Resolve the entry's pending recipients; queue local targets by mailbox."""
@@ -284,14 +297,19 @@ class Batch:
                 else:
                     children.append([target, "deferred", "no outbound transport yet"])
 
-    def load(self, spool):
-        """Read the bytes of every message that goes to a mailbox."""
+    def open(self, spool):
+        """Open every message that goes to a mailbox."""
         wanted = {qid for items in self.mailboxes.values() for qid, _ in items}
         for qid in sorted(wanted):
             try:
-                self.data[qid] = spool.load(qid)
+                self.data[qid] = spool.open(qid)
             except KeyError:
                 self._forget(qid)      # removed meanwhile (mailctl queue delete)
+
+    def close(self):
+        for message in self.data.values():
+            message.close()
+        self.data.clear()
 
     def _forget(self, qid):
         for address, items in list(self.mailboxes.items()):

@@ -10,7 +10,7 @@ import logging
 
 from .core import notify, server, tls
 from .core.accounts import AccountError, Accounts
-from .core.spool import Spool, SpoolError, new_qid
+from .core.spool import Spool, SpoolError, SpoolFull, new_qid
 from .smtp.errors import ProtocolError
 from .smtp.session import Session
 
@@ -40,19 +40,29 @@ class MXSession(Session):
 
     async def accept(self, envelope, data):
         qid = new_qid()
-        data = self.received_header(qid, envelope) + data
+        message = self.service.spool.draft(qid)
         recipients = [str(r) for r in envelope.recipients]
         try:
+            await message.write(self.received_header(qid, envelope))
+            async for piece in data:
+                await message.write(piece)
             await self.service.spool.enqueue(
-                qid, str(envelope.sender), recipients, data,
+                qid, str(envelope.sender), recipients, message,
                 {"client": self.client_ip, "helo": self.helo, "service": "smtpd"},
                 alone=self.service.server.sessions() == 1)
+        except SpoolFull as exc:
+            # RFC 5321 4.2.3 (452), RFC 3463 3.4 (4.3.1: mail system full): the
+            # client keeps the message and retries later.
+            log.error("%s: not queued: %s", qid, exc)
+            raise ProtocolError(452, "4.3.1", "insufficient system storage")
         except SpoolError as exc:
-            # Disk full, permissions: the client keeps the message and retries.
+            # Permissions, a failing disk: the client keeps the message and retries.
             log.error("%s: not queued: %s", qid, exc)
             raise ProtocolError(451, "4.3.0", "queue unavailable, try again later")
+        finally:
+            message.discard()
         log.info("%s: client=%s[%s], from=<%s>, size=%d, nrcpt=%d", qid, self.helo,
-                 self.client_ip, envelope.sender, len(data), len(recipients))
+                 self.client_ip, envelope.sender, message.size, len(recipients))
         notify.send(self.service.wakeup)
         return qid
 

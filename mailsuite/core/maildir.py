@@ -4,6 +4,7 @@
         folders(); create_folder(name); folder(name, build=True) -> Folder
         deliver(base, data, folder="INBOX", flags=(), internaldate=None) -> uid
         deliver_many(items, folder="INBOX", flags=(), internaldate=None) -> [uid]
+            # data: bytes, or a path or binary file copied from its start in chunks
     class Folder:                # a handle, no per-message state (core.mailfolder)
         state(); slots(); changes_since(modseq); records(uids); record(uid)
         read(record, length=None); message_info(record)
@@ -26,6 +27,7 @@ index caches about a message (core.msginfo) is parsed before the commit. Changes
 made by other Maildir tools are taken in (core.mailscan). A UID is never reused.
 """
 
+import mmap
 import os
 import time
 from dataclasses import dataclass
@@ -149,7 +151,8 @@ class Store:
         return self.deliver_many([(base, data)], folder, flags, internaldate)[0]
 
     def deliver_many(self, items, folder="INBOX", flags=(), internaldate=None):
-        """Deliver [(base, data)] with one directory fsync and one index commit."""
+        """Deliver [(base, data)] with one directory fsync and one index commit;
+        data is bytes, or a path or binary file copied in chunks."""
         name = self._existing_folder(folder)
         path = self.path(name)
         for base, _ in items:
@@ -231,11 +234,28 @@ class _Ready:
 
 
 def _prepare(path, base, data, internaldate):
-    wire_data = msginfo.wire(data)
-    name = f"{base},S={len(data)},W={len(wire_data)}"
-    info = msginfo.analyse(wire_data)
-    tmp = write_tmp(path, base, data, internaldate)
-    return _Ready(base, name, tmp, len(data), len(wire_data), info)
+    tmp, size = write_tmp(path, base, data, internaldate)
+    try:
+        wire, info = _describe(tmp, data, size)
+    except BaseException:
+        unlink(tmp)
+        raise
+    return _Ready(base, f"{base},S={size},W={wire}", tmp, size, wire, info)
+
+
+def _describe(tmp, data, size):
+    """(wire size, core.msginfo.analyse) of a message: from the bytes given, or
+    from the copy just written, mapped rather than read into memory."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        wire = msginfo.wire(data)
+        return len(wire), msginfo.analyse(wire)
+    if size == 0:
+        return 0, msginfo.analyse(b"")
+    with open(tmp, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        wire = msginfo.wire_size(m)
+        if wire == size:
+            return wire, msginfo.analyse(m)
+        return wire, msginfo.analyse(msginfo.wire(m))
 
 
 def _check_base(base):

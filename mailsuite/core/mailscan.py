@@ -274,15 +274,15 @@ def unique_base():
 
 
 def write_tmp(path, base, data, internaldate):
-    """tmp/<base>.<pid>, written and fsync'ed; its mtime is the internal date if
-    given (so that an index rebuilt from the files finds it again). The pid keeps
-    two writers of one base from writing into the same file."""
+    """tmp/<base>.<pid>, written and fsync'ed; returns (its path, its size). Its
+    mtime is the internal date if given (so that an index rebuilt from the files
+    finds it again). The pid keeps two writers of one base from writing into the
+    same file. `data` is bytes, or a path or binary file to copy from (from its
+    start, in chunks: a large message is never read whole)."""
     tmp = path / "tmp" / f"{base}.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        size = _write_data(fd, data)
         if internaldate is not None:
             ns = int(internaldate * 1e9)
             os.utime(fd, ns=(ns, ns))
@@ -292,7 +292,55 @@ def write_tmp(path, base, data, internaldate):
         unlink(tmp)
         raise
     os.close(fd)
-    return tmp
+    return tmp, size
+
+
+COPY_CHUNK = 1 << 20          # bytes per copy call when delivering from a file
+
+
+def _write_data(fd, data):
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        _write_all(fd, data)
+        return len(data)
+    if isinstance(data, os.PathLike):
+        with open(data, "rb") as source:
+            return _copy(fd, source)
+    return _copy(fd, data)
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _copy(fd, source):
+    """Copy a binary file from its start; in the kernel when it has a descriptor
+    (the source's position is left alone: one open file serves many mailboxes)."""
+    try:
+        src = source.fileno()
+    except OSError:                       # io.UnsupportedOperation: in memory
+        source.seek(0)
+        size = 0
+        while chunk := source.read(COPY_CHUNK):
+            _write_all(fd, chunk)
+            size += len(chunk)
+        return size
+    size = 0
+    while n := _copy_range(src, fd, size):
+        size += n
+    return size
+
+
+def _copy_range(src, fd, offset):
+    try:
+        return os.copy_file_range(src, fd, COPY_CHUNK, offset)
+    except OSError as exc:
+        # Across file systems, or a kernel without it: sendfile copies anyway.
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL,
+                             errno.EOPNOTSUPP):
+            raise
+    return os.sendfile(fd, src, offset, COPY_CHUNK)
 
 
 def unlink(path):

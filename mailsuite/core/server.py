@@ -21,7 +21,7 @@ import time
 from . import activation, config
 from . import log as logsetup
 from .accept import AcceptLoop, Admission, Limits, LogThrottle, address_group, peer_text
-from .stream import Stream, StreamClosed
+from .stream import Stream, StreamClosed, TLSHandshakeFailed
 from .tls import TLSUnavailable
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,8 @@ class Server:
             if name in self.implicit_tls:
                 await stream.starttls(self.credentials.context())
             await self.session(stream, name)
+        except TLSHandshakeFailed as exc:
+            log.info("TLS handshake failed from %s: %s", _peer(stream), exc)
         except (StreamClosed, ConnectionError, TLSUnavailable, asyncio.TimeoutError):
             pass
         except asyncio.CancelledError:

@@ -6,158 +6,96 @@ deliverd (the queue-runner side); LMDB serializes them across processes.
     def new_qid() -> str        # 14 chars of [0-9A-Z], sortable by arrival time
     class Spool:
         def __init__(self, state_dir)   # env at <state_dir>/spool
+        def draft(self, qid) -> Draft   # a message being received (core.spoolfiles):
+            # `await draft.write(piece)` as it arrives; over INLINE_MAX it goes
+            # to the file <state_dir>/spool/files/<qid> instead of memory
         async def enqueue(self, qid, sender, recipients, data, info=None)
-            # returns once the message is durable (fsync'ed); concurrent callers
-            # in one process share commits (group commit: one fsync for a batch)
+            # data: bytes or a Draft; returns once the message is durable
+            # (fsync'ed); concurrent callers in one process share commits
+            # (group commit: one fsync for a batch)
         def enqueue_sync(self, qid, sender, recipients, data, info=None)
         # queue runner (deliverd), mailctl:
         def due(self, now=None, limit=None) -> list[Entry]  # next_try <= now
         def get(self, qid) -> Entry | None;  entries(self) -> list[Entry]
-        def load(self, qid) -> bytes                          # the message
+        def open(self, qid) -> binary file    # the message, inline or in a file
+        def load(self, qid) -> bytes          # the message whole: for small ones
         def update(self, results, now=None) -> list[str]      # removed qids
         def next_due(self) -> float | None                    # earliest next_try
         def remove(self, qid);  count(self) -> int;  quarantined(self) -> list[str]
+        def remove_orphans(self, now=None) -> list[str]       # deliverd, hourly
+
+The records (Entry, Recipient), queue ids and the retry backoff are in
+core.spoolentry, the message files in core.spoolfiles; both are re-exported here.
 
 Tables: `meta` (qid -> JSON: sender, recipients with their states, arrival, size,
-attempts, next_try, info), `data` (qid -> message bytes), `schedule` (next_try in
-ms, big-endian, + qid -> empty: the runner's cheap scan) and `quarantine`.
+attempts, next_try, info), `data` (qid -> message bytes, for a message of at most
+INLINE_MAX bytes), `files` (qid -> empty, for a message in its file instead),
+`schedule` (next_try in ms, big-endian, + qid -> empty: the runner's cheap scan)
+and `quarantine`.
 
 Failure policy: a message is acknowledged only after the commit holding it has been
-fsync'ed; a failed commit fails every caller in its batch, who then answer with a
-temporary error. A record that cannot be parsed is quarantined (moved to the
-`quarantine` table, its data kept), never deleted. A message leaves the queue only
-when every recipient is final (done or failed).
+fsync'ed, and a message file is fsync'ed, then its directory, before the commit that
+records it; a failed commit fails every caller in its batch, who then answer with a
+temporary error, and removes their files. A record that cannot be parsed is
+quarantined (moved to the `quarantine` table, its data and file kept), never
+deleted. A message leaves the queue only when every recipient is final (done or
+failed); its file is removed after the commit that removed its record. A file no
+record refers to (a crash between the file and its commit, or between a removal's
+commit and the unlink) is removed by remove_orphans once it is ORPHAN_AGE old:
+deliverd calls it at start and every ORPHAN_SCAN seconds.
 """
 
 import asyncio
-import json
+import io
 import logging
-import secrets
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import lmdbenv
+from . import lmdbenv, spoolfiles
+from .spoolentry import (BACKOFF_MAX, BACKOFF_MIN, Entry, Recipient, backoff,
+                         check_qid, new_qid)
+from .spoolfiles import INLINE_MAX, ORPHAN_AGE, Draft, SpoolError, SpoolFull, spool_error
+
+__all__ = ["Spool", "Entry", "Recipient", "Draft", "SpoolError", "SpoolFull",
+           "new_qid", "backoff", "BACKOFF_MIN", "BACKOFF_MAX", "INLINE_MAX",
+           "ORPHAN_AGE", "ORPHAN_SCAN"]
 
 log = logging.getLogger(__name__)
 
 MAP_SIZE = 64 << 30       # address space only: the file is sparse and grows as used
-TABLES = ("meta", "data", "schedule", "quarantine")
+TABLES = ("meta", "data", "files", "schedule", "quarantine")
 MAX_BATCH = 512           # records in one group commit
-BACKOFF_MIN = 300         # seconds before the first retry (Postfix: minimal_backoff_time)
-BACKOFF_MAX = 4000        # longest wait between retries (Postfix: maximal_backoff_time)
-FINAL = ("done", "failed")
-STATES = ("pending", "deferred") + FINAL
+ORPHAN_SCAN = 3600        # seconds between deliverd's looks for orphaned files
 
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_qid_lock = threading.Lock()
 _writer_lock = threading.Lock()
-_last_us = 0
-
-
-class SpoolError(Exception):
-    """The queue could not take or change a message."""
-
-
-def _base36(number, width):
-    digits = []
-    for _ in range(width):
-        number, digit = divmod(number, 36)
-        digits.append(_ALPHABET[digit])
-    return "".join(reversed(digits))
-
-
-def new_qid():
-    """A queue id: microseconds since the epoch (10 chars) + 4 random chars.
-
-    Strictly increasing within a process; the random part keeps two processes apart.
-    """
-    global _last_us
-    with _qid_lock:
-        _last_us = max(time.time_ns() // 1000, _last_us + 1)
-        now = _last_us
-    return _base36(now, 10) + _base36(secrets.randbelow(36 ** 4), 4)
-
-
-def backoff(attempts):
-    """Seconds to wait after the `attempts`-th deferral: doubling, capped."""
-    return min(BACKOFF_MIN * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
-
-
-@dataclass
-class Recipient:
-    address: str
-    state: str = "pending"      # pending | deferred | done | failed
-    error: str = ""
-
-    @property
-    def final(self):
-        return self.state in FINAL
-
-
-@dataclass
-class Entry:
-    """A queued message's metadata (its bytes are `Spool.load(qid)`)."""
-    qid: str
-    sender: str
-    recipients: list
-    arrival: float
-    size: int
-    attempts: int = 0
-    next_try: float = 0.0
-    info: dict = field(default_factory=dict)
-
-    def pending(self):
-        """The recipients that are not final yet."""
-        return [r for r in self.recipients if not r.final]
-
-    def to_json(self):
-        return json.dumps({
-            "sender": self.sender,
-            "rcpts": [[r.address, r.state, r.error] for r in self.recipients],
-            "arrival": self.arrival, "size": self.size, "attempts": self.attempts,
-            "next_try": self.next_try, "info": self.info,
-        }, separators=(",", ":")).encode()
-
-    @classmethod
-    def from_json(cls, qid, raw):
-        """Parse a record; raises ValueError when it is not one of ours."""
-        try:
-            doc = json.loads(raw)
-            rcpts = [Recipient(str(a), str(s), str(e)) for a, s, e in doc["rcpts"]]
-            entry = cls(qid, str(doc["sender"]), rcpts, float(doc["arrival"]),
-                        int(doc["size"]), int(doc["attempts"]), float(doc["next_try"]),
-                        dict(doc["info"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"bad spool record: {exc}") from None
-        if not rcpts or any(r.state not in STATES for r in rcpts):
-            raise ValueError("bad spool record: recipients")
-        return entry
 
 
 def _schedule_key(next_try, qid):
     return struct.pack(">Q", max(int(next_try * 1000), 0)) + qid.encode()
 
 
-def _new_entry(qid, sender, recipients, data, info):
-    if not isinstance(qid, str) or len(qid) != 14 or qid.strip(_ALPHABET):
-        raise SpoolError(f"not a queue id: {qid!r}")
+def _new_entry(qid, sender, recipients, size, info):
+    check_qid(qid)
     unique = list(dict.fromkeys(recipients))
     if not unique:
         raise SpoolError(f"{qid}: no recipients")
     now = time.time()
-    return Entry(qid, sender, [Recipient(a) for a in unique], now, len(data),
+    return Entry(qid, sender, [Recipient(a) for a in unique], now, size,
                  next_try=now, info=dict(info or {}))
 
 
 def _insert(txn, db, entry, data):
-    """Write one new message inside `txn`; a duplicate qid is refused."""
+    """Write one new message inside `txn`; a duplicate qid is refused. `data` is
+    the message, or None when it is in its file."""
     key = entry.qid.encode()
     if not txn.put(key, entry.to_json(), db=db["meta"], overwrite=False):
         raise SpoolError(f"{entry.qid}: queue id already in use")
-    txn.put(key, data, db=db["data"])
+    if data is None:
+        txn.put(key, b"", db=db["files"])
+    else:
+        txn.put(key, data, db=db["data"])
     txn.put(_schedule_key(entry.next_try, entry.qid), b"", db=db["schedule"])
 
 
@@ -169,39 +107,66 @@ class Spool(lmdbenv.Handle):
                                        map_size=MAP_SIZE, sync=True, metasync=True)
         self._env = self._shared.env
         self._db = self._shared.db
-
+        self._files = Path(state_dir) / "spool" / "files"
 
     # accepting
 
+    def draft(self, qid):
+        """A message to be received piece by piece, then given to enqueue()."""
+        check_qid(qid)
+        return Draft(self._files, qid)
+
     async def enqueue(self, qid, sender, recipients, data, info=None, alone=False):
-        """Queue a message; returns once it is durable. Raises SpoolError.
+        """Queue a message (bytes or a Draft); returns once it is durable. Raises
+        SpoolError.
 
         `alone` says the caller is the only client being served: then the commit
-        runs in the calling thread, because there is nobody to share it with and
-        the hand-off to the writer thread costs more than the loop's pause."""
-        if alone:
-            return self.enqueue_sync(qid, sender, recipients, data, info)
-        entry = _new_entry(qid, sender, recipients, data, info)
+        of a message in memory runs in the calling thread, because there is
+        nobody to share it with and the hand-off to the writer thread costs more
+        than the loop's pause."""
+        draft = _on_disk(qid, data)
+        if draft is None:
+            data = _in_memory(data)
+            if alone:
+                return self.enqueue_sync(qid, sender, recipients, data, info)
+        entry = _new_entry(qid, sender, recipients,
+                           draft.size if draft is not None else len(data), info)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-
-        def done(error):
-            try:
-                loop.call_soon_threadsafe(_settle, future, error and _spool_error(error))
-            except RuntimeError:
-                pass      # the loop is gone: nobody is waiting for the answer
-
-        self._writer().submit(lambda txn: _insert(txn, self._db, entry, data), done)
+        done = _when_done(loop, future, draft)
+        if draft is None:
+            self._writer().submit(lambda txn: _insert(txn, self._db, entry, data), done)
+        else:
+            draft.take()
+            loop.run_in_executor(None, self._seal_and_commit, draft, entry, done)
         await future
+
+    def _seal_and_commit(self, draft, entry, done):
+        """The file is durable before the commit that records it. A thread's
+        work: once the draft is taken, a cancelled caller changes nothing."""
+        try:
+            draft.seal()
+        except Exception as exc:
+            done(exc)
+            return
+        self._writer().submit(lambda txn: _insert(txn, self._db, entry, None), done)
 
     def enqueue_sync(self, qid, sender, recipients, data, info=None):
         """Queue a message in the calling thread, in its own commit."""
-        entry = _new_entry(qid, sender, recipients, data, info)
+        draft = _on_disk(qid, data)
+        data = None if draft is not None else _in_memory(data)
+        entry = _new_entry(qid, sender, recipients,
+                           draft.size if draft is not None else len(data), info)
         try:
+            if draft is not None:
+                draft.take()
+                draft.seal()
             with self._env.begin(write=True) as txn:
                 _insert(txn, self._db, entry, data)
         except Exception as exc:
-            raise _spool_error(exc) from None
+            if draft is not None:
+                draft.remove_file()
+            raise spool_error(exc) from None
 
     def _writer(self):
         """The environment's group-commit thread (one per process), started lazily."""
@@ -251,13 +216,26 @@ class Spool(lmdbenv.Handle):
         self._quarantine(bad)
         return found
 
+    def open(self, qid):
+        """The message as a binary file, whether it is in its record or in its
+        own file; raises KeyError when the message is not queued."""
+        key = qid.encode()
+        with self._env.begin() as txn:
+            data = txn.get(key, db=self._db["data"])
+            in_file = data is None and txn.get(key, db=self._db["files"]) is not None
+        if data is not None:
+            return io.BytesIO(data)
+        if not in_file:
+            raise KeyError(qid)
+        try:
+            return open(self._files / qid, "rb")
+        except FileNotFoundError:
+            raise KeyError(qid) from None      # removed since the record was read
+
     def load(self, qid):
         """The message bytes; raises KeyError when the message is not queued."""
-        with self._env.begin() as txn:
-            data = txn.get(qid.encode(), db=self._db["data"])
-        if data is None:
-            raise KeyError(qid)
-        return data
+        with self.open(qid) as message:
+            return message.read()
 
     def next_due(self):
         """When the earliest scheduled attempt is due (epoch seconds), or None."""
@@ -297,26 +275,28 @@ class Spool(lmdbenv.Handle):
         Returns the qids removed.
         """
         now = time.time() if now is None else now
-        removed, bad = [], []
+        removed, bad, files = [], [], []
         try:
             with self._env.begin(write=True) as txn:
                 for qid, outcome in results.items():
                     entry = self._entry(txn, qid, bad)
-                    if entry is not None and self._apply(txn, entry, outcome, now):
+                    if entry is not None and self._apply(txn, entry, outcome, now,
+                                                         files):
                         removed.append(qid)
         except Exception as exc:
-            raise _spool_error(exc) from None
+            raise spool_error(exc) from None
+        spoolfiles.remove(self._files, files)
         self._quarantine(bad)
         return removed
 
-    def _apply(self, txn, entry, outcome, now):
+    def _apply(self, txn, entry, outcome, now, files):
         """Apply one message's outcome; True if it left the queue."""
         for rcpt in entry.recipients:
             if rcpt.address in outcome and not rcpt.final:
                 rcpt.state, rcpt.error = outcome[rcpt.address]
         txn.delete(_schedule_key(entry.next_try, entry.qid), db=self._db["schedule"])
         if not entry.pending():
-            self._delete(txn, entry.qid)
+            self._delete(txn, entry.qid, files)
             return True
         if any(r.state == "deferred" for r in entry.recipients
                if r.address in outcome):
@@ -328,6 +308,7 @@ class Spool(lmdbenv.Handle):
 
     def remove(self, qid):
         """Drop a message whatever its state (mailctl queue delete)."""
+        files = []
         with self._env.begin(write=True) as txn:
             raw = txn.get(qid.encode(), db=self._db["meta"])
             if raw is not None:
@@ -337,12 +318,31 @@ class Spool(lmdbenv.Handle):
                                db=self._db["schedule"])
                 except ValueError:
                     pass
-            self._delete(txn, qid)
+            self._delete(txn, qid, files)
+        spoolfiles.remove(self._files, files)
 
-    def _delete(self, txn, qid):
+    def _delete(self, txn, qid, files):
+        """Delete a message's record; its file (noted in `files`) goes once the
+        commit is done."""
         key = qid.encode()
         txn.delete(key, db=self._db["meta"])
         txn.delete(key, db=self._db["data"])
+        if txn.delete(key, db=self._db["files"]):
+            files.append(qid)
+
+    def remove_orphans(self, now=None):
+        """Remove the message files that no record refers to and that are
+        ORPHAN_AGE old; returns their names."""
+        old = spoolfiles.old_files(self._files, time.time() if now is None else now)
+        if not old:
+            return []
+        with self._env.begin() as txn:
+            orphans = [name for name in old
+                       if txn.get(name.encode(), db=self._db["files"]) is None]
+        spoolfiles.remove(self._files, orphans)
+        for name in orphans:
+            log.warning("%s: removed a message file no queue record refers to", name)
+        return orphans
 
     def _quarantine(self, bad):
         """Move unparseable records aside (data kept) so scans stop tripping on them."""
@@ -375,7 +375,27 @@ def _settle(future, error):
         future.set_exception(error)
 
 
-def _spool_error(exc):
-    if isinstance(exc, SpoolError):
-        return exc
-    return SpoolError(f"queue write failed: {exc}")
+def _when_done(loop, future, draft):
+    """The writer's callback for one enqueue: it removes the file of a draft whose
+    commit failed, then settles the caller's future."""
+    def done(error):
+        if error and draft is not None:
+            draft.remove_file()
+        try:
+            loop.call_soon_threadsafe(_settle, future, error and spool_error(error))
+        except RuntimeError:
+            pass      # the loop is gone: nobody is waiting for the answer
+    return done
+
+
+def _in_memory(data):
+    return data.value() if isinstance(data, Draft) else data
+
+
+def _on_disk(qid, data):
+    """The Draft if `data` is one whose message is in its file, else None."""
+    if not isinstance(data, Draft):
+        return None
+    if data.qid != qid:
+        raise SpoolError(f"{qid}: the draft is {data.qid}'s")
+    return data if data.on_disk else None

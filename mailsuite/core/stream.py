@@ -4,13 +4,24 @@ Built on asyncio.Protocol rather than StreamReader so that the session owns its 
 buffer: reads come in large chunks, DATA is scanned for its terminator with
 bytes.find, and STARTTLS can prove that no plaintext was pipelined behind the command
 (the "STARTTLS command injection" class of bugs, CVE-2011-0411).
+
+Every read takes an optional `timeout`: a deadline for the whole call, counted from
+when it began, so a peer that trickles a byte at a time cannot stretch one read
+forever. A peer that goes away, or fails the TLS handshake, raises StreamClosed:
+that is ordinary client behaviour, for the caller to log in one line.
 """
 
 import asyncio
+import ssl
 
 
 class StreamClosed(Exception):
     """The peer went away."""
+
+
+class TLSHandshakeFailed(StreamClosed, ConnectionError):
+    """The TLS handshake did not complete: the peer went away, spoke something
+    else than TLS, or offered nothing we accept. The message says which."""
 
 
 class LineTooLong(Exception):
@@ -30,8 +41,7 @@ class Stream(asyncio.Protocol):
         self._write_paused = False
         self.tls = False
         self.peer = None
-        self.timeout = None         # seconds a read may wait for input (None: forever)
-        self._deadline = None
+        self._deadline = None       # loop time at which the current read gives up
         self._timer = None
 
     # asyncio.Protocol callbacks
@@ -75,9 +85,16 @@ class Stream(asyncio.Protocol):
         if self._waiter and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def _fill(self):
+    @staticmethod
+    def _deadline_after(timeout):
+        """The loop time `timeout` seconds from now (None: no deadline)."""
+        if timeout is None:
+            return None
+        return asyncio.get_running_loop().time() + timeout
+
+    async def _fill(self, deadline=None):
         """Wait for more input; raise StreamClosed at end of input, TimeoutError
-        when `timeout` seconds pass without any."""
+        once the loop's clock reaches `deadline`."""
         if self.eof:
             raise StreamClosed()
         if self._paused:
@@ -85,22 +102,29 @@ class Stream(asyncio.Protocol):
             self.transport.resume_reading()
         loop = asyncio.get_running_loop()
         self._waiter = loop.create_future()
-        if self.timeout is not None:
-            # One timer per session, moved forward lazily, rather than one timer
-            # armed and cancelled for every read.
-            self._deadline = loop.time() + self.timeout
-            if self._timer is None:
-                self._timer = loop.call_at(self._deadline, self._expire)
+        self._deadline = deadline
+        if deadline is not None:
+            self._arm(loop, deadline)
         try:
             await self._waiter
         finally:
             self._waiter = None
 
+    def _arm(self, loop, deadline):
+        # One timer per stream, moved forward lazily by _expire, rather than one
+        # timer armed and cancelled for every read; moved back only when a read
+        # has an earlier deadline than the one armed.
+        if self._timer is not None and self._timer.when() <= deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(deadline, self._expire)
+
     def _expire(self):
         self._timer = None
         waiter = self._waiter
-        if waiter is None or waiter.done():
-            return                  # not waiting now; the next read re-arms
+        if waiter is None or waiter.done() or self._deadline is None:
+            return                  # no read with a deadline now; the next one arms
         loop = asyncio.get_running_loop()
         if loop.time() < self._deadline:
             self._timer = loop.call_at(self._deadline, self._expire)
@@ -115,9 +139,11 @@ class Stream(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
-    async def readline(self, limit):
+    async def readline(self, limit, timeout=None):
         """One line including its LF. A longer line raises LineTooLong after the
-        line is consumed, so the session can answer and go on."""
+        line is consumed, so the session can answer and go on. If the line is not
+        complete `timeout` seconds after the call, TimeoutError."""
+        deadline = self._deadline_after(timeout)
         start = 0
         while True:
             pos = self.buffer.find(b"\n", start)
@@ -128,28 +154,33 @@ class Stream(asyncio.Protocol):
                 return line
             start = len(self.buffer)
             if start > limit:
-                await self._discard_line()
+                await self._discard_line(deadline)
                 raise LineTooLong()
-            await self._fill()
+            await self._fill(deadline)
 
-    async def _discard_line(self):
+    async def _discard_line(self, deadline):
         while True:
             pos = self.buffer.find(b"\n")
             if pos >= 0:
                 self._consume(pos + 1)
                 return
             self.buffer.clear()
-            await self._fill()
+            await self._fill(deadline)
 
-    async def readexactly(self, n):
+    async def readexactly(self, n, timeout=None):
+        """Exactly `n` bytes; TimeoutError if they are not all there `timeout`
+        seconds after the call."""
+        deadline = self._deadline_after(timeout)
         while len(self.buffer) < n:
-            await self._fill()
+            await self._fill(deadline)
         return self._consume(n)
 
-    async def read_until(self, marker, limit):
+    async def read_until(self, marker, limit, timeout=None):
         """Bytes up to and including `marker`. If more than `limit` bytes come
         before it, they are discarded as they arrive and the result is None; the
-        marker is consumed either way, so the session stays in step."""
+        marker is consumed either way, so the session stays in step. TimeoutError
+        if the marker has not come `timeout` seconds after the call."""
+        deadline = self._deadline_after(timeout)
         keep = len(marker) - 1
         start = 0
         overflow = False
@@ -162,7 +193,7 @@ class Stream(asyncio.Protocol):
                 overflow = True
                 self._consume(len(self.buffer) - keep)
             start = max(0, len(self.buffer) - keep)
-            await self._fill()
+            await self._fill(deadline)
 
     def pending(self):
         """Bytes received and not yet read."""
@@ -199,9 +230,12 @@ class Stream(asyncio.Protocol):
                     self.transport, self, ctx, server_side=True)
         except TimeoutError:
             self.transport.abort()
-            raise StreamClosed() from None
+            raise TLSHandshakeFailed("timeout") from None
+        except OSError as exc:      # ssl.SSLError, ConnectionResetError, ...
+            self.transport.abort()
+            raise TLSHandshakeFailed(_handshake_error(exc)) from None
         if transport is None:
-            raise StreamClosed()
+            raise TLSHandshakeFailed("connection closed")
         self.transport = transport
         self.tls = True
 
@@ -219,3 +253,12 @@ class Stream(asyncio.Protocol):
     def abort(self):
         if self.transport is not None:
             self.transport.abort()
+
+
+def _handshake_error(exc):
+    """Why a handshake failed, in a word or two: "WRONG_VERSION_NUMBER"."""
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return exc.reason
+    if isinstance(exc, ConnectionError):
+        return "connection closed"
+    return exc.strerror or type(exc).__name__

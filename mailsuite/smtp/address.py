@@ -93,7 +93,9 @@ def _parse_mailbox(raw):
     local, rest = _split_local(raw)
     if not rest.startswith("@"):
         raise ProtocolError(501, "5.1.3", "syntax: address needs a domain")
-    domain = rest[1:]
+    # Lowercased before the checks: a few letters grow when lowercased
+    # ("İ" takes 2 bytes, "i̇" 3), and the limit is for the domain we hand on.
+    domain = rest[1:].lower()
     literal = False
     if _ADDRESS_LITERAL.fullmatch(domain):
         literal = True
@@ -103,7 +105,7 @@ def _parse_mailbox(raw):
         raise ProtocolError(501, "5.1.3", "local part too long")
     if len(domain.encode()) > MAX_DOMAIN:
         raise ProtocolError(501, "5.1.2", "domain too long")
-    return Path(local, domain.lower(), literal)
+    return Path(local, domain, literal)
 
 
 def _split_local(raw):

@@ -5,11 +5,20 @@ A bare LF, or "<LF>.<LF>", "<CR>.<CR>", "<LF>.<CRLF>"…, never ends it, so a
 message cannot smuggle a second one past us (SMTP smuggling, CVE-2023-51764 and
 relatives). Stray CR and LF are then turned into CRLF (RFC 5321 2.3.8 allows no
 other line ending), so nothing downstream can read them as line ends either.
+
+`finish` applies these rules to the whole data at once; `Decoder` applies the
+same rules to data that arrives in pieces, split anywhere, and gives the same
+bytes, so that a message can go to disk as it arrives; `receive` reads the data
+from the stream in pieces of at most CHUNK bytes. `Meter` keeps what the limits
+need (the size, the header section) as the pieces go by.
 """
 
+import asyncio
 import re
 
 END = b"\r\n.\r\n"
+CHUNK = 256 << 10    # input decoded at a time: a session's memory does not grow
+                     # with the size of the message
 _BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 
 
@@ -29,6 +38,91 @@ def finish(raw):
 def _has_bare_line_ends(data):
     crlf = data.count(b"\r\n")
     return data.count(b"\n") != crlf or data.count(b"\r") != crlf
+
+
+class Decoder:
+    """`finish` for data that arrives in pieces. feed() takes the input that
+    follows the DATA command line, split anywhere, and returns message bytes;
+    joined, they are what `finish` gives for the whole. Once END has come, `done`
+    is true and `rest` is the input that followed it (pipelined commands).
+
+    Each input byte's fate depends on the two bytes before it (a dot after CRLF
+    is unstuffed; an LF after anything but CR is bare) and, for a CR, on the byte
+    after it (a CR before anything but LF is bare). So the decoder keeps the last
+    input bytes it decoded (END may also begin in them) and holds back a CR that
+    ends a piece until the next byte comes.
+    """
+
+    def __init__(self):
+        self._seen = b"\r\n"     # the CRLF that ended the DATA command line
+        self._held = b""
+        self.done = False
+        self.rest = b""
+
+    def feed(self, chunk):
+        """The message bytes that `chunk` completes."""
+        if self.done:
+            raise ValueError("the data has already ended")
+        data = self._seen + self._held + chunk
+        start = len(self._seen)
+        end = data.find(END)
+        if end >= 0:
+            self.done = True
+            self.rest = data[end + len(END):]
+            # END's CRLF belongs to the message; when END began among the bytes
+            # already decoded, they were all given out (its dot gives nothing).
+            return _decode(data[start - 2:start], data[start:end + 2])
+        stop = len(data) - 1 if data.endswith(b"\r") else len(data)
+        piece = _decode(data[start - 2:start], data[start:stop])
+        self._seen = data[max(stop - len(END) + 1, 0):stop]
+        self._held = data[stop:]
+        return piece
+
+
+def _decode(before, raw):
+    """The message bytes for the input `raw`, which follows the two input bytes
+    `before`. Neither ends with a CR (the decoder holds one back), so every CR in
+    `raw` has its next byte in `raw`, and an LF at the start of `raw` is bare."""
+    body = (before + raw).replace(b"\r\n.", b"\r\n")[2:]
+    if _has_bare_line_ends(body):
+        body = _BARE.sub(b"\r\n", body)
+    return body
+
+
+async def receive(stream, deadline):
+    """The next input on `stream` (a core.stream.Stream): what is buffered, up to
+    CHUNK bytes, else what arrives next. TimeoutError once the loop's clock is
+    past `deadline`, even while input keeps coming."""
+    if asyncio.get_running_loop().time() > deadline:
+        raise TimeoutError()
+    first = b""
+    if not stream.pending():
+        async with asyncio.timeout_at(deadline):
+            first = await stream.readexactly(1)
+    return first + await stream.readexactly(min(stream.pending(), CHUNK))
+
+
+class Meter:
+    """What the limits need from a message, taken from its pieces as they go by:
+    its size, and enough of its start to hold the header section, or to show
+    that the header section is longer than `max_header`. header_size(head) and
+    count_received(head, ...) then give what they would for the whole message."""
+
+    def __init__(self, max_header):
+        self.size = 0
+        self.head = bytearray()
+        self._keep = max_header + len(b"\r\n\r\n")
+        self._head_known = False
+
+    def add(self, piece):
+        self.size += len(piece)
+        if self._head_known:
+            return
+        searched = max(len(self.head) - 3, 0)
+        self.head += piece[:self._keep - len(self.head)]
+        self._head_known = (len(self.head) >= self._keep
+                            or self.head.startswith(b"\r\n")
+                            or self.head.find(b"\r\n\r\n", searched) >= 0)
 
 
 def header_size(data):

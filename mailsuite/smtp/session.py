@@ -7,8 +7,10 @@ AUTH) lives in the subclass's hooks: `check_sender`, `check_recipient`, `accept`
 
 Failure policy: a ProtocolError raised anywhere becomes the reply; an unexpected
 exception becomes "451 4.3.0" and a logged traceback, and the session goes on. A
-message is acknowledged with 250 only after `accept` returned, which the services
-implement as "durable in the spool".
+client that goes away, stalls, fails the TLS handshake or makes too many errors
+(5yz replies) ends the session with one short log line. A message is acknowledged
+with 250 only after `accept` returned, which the services implement as "durable in
+the spool".
 """
 
 import asyncio
@@ -17,7 +19,7 @@ import time
 from email.utils import formatdate
 
 from ..core.server import peer_ip
-from ..core.stream import LineTooLong
+from ..core.stream import LineTooLong, StreamClosed, TLSHandshakeFailed
 from ..core.tls import TLSUnavailable
 from . import data as msgdata
 from .address import parse_path
@@ -68,35 +70,46 @@ class Session:
         self.errors = 0
         self.out = []
         self.done = False
+        self.verb = "CONNECT"       # the last command, for the log
 
     # the session loop
 
     async def run(self):
         self.reply(f"220 {self.hostname} ESMTP mailsuite")
         log.info("connect from [%s]", self.client_ip)
+        try:
+            await self.serve()
+        except TLSHandshakeFailed as exc:
+            log.info("TLS handshake failed from [%s]: %s", self.client_ip, exc)
+        except StreamClosed:
+            log.info("lost connection after %s from [%s]", self.verb, self.client_ip)
+        log.info("disconnect from [%s]", self.client_ip)
+
+    async def serve(self):
         while not self.done:
             line = await self.read_command()
             if line is None:
                 break
             await self.dispatch(line)
         await self.flush()
-        log.info("disconnect from [%s]", self.client_ip)
 
     async def read_command(self):
         # RFC 2920 3.1: replies to pipelined commands may be sent together; send
         # them when no further command is waiting in the buffer.
         if b"\n" not in self.stream.buffer:
             await self.flush()
-        self.stream.timeout = self.limits.command_timeout
+        # RFC 5321 4.5.3.2.7: the server waits at least 5 minutes for a command.
+        # The whole line must come within that time, so a client that trickles a
+        # byte at a time cannot hold the session open forever.
         try:
-            raw = await self.stream.readline(MAX_COMMAND_LINE)
+            return await self.stream.readline(MAX_COMMAND_LINE,
+                                              timeout=self.limits.command_timeout)
         except LineTooLong:
             self.fail(ProtocolError(500, "5.5.2", "line too long"))
             return b""
         except TimeoutError:
-            self.reply("421 4.4.2 timeout, closing")
+            self.fail(ProtocolError(421, "4.4.2", "timeout exceeded", close=True))
             return None
-        return raw
 
     async def dispatch(self, raw):
         if not raw:
@@ -104,29 +117,48 @@ class Session:
         try:
             line = raw.rstrip(b"\r\n").decode("utf-8")
         except UnicodeDecodeError:
+            self.verb = "UNKNOWN"
             return self.fail(ProtocolError(500, "5.5.2", "command is not UTF-8"))
         verb, _, arg = line.partition(" ")
-        handler = getattr(self, "smtp_" + verb.upper(), None) if verb.isalpha() else None
+        handler = self.handler(verb)
+        self.verb = verb.upper() if handler else "UNKNOWN"
         try:
             if handler is None:
                 raise ProtocolError(500, "5.5.2", "command not recognized")
             await handler(arg)
         except ProtocolError as exc:
             self.fail(exc)
+        except StreamClosed:
+            raise               # the client is gone: nobody to answer; run() logs it
         except Exception:
-            log.exception("[%s]: %s failed", self.client_ip, verb[:16])
-            self.fail(ProtocolError(451, "4.3.0", "internal error, try again later"))
+            log.exception("[%s]: %s failed", self.client_ip, self.verb)
+            # Counted, so that a client cannot make a bug log tracebacks forever.
+            self.fail(ProtocolError(451, "4.3.0", "internal error, try again later",
+                                    counted=True))
+
+    def handler(self, verb):
+        """The method for `verb`, or None. RFC 5321 2.4 and 4.1.1: verbs are ASCII
+        letters in any case; a non-ASCII letter must not upper-case into one
+        ("ſtarttls" is not STARTTLS)."""
+        if not (verb.isascii() and verb.isalpha()):
+            return None
+        return getattr(self, "smtp_" + verb.upper(), None)
 
     def reply(self, text):
         self.out.append(text.encode() + b"\r\n")
 
     def fail(self, exc):
+        """Answer with `exc`'s reply and count the error; end the session if the
+        reply says so or if the client has made too many errors."""
         self.reply(exc.reply())
-        self.errors += 1
+        # RFC 5321 4.2.1: only the client's mistakes count (ProtocolError.counted).
+        if exc.counted:
+            self.errors += 1
+        if not exc.close and self.errors >= self.limits.max_errors:
+            exc = ProtocolError(421, "4.7.0", "too many errors", close=True)
+            self.reply(exc.reply())
         if exc.close:
-            self.done = True
-        elif self.errors >= self.limits.max_errors:
-            self.reply("421 4.7.0 too many errors, closing")
+            log.info("%s after %s from [%s]", exc.text, self.verb, self.client_ip)
             self.done = True
 
     async def flush(self):
@@ -145,7 +177,9 @@ class Session:
         raise ProtocolError(554, "5.7.1", "relay denied")
 
     async def accept(self, envelope, data):
-        """Make the message durable; return its queue id."""
+        """Take the message from `data`, an async iterator of its pieces as they
+        arrive (it raises ProtocolError at its end if the message broke a limit),
+        make it durable and return its queue id."""
         raise ProtocolError(451, "4.3.0", "no queue configured")
 
     def ehlo_keywords(self):
@@ -248,33 +282,42 @@ class Session:
         self.reply("354 End data with <CR><LF>.<CR><LF>")
         await self.flush()
         envelope, self.envelope = self.envelope, None
-        data = await self._read_data()
-        self._check_data(data)
-        qid = await self.accept(envelope, data)
+        data = self._read_data()
+        try:
+            qid = await self.accept(envelope, data)
+        except Exception:
+            # The reply comes after the end of the data, whatever went wrong:
+            # the rest of the message must not be read as commands.
+            async for _ in data:
+                pass
+            raise
         self.reply(f"250 2.0.0 Ok: queued as {qid}")
 
     async def _read_data(self):
-        limit = self.limits.max_message_size
-        # The CRLF that ended the DATA line starts the terminator of an empty
-        # message ("DATA\r\n.\r\n"): put it back so one search finds both cases.
-        self.stream.buffer[0:0] = b"\r\n"
-        try:
-            async with asyncio.timeout(self.limits.data_timeout):
-                raw = await self.stream.read_until(msgdata.END, limit + 64)
-        except TimeoutError:
-            raise ProtocolError(421, "4.4.2", "timeout reading data", close=True)
-        if raw is None:
-            # RFC 1870 6.3: too large after all is a permanent failure.
-            raise ProtocolError(552, "5.3.4", "message size exceeds limit")
-        data = msgdata.finish(raw)
-        if len(data) > limit:
-            raise ProtocolError(552, "5.3.4", "message size exceeds limit")
-        return data
+        """The message in pieces as they arrive (data.Decoder), checked at its
+        end. Past the size limit the pieces are dropped, and the data is read on
+        to its end; data_timeout bounds the whole of it, not each read."""
+        decoder = msgdata.Decoder()
+        meter = msgdata.Meter(self.limits.max_header_size)
+        deadline = asyncio.get_running_loop().time() + self.limits.data_timeout
+        while not decoder.done:
+            try:
+                piece = decoder.feed(await msgdata.receive(self.stream, deadline))
+            except TimeoutError:
+                raise ProtocolError(421, "4.4.2", "timeout reading data", close=True)
+            meter.add(piece)
+            if piece and meter.size <= self.limits.max_message_size:
+                yield piece
+        self.stream.buffer[0:0] = decoder.rest      # pipelined commands after the data
+        self._check_data(meter)
 
-    def _check_data(self, data):
-        if msgdata.header_size(data) > self.limits.max_header_size:
+    def _check_data(self, meter):
+        # RFC 1870 6.3: too large after all is a permanent failure.
+        if meter.size > self.limits.max_message_size:
+            raise ProtocolError(552, "5.3.4", "message size exceeds limit")
+        if msgdata.header_size(meter.head) > self.limits.max_header_size:
             raise ProtocolError(552, "5.3.4", "header section exceeds limit")
-        if msgdata.count_received(data, MAX_HOPS) >= MAX_HOPS:
+        if msgdata.count_received(meter.head, MAX_HOPS) >= MAX_HOPS:
             raise ProtocolError(554, "5.4.6", "too many hops (mail loop?)")
 
     async def smtp_RSET(self, arg):

@@ -16,6 +16,10 @@ owned by `nobody`. It needs root (Postfix's master runs as root) and never touch
 Then latency: single messages sent with smtplib, timed from the 250 until an IMAP
 session in IDLE sees EXISTS (ours) and until the file is in the Maildir (both).
 Timings are printed, never asserted. With --repeat, each figure is the median.
+
+Then memory (ours only): the peak resident size (VmHWM, reset just before) of
+smtpd and of deliverd while eight clients send one 40 MiB message each at once,
+until all are in the Maildir. `--memory-only` measures just that.
 """
 
 import argparse
@@ -27,12 +31,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import procmem  # noqa: E402
 from servers import (LATENCY_RCPT, RCPT, Unavailable, maildir_count,  # noqa: E402
                      postfix_version, start_servers)
 
@@ -42,6 +48,9 @@ SESSIONS = (1, 10, 50)
 SIZES = (2048, 65536)
 DELIVERY_TIMEOUT = 300      # seconds to wait for a point's messages in the Maildir
 SOURCE_TIMEOUT = 600        # seconds one smtp-source run may take
+MEMORY_SESSIONS = 8
+MEMORY_SIZE = 40 << 20
+MEMORY_TARGETS = {"smtpd": 100 << 20, "deliverd": 150 << 20}
 
 
 # throughput
@@ -164,6 +173,72 @@ def percentiles(samples):
     return f"p50 {p50 * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms   (n={len(ordered)})"
 
 
+# memory
+
+LINE = b"0123456789" * 7 + b"abcdef\r\n"
+BLOCK = LINE * ((1 << 20) // len(LINE))
+
+
+def send_large(port, size, errors):
+    """One message of about `size` bytes over a raw SMTP dialog (smtplib would
+    copy it whole several times in this process)."""
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=300) as smtp:
+            smtp.ehlo("bench.client.test")
+            smtp.mail(SENDER)
+            smtp.rcpt(RCPT)
+            if smtp.docmd("DATA")[0] != 354:
+                raise smtplib.SMTPDataError(0, "DATA refused")
+            smtp.sock.sendall(f"From: <{SENDER}>\r\nSubject: large\r\n\r\n".encode())
+            for _ in range(size // len(BLOCK)):
+                smtp.sock.sendall(BLOCK)
+            smtp.sock.sendall(b".\r\n")
+            code, text = smtp.getreply()
+            if code != 250:
+                raise smtplib.SMTPDataError(code, text)
+    except (smtplib.SMTPException, OSError) as exc:
+        errors.append(str(exc))
+
+
+def memory_point(ours, sessions, size):
+    """{program: (resident before, peak during, peak is since start)} in bytes,
+    or an error string."""
+    pids = {p: ours.inst.pids[p] for p in ("smtpd", "deliverd")}
+    before = {p: procmem.rss(pid) for p, pid in pids.items()}
+    reset = {p: procmem.reset_peak(pid) for p, pid in pids.items()}
+    maildir = ours.maildir()
+    delivered = maildir_count(maildir) + sessions
+    errors = []
+    clients = [threading.Thread(target=send_large, args=(ours.port, size, errors))
+               for _ in range(sessions)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(SOURCE_TIMEOUT)
+    if errors:
+        return f"{len(errors)} message(s) refused: {errors[0]}"
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while maildir_count(maildir) < delivered:
+        if time.monotonic() > deadline:
+            return f"not all delivered after {DELIVERY_TIMEOUT} s"
+        time.sleep(0.01)
+    return {p: (before[p], procmem.peak(pid), not reset[p]) for p, pid in pids.items()}
+
+
+def report_memory(ours):
+    print(f"\npeak memory, {MEMORY_SESSIONS} concurrent messages of "
+          f"{MEMORY_SIZE >> 20} MiB, until delivered")
+    result = memory_point(ours, MEMORY_SESSIONS, MEMORY_SIZE)
+    if isinstance(result, str):
+        print(f"  ! {result}")
+        return
+    for program, (before, peak, since_start) in result.items():
+        note = " (peak since start: could not reset it)" if since_start else ""
+        print(f"  {program:<9} {peak / (1 << 20):7.1f} MiB peak, "
+              f"{before / (1 << 20):6.1f} MiB before; target under "
+              f"{MEMORY_TARGETS[program] >> 20} MiB{note}", flush=True)
+
+
 # the report
 
 def fmt_rate(value):
@@ -190,8 +265,13 @@ def main(argv=None):
                         help="comma-separated session counts (default 1,10,50)")
     parser.add_argument("--only", choices=("mailsuite", "postfix"),
                         help="measure one server only")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="measure only mailsuite's peak memory under "
+                        f"{MEMORY_SESSIONS} concurrent {MEMORY_SIZE >> 20} MiB messages")
     args = parser.parse_args(argv)
     which = {args.only} if args.only else {"mailsuite", "postfix"}
+    if args.memory_only:
+        which = {"mailsuite"}
     if not os.access(SMTP_SOURCE, os.X_OK):
         print(f"bench: {SMTP_SOURCE} missing: run `make deps`", file=sys.stderr)
         return 1
@@ -212,6 +292,9 @@ def main(argv=None):
 
 def run_all(servers, args):
     ours, postfix = servers.get("mailsuite"), servers.get("postfix")
+    if args.memory_only:
+        report_memory(ours)
+        return
     print(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"{postfix_version()}; one connection per message, recipient {RCPT}; "
           f"{args.repeat} run(s) per point taken in turns; medians, "
@@ -242,6 +325,8 @@ def run_all(servers, args):
     if args.latency:
         print(f"\nlatency, 250 reply -> visible ({args.latency} messages, one at a time)")
         report_latency(ours, postfix, args.latency)
+    if ours:
+        report_memory(ours)
 
 
 def report_latency(ours, postfix, n):

@@ -1,6 +1,7 @@
 """deliverd's delivery pass, run in-process against real accounts, spool and Maildirs
 (the daemon itself, killed and restarted, is in tests/crash/)."""
 
+import asyncio
 import logging
 import os
 import time
@@ -11,7 +12,7 @@ from mailsuite import deliverd
 from mailsuite.core import config, notify
 from mailsuite.core.accounts import Accounts
 from mailsuite.core.maildir import Store
-from mailsuite.core.spool import new_qid
+from mailsuite.core.spool import INLINE_MAX, ORPHAN_AGE, new_qid
 
 MSG = b"Subject: t\r\n\r\nbody\r\n"
 
@@ -171,3 +172,36 @@ def test_deferred_outcomes_are_saved_at_once(runner):
     runner.run_pass()
     assert runner.unsaved == {}
     assert runner.spool.get(qid).recipients[0].state == "deferred"
+
+
+def test_message_in_a_spool_file_is_delivered_and_its_file_removed(runner, tmp_path):
+    big = MSG + b"y" * (INLINE_MAX * 4)
+    qid = new_qid()
+
+    async def enqueue_large():
+        draft = runner.spool.draft(qid)
+        for start in range(0, len(big), 100_000):
+            await draft.write(big[start:start + 100_000])
+        await runner.spool.enqueue(qid, "a@remote.test",
+                                   ["demo@example.test", "team@example.test"], draft)
+
+    asyncio.run(enqueue_large())
+    spool_file = tmp_path / "state" / "spool" / "files" / qid
+    assert spool_file.exists()
+    assert runner.run_pass() == (False, True)
+    assert inbox(runner, "demo@example.test") == [big]
+    assert inbox(runner, "bob@example.test") == [big]
+    runner.save()
+    assert runner.spool.count() == 0
+    assert not spool_file.exists()
+
+
+def test_first_pass_removes_orphaned_spool_files(runner, tmp_path):
+    directory = tmp_path / "state" / "spool" / "files"
+    directory.mkdir()
+    orphan = directory / new_qid()
+    orphan.write_bytes(b"left by a crash before its commit")
+    long_ago = time.time() - ORPHAN_AGE - 60
+    os.utime(orphan, (long_ago, long_ago))
+    assert runner.run_pass() == (False, False)
+    assert not orphan.exists()

@@ -2,6 +2,7 @@
 idempotency, flags mirrored in file names, changes by other Maildir tools, expunge,
 append, and changes that fail leaving everything as it was."""
 
+import io
 import os
 import shutil
 import subprocess
@@ -101,6 +102,22 @@ def test_deliver_many_batches_and_deduplicates(store):
     # One commit for the batch: every message shares one modseq.
     assert len({r.modseq for r in inbox.records(inbox.uids()).values()}) == 1
     assert store.deliver_many(items[:2]) == [1, 2]
+
+
+def test_deliver_copies_from_a_path_or_a_file(store, tmp_path):
+    big = MSG + b"x" * (3 << 20)          # several copy chunks
+    source = tmp_path / "message"
+    source.write_bytes(big)
+    with open(source, "rb") as message:
+        message.seek(100)
+        uids = store.deliver_many([("1.Qa.host", source), ("2.Qb.host", message),
+                                   ("3.Qc.host", io.BytesIO(MSG))])
+        # One open file serves many mailboxes: its position is not moved.
+        assert message.tell() == 100
+    inbox = store.folder("INBOX")
+    assert [inbox.read(uid) for uid in uids] == [big, big, MSG]
+    assert [inbox.info(uid).size for uid in uids] == [len(big), len(big), len(MSG)]
+    assert files(store, "tmp") == []
 
 
 def test_deliver_to_missing_folder_is_refused(store):

@@ -1,13 +1,17 @@
-"""core.spool: queue ids, durable enqueue with group commit, the queue-runner side."""
+"""core.spool: queue ids, durable enqueue with group commit, the queue-runner side,
+and large messages in files beside their records (core.spoolfiles)."""
 
 import asyncio
+import errno
+import os
 import re
+import threading
 import time
 
 import pytest
 
-from mailsuite.core import lmdbenv, spool
-from mailsuite.core.spool import Spool, SpoolError, new_qid
+from mailsuite.core import lmdbenv, spool, spoolfiles
+from mailsuite.core.spool import Spool, SpoolError, SpoolFull, new_qid
 
 
 @pytest.fixture
@@ -188,3 +192,192 @@ def test_two_handles_in_one_process_share_the_environment(tmp_path):
     a.close()
     assert b.load(qid) == b"m"        # closing one handle leaves the other working
     b.close()
+
+
+# messages in files: a large one is written to <spool>/files/<qid> as it arrives
+
+BIG = b"Subject: big\r\n\r\n" + b"x" * (spool.INLINE_MAX + 1000)
+
+
+def files_dir(tmp_path):
+    return tmp_path / "spool" / "files"
+
+
+async def write_draft(queue, qid, data, piece=64 << 10):
+    draft = queue.draft(qid)
+    for start in range(0, len(data), piece):
+        await draft.write(data[start:start + piece])
+    return draft
+
+
+def test_small_draft_stays_in_the_record(queue, tmp_path):
+    qid = new_qid()
+
+    async def run():
+        draft = await write_draft(queue, qid, b"Subject: s\r\n\r\nsmall\r\n", piece=5)
+        await queue.enqueue(qid, "a@b", ["c@d"], draft)
+
+    asyncio.run(run())
+    assert not files_dir(tmp_path).exists()
+    assert queue.load(qid) == b"Subject: s\r\n\r\nsmall\r\n"
+    assert queue.get(qid).size == 21
+
+
+def test_large_draft_goes_to_a_file_as_it_arrives(queue, tmp_path):
+    qid = new_qid()
+
+    async def run():
+        draft = await write_draft(queue, qid, BIG)
+        on_disk = (files_dir(tmp_path) / qid).read_bytes()
+        await queue.enqueue(qid, "a@b", ["c@d"], draft)
+        return on_disk
+
+    assert asyncio.run(run()) == BIG         # all written before the commit
+    assert queue.get(qid).size == len(BIG)
+    with queue._env.begin() as txn:
+        assert txn.get(qid.encode(), db=queue._db["data"]) is None
+    with queue.open(qid) as message:
+        assert message.read(16) == BIG[:16]
+    assert queue.load(qid) == BIG
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["group-commit", "own-commit"])
+def test_file_and_directory_are_durable_before_the_commit(queue, tmp_path,
+                                                          monkeypatch, sync):
+    events = []
+    real_fsync, real_insert = os.fsync, spool._insert
+    qid = new_qid()
+
+    def fsync(fd):
+        events.append("fsync " + os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(spool, "_insert",
+                        lambda *args: (events.append("record"), real_insert(*args)))
+
+    async def run():
+        draft = await write_draft(queue, qid, BIG)
+        events.clear()                # creating files/ fsyncs the spool directory
+        if sync:
+            queue.enqueue_sync(qid, "a@b", ["c@d"], draft)
+        else:
+            await queue.enqueue(qid, "a@b", ["c@d"], draft)
+
+    asyncio.run(run())
+    assert events == [f"fsync {qid}", "fsync files", "record"]
+    assert queue.load(qid) == BIG
+
+
+def test_refused_commit_removes_the_file(queue, tmp_path):
+    qid = new_qid()
+    queue.enqueue_sync(qid, "a@b", ["c@d"], b"first")
+
+    async def run():
+        draft = await write_draft(queue, qid, BIG)
+        with pytest.raises(SpoolError, match="already in use"):
+            await queue.enqueue(qid, "a@b", ["c@d"], draft)
+
+    asyncio.run(run())
+    assert os.listdir(files_dir(tmp_path)) == []
+    assert queue.load(qid) == b"first"
+
+
+def test_discarded_draft_leaves_no_file(queue, tmp_path):
+    async def run():
+        draft = await write_draft(queue, new_qid(), BIG)
+        draft.discard()
+        draft.discard()
+
+    asyncio.run(run())
+    assert os.listdir(files_dir(tmp_path)) == []
+
+
+def test_discard_during_a_write_removes_the_file_once_written(queue, tmp_path,
+                                                              monkeypatch):
+    """A session cancelled while its write runs in a thread: the file is closed
+    and removed by that thread, never under its feet."""
+    started, release = threading.Event(), threading.Event()
+    real_write_all = spoolfiles._write_all
+
+    def slow(fd, data):
+        started.set()
+        release.wait(10)
+        real_write_all(fd, data)
+
+    monkeypatch.setattr(spoolfiles, "_write_all", slow)
+
+    async def run():
+        draft = queue.draft(new_qid())
+        task = asyncio.create_task(draft.write(BIG))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+        task.cancel()
+        draft.discard()
+        assert os.listdir(files_dir(tmp_path)) == [draft.qid]   # still in use
+        release.set()
+        return draft
+
+    draft = asyncio.run(run())      # asyncio.run waits for the executor's thread
+    assert os.listdir(files_dir(tmp_path)) == []
+    assert draft._fd is None
+
+
+def test_removed_message_loses_its_file_after_the_commit(queue, tmp_path):
+    done, deleted = new_qid(), new_qid()
+
+    async def run():
+        for qid in (done, deleted):
+            await queue.enqueue(qid, "a@b", ["c@d"], await write_draft(queue, qid, BIG))
+
+    asyncio.run(run())
+    assert sorted(os.listdir(files_dir(tmp_path))) == sorted([done, deleted])
+    assert queue.update({done: {"c@d": ("done", "")}}) == [done]
+    queue.remove(deleted)
+    assert os.listdir(files_dir(tmp_path)) == []
+    for qid in (done, deleted):
+        with pytest.raises(KeyError):
+            queue.open(qid)
+
+
+def test_quarantined_message_keeps_its_file(queue, tmp_path):
+    qid = new_qid()
+
+    async def run():
+        await queue.enqueue(qid, "a@b", ["c@d"], await write_draft(queue, qid, BIG))
+
+    asyncio.run(run())
+    with queue._env.begin(write=True) as txn:
+        txn.put(qid.encode(), b"{not json", db=queue._db["meta"])
+    assert queue.due() == [] and queue.quarantined() == [qid]
+    assert queue.remove_orphans(now=time.time() + spool.ORPHAN_AGE + 1) == []
+    assert queue.load(qid) == BIG
+
+
+def test_orphaned_files_are_removed_once_old(queue, tmp_path):
+    """A crash between writing a file and the commit leaves a file no record
+    refers to: it goes once ORPHAN_AGE old; a file being written, and every file
+    a record refers to, stay."""
+    kept = new_qid()
+
+    async def run():
+        await queue.enqueue(kept, "a@b", ["c@d"], await write_draft(queue, kept, BIG))
+        crashed = await write_draft(queue, new_qid(), BIG)    # never committed
+        writing = await write_draft(queue, new_qid(), BIG)
+        return crashed, writing
+
+    crashed, writing = asyncio.run(run())
+    directory = files_dir(tmp_path)
+    assert queue.remove_orphans() == []                       # all young
+    long_ago = time.time() - spool.ORPHAN_AGE - 60
+    for qid in (kept, crashed.qid):
+        os.utime(directory / qid, (long_ago, long_ago))
+    assert queue.remove_orphans() == [crashed.qid]
+    assert sorted(os.listdir(directory)) == sorted([kept, writing.qid])
+    assert queue.load(kept) == BIG
+
+
+def test_full_disk_is_told_apart():
+    assert isinstance(spoolfiles.spool_error(OSError(errno.ENOSPC, "full")), SpoolFull)
+    assert isinstance(spoolfiles.spool_error(OSError(errno.EDQUOT, "quota")), SpoolFull)
+    other = spoolfiles.spool_error(OSError(errno.EACCES, "denied"))
+    assert isinstance(other, SpoolError) and not isinstance(other, SpoolFull)
