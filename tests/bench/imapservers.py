@@ -76,7 +76,10 @@ class Ours:
         listening sockets stay bound, so the port does not change."""
         self.inst.stop("imapd")
         shutil.rmtree(self.maildir(address) / "mailsuite.index", ignore_errors=True)
-        self.inst.start("imapd")
+        try:
+            self.inst.start("imapd")
+        except AssertionError as exc:
+            raise Unavailable(str(exc).splitlines()[0]) from None
 
     def session_over(self):
         """Our sessions let go of the mailbox before the connection closes."""
