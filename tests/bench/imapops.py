@@ -124,6 +124,7 @@ def run_once(server, plan, cold=True):
 
 
 def first_visit(server, plan):
+    """What a client does on opening the mailbox for the first time; untimed."""
     client = logged_in(server, plan.user)
     try:
         select_inbox(client, plan.count)
@@ -139,8 +140,8 @@ def session_ops(server, plan):
     out = {}
     mark = server.memory_mark()
     a = logged_in(server, plan.user)
-    login_peak = server.memory_used(mark, reset=True)
     try:
+        login_peak = server.memory_used(mark, reset=True)
         out["select"], _ = timed(select_inbox, a, plan.count)
         out["flags"], reply = timed(a.command, "UID FETCH 1:* (FLAGS)")
         check_fetched(reply, plan.count, "UID FETCH 1:*")

@@ -82,7 +82,9 @@ class Client:
 
     def logout(self, timeout=60):
         """LOGOUT, then wait until the server has closed the connection: only then
-        has it let go of the mailbox."""
+        has it let go of the mailbox. Nothing to do once the client is closed."""
+        if self.sock.fileno() < 0:
+            return
         try:
             tag = self.send("LOGOUT")
             prefix = tag.encode("ascii") + b" "
