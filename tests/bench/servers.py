@@ -196,13 +196,15 @@ def _module(program):
     return (base / f"{program}.py").is_file() or (base / program / "__init__.py").is_file()
 
 
-def start_servers(base, which):
+def start_servers(base, which, classes=(Ours, Postfix), args=()):
+    """{name: started server} for the classes named in `which`, each in its own
+    folder under `base`, and a note for each that could not start."""
     servers, notes = {}, []
-    for cls in (Ours, Postfix):
+    for cls in classes:
         if cls.name not in which:
             continue
         try:
-            servers[cls.name] = cls(base / cls.name)
+            servers[cls.name] = cls(base / cls.name, *args)
         except Unavailable as exc:
             notes.append(f"{cls.name}: not measured: {exc}")
     return servers, notes
