@@ -35,7 +35,8 @@ from pathlib import Path
 
 from . import msginfo
 from .mailfolder import Folder, FolderError, NoSuchFolder, NoSuchMessage
-from .mailindex import Index, Record, canonical_flags, suffix_for
+from .mailindex import Index
+from .mailrecord import Record, canonical_flags, suffix_for
 from .files import fsync_dir
 from .mailscan import (dovecot_uidlist, index_files, make_maildir,
                        moved_externally, note_own_change, stat_dirs, sync,

@@ -21,7 +21,7 @@ import mmap
 import os
 
 from . import msginfo
-from .mailindex import UNKNOWN, canonical_flags, suffix_for
+from .mailrecord import UNKNOWN, canonical_flags, suffix_for
 from .mailscan import (fsync_dir, moved_externally, needs_scan, note_own_change,
                        rescan_due, stat_dirs, sync, unique_base, unlink)
 
@@ -154,12 +154,13 @@ class Folder:
                     txn.fill_in(state.id, record)
         return learnt
 
-    def message_info(self, record):
-        """What core.msginfo says about the message (ENVELOPE, BODYSTRUCTURE, the
-        header's length and cached fields), parsed once and kept in the index."""
+    def message_info(self, record, structure=False):
+        """What core.msginfo says about the message, parsed once and kept in the
+        index: the header's length and cached fields, and with `structure` the
+        ENVELOPE and BODYSTRUCTURE too."""
         with self.index.read() as txn:
             state = self._state(txn)
-            doc = txn.cached(state.id, record.uid)
+            doc = txn.cached(state.id, record.uid, structure)
         if doc is not None and doc.get("v") == msginfo.VERSION:
             return doc
         doc = msginfo.analyse(self.read(record))

@@ -12,7 +12,11 @@ opens without a directory scan and a FETCH of headers never reads the file. Tabl
     messages  folder id + uid              -> Record, packed (RECORD + names)
     names     folder id + name_key(base)   -> uid (u32) + dir (b"n"|b"c") + suffix
     changes   folder id + modseq (u64) + uid -> b"" (changed) | b"x" (expunged)
-    cache     folder id + uid              -> JSON: what core.msginfo parsed
+    cache     folder id + uid + b"h"|b"s"  -> JSON: what core.msginfo parsed, in two:
+                                              the header (length, cached fields)
+                                              and the structure (ENVELOPE,
+                                              BODYSTRUCTURE), so that a header
+                                              fetch decodes only the small half
     meta      counters: the last folder id, the last UIDVALIDITY given
 
 Keys are big-endian so a cursor walks a folder in UID (or MODSEQ) order. `slots` is
@@ -33,225 +37,44 @@ never be handed out again. The index is otherwise a cache of the Maildir: deleti
 the directory rebuilds it at the next open.
 """
 
-import array
-import bisect
 import json
 import os
 import struct
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import lmdbenv
 from .files import write_atomic
+from .mailrecord import (SUFFIX_BITS, RECORD, UNKNOWN, FolderState, Record, bits_of,
+                         encode_name, flags_from_suffix, name_fields, name_key,
+                         suffix_bits)
+from .mailslots import SlotTable
 
 INDEX_DIR = "mailsuite.index"
 # Outside the index, so that an index deleted and rebuilt never reuses a UIDVALIDITY.
 UIDVALIDITY_FILE = "mailsuite.uidvalidity"
 MAP_SIZE = 4 << 30        # address space only; ~20 million messages
 TABLES = ("folders", "slots", "messages", "names", "changes", "cache", "meta")
-SLOT_SIZE = 1024
-UNKNOWN = -1
-
-# Maildir info letters (cr.yp.to/proto/maildir.html), in the order they must appear.
-LETTERS = {"\\Draft": "D", "\\Flagged": "F", "$Forwarded": "P", "\\Answered": "R",
-           "\\Seen": "S", "\\Deleted": "T"}
-_BY_LETTER = {letter: flag for flag, letter in LETTERS.items()}
-_CANONICAL = {flag.lower(): flag for flag in LETTERS}
-
-# One byte of flag bits per message in `slots`: the mirrored flags, and a bit that
-# says the message has keywords (which only its record holds).
-BITS = {"\\Seen": 1, "\\Answered": 2, "\\Flagged": 4, "\\Deleted": 8, "\\Draft": 16,
-        "$Forwarded": 32}
-KEYWORDS_BIT = 64
-SEEN, DELETED = BITS["\\Seen"], BITS["\\Deleted"]
-
+# 1: JSON message records (mailsuite 0.1); 2: packed records, slots, the cache.
+FORMAT = 2
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
-# size, wire size, internal date, modseq, dir (0 new, 1 cur), flag bits, and the
-# lengths of the base name and suffix that follow; keywords take the rest.
-_RECORD = struct.Struct(">qqdQBBHH")
+_NAMES_PENDING = b"names-pending:"
+
+_STRUCTURE = ("envelope", "body")
 
 
-def canonical_flags(flags):
-    """System flags (and $Forwarded) in their canonical case; keywords as given."""
-    return frozenset(_CANONICAL.get(f.lower(), f) for f in flags)
-
-
-def suffix_for(flags, old_suffix=""):
-    """The `:2,<letters>` suffix for `flags`, keeping letters we do not own
-    (other programs' keyword letters a-z) from the old suffix."""
-    old = old_suffix[3:] if old_suffix.startswith(":2,") else ""
-    kept = [c for c in old if c not in _BY_LETTER]
-    ours = [LETTERS[f] for f in flags if f in LETTERS]
-    return ":2," + "".join(sorted(set(ours + kept)))
-
-
-def flags_from_suffix(suffix):
-    """The mirrored flags that a file name's suffix says are set."""
-    if not suffix.startswith(":2,"):
-        return frozenset()
-    return frozenset(_BY_LETTER[c] for c in suffix[3:] if c in _BY_LETTER)
-
-
-def mirrored(flags):
-    return frozenset(f for f in flags if f in LETTERS)
-
-
-def bits_of(flags):
-    bits = 0
-    for flag in flags:
-        bits |= BITS.get(flag, KEYWORDS_BIT)
-    return bits
-
-
-def keywords_of(flags):
-    return sorted(f for f in flags if f not in BITS)
-
-
-_FLAGS_OF_BITS = [frozenset(f for f, bit in BITS.items() if n & bit) for n in range(256)]
-
-
-def system_flags(bits):
-    """The flags a slot's bits stand for (keywords excluded)."""
-    return _FLAGS_OF_BITS[bits]
-
-
-@dataclass(frozen=True)
-class Record:
-    """One message as the index knows it: its file is `<dir>/<base><suffix>`."""
-    uid: int
-    base: str
-    dir: str              # "new" | "cur"
-    suffix: str           # "" or ":2,<letters>"
-    size: int             # of the file
-    wire: int             # with CRLF line ends; UNKNOWN until first needed
-    internaldate: float   # UNKNOWN until first needed
-    modseq: int
-    flags: frozenset
-
-    @property
-    def filename(self):
-        return self.base + self.suffix
-
-    @property
-    def complete(self):
-        return self.wire != UNKNOWN and self.internaldate != UNKNOWN
-
-    def moved(self, dir, suffix, **changes):
-        return replace(self, dir=dir, suffix=suffix, **changes)
-
-    def pack(self):
-        base, suffix = _encode(self.base), _encode(self.suffix)
-        keywords = " ".join(keywords_of(self.flags)).encode()
-        return _RECORD.pack(self.size, self.wire, self.internaldate, self.modseq,
-                            self.dir == "cur", bits_of(self.flags), len(base),
-                            len(suffix)) + base + suffix + keywords
-
-    @classmethod
-    def unpack(cls, uid, raw):
-        size, wire, date, modseq, cur, bits, nbase, nsuffix = _RECORD.unpack_from(raw)
-        at = _RECORD.size
-        base = os.fsdecode(raw[at:at + nbase])
-        suffix = os.fsdecode(raw[at + nbase:at + nbase + nsuffix])
-        flags = system_flags(bits)
-        rest = bytes(raw[at + nbase + nsuffix:])
-        if rest:
-            flags = flags | frozenset(rest.decode().split(" "))
-        return cls(uid, base, "cur" if cur else "new", suffix, size, wire, date,
-                   modseq, flags)
-
-
-@dataclass
-class FolderState:
-    """A folder's counters, and what its directories looked like at the last look:
-    scan = {"new": [mtime_ns, settled], "cur": [...], "at": time of the last scan}."""
-    name: str
-    id: int
-    uidvalidity: int
-    uidnext: int = 1
-    highestmodseq: int = 1
-    scan: dict = None
-
-    def to_json(self):
-        return json.dumps({
-            "id": self.id, "uidvalidity": self.uidvalidity, "uidnext": self.uidnext,
-            "highestmodseq": self.highestmodseq, "scan": self.scan or {}},
-            separators=(",", ":")).encode()
-
-    @classmethod
-    def from_json(cls, name, raw):
-        doc = json.loads(raw)
-        return cls(name, doc["id"], doc["uidvalidity"], doc["uidnext"],
-                   doc["highestmodseq"], doc["scan"])
-
-
-@dataclass(frozen=True)
-class Slots:
-    """A folder's UIDs in ascending order and one byte of flag bits for each."""
-    uids: array.array
-    bits: bytes
-
-
-def name_key(base):
-    """What identifies a file in `names`: its base without the `,S=` and `,W=`
-    size fields, so that a delivery finds its own earlier copy by the base it
-    chose, whatever sizes the name carries."""
-    return name_fields(base)[0]
-
-
-def name_fields(base):
-    """(name_key, size, wire size) of a Maildir base name: the sizes from its
-    `,S=` and `,W=` fields (Maildir++ and Dovecot write them), UNKNOWN if absent."""
-    if "," not in base:
-        return base, UNKNOWN, UNKNOWN
-    # The usual shape, "<unique>,S=<size>,W=<wire>", without the general loop.
-    head, _, tail = base.partition(",S=")
-    size, _, wire = tail.partition(",W=")
-    if size.isdigit() and wire.isdigit() and "," not in head:
-        return head, int(size), int(wire)
-    kept, size, wire = [], UNKNOWN, UNKNOWN
-    for i, field in enumerate(base.split(",")):
-        if i and field[:2] == "S=" and field[2:].isdigit():
-            size = int(field[2:])
-        elif i and field[:2] == "W=" and field[2:].isdigit():
-            wire = int(field[2:])
-        else:
-            kept.append(field)
-    return ",".join(kept), size, wire
-
-
-def _encode(name):
-    """A file name's bytes (os.fsencode, without its cost per call)."""
-    return name.encode("utf-8", "surrogateescape")
-
-
-_SUFFIX_BITS = {}
-
-
-def _suffix_bits(suffix):
-    bits = _SUFFIX_BITS.get(suffix)
-    if bits is None:
-        bits = bits_of(flags_from_suffix(suffix))
-        if len(_SUFFIX_BITS) < 4096:
-            _SUFFIX_BITS[suffix] = bits
-    return bits
+def _dumps(doc):
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def _location(uid, dir, suffix):
-    return _U32.pack(uid) + (b"n" if dir == "new" else b"c") + _encode(suffix)
+    return _U32.pack(uid) + (b"n" if dir == "new" else b"c") + encode_name(suffix)
 
 
 def _parse_location(raw):
     uid = _U32.unpack(raw[:4])[0]
     return uid, ("new" if raw[4:5] == b"n" else "cur"), os.fsdecode(raw[5:])
-
-
-def _split_slot(raw):
-    count = len(raw) // 5
-    uids = array.array("I")
-    uids.frombytes(raw[:4 * count])
-    return uids, bytearray(raw[4 * count:])
 
 
 class Index(lmdbenv.Handle):
@@ -261,6 +84,11 @@ class Index(lmdbenv.Handle):
         self.root = Path(root)
         self._shared = lmdbenv.acquire(self.root / INDEX_DIR, TABLES,
                                        map_size=MAP_SIZE, sync=True, metasync=True)
+        with self.read() as txn:
+            current = txn.format() == FORMAT
+        if not current:
+            with self.write() as txn:
+                txn.upgrade()
 
     def read(self):
         return Txn(self, write=False)
@@ -278,13 +106,20 @@ class Txn:
         self._db = index._shared.db
         self._write = write
         self._txn = None
+        self._slots = None
 
     def __enter__(self):
         self._txn = self._env.begin(write=self._write)
+        self._slots = SlotTable(self._txn, self._db["slots"])
         return self
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
+            try:
+                self._slots.flush()
+            except BaseException:
+                self._txn.abort()
+                raise
             self._txn.commit()
         else:
             self._txn.abort()
@@ -327,6 +162,42 @@ class Txn:
         keys = self._txn.cursor(db=self._db["folders"]).iternext(values=False)
         return [key.decode() for key in keys]
 
+    def format(self):
+        raw = self._txn.get(b"format", db=self._db["meta"])
+        return None if raw is None else _U32.unpack(raw)[0]
+
+    def upgrade(self):
+        """Bring an index of an earlier format to this one, keeping every UID,
+        flag and keyword: an index of format 1 has JSON message records and no
+        slots."""
+        if self.format() != FORMAT:
+            for name in self.folder_names():
+                self._upgrade_folder(self.folder(name))
+            self._txn.put(b"format", _U32.pack(FORMAT), db=self._db["meta"])
+
+    def _upgrade_folder(self, state):
+        prefix = _U32.pack(state.id)
+        old = []
+        cursor = self._txn.cursor(db=self._db["messages"])
+        if cursor.set_range(prefix):
+            for key, raw in cursor:
+                if key[:4] != prefix:
+                    break
+                doc = json.loads(raw)
+                old.append(Record(_U32.unpack(key[4:])[0], doc["base"], doc["dir"],
+                                  doc["suffix"], doc["size"], UNKNOWN, doc["date"],
+                                  doc["modseq"], frozenset(doc["flags"])))
+        for record in old:
+            self._txn.delete(prefix + _U32.pack(record.uid), db=self._db["messages"])
+            self._txn.delete(prefix + encode_name(record.base), db=self._db["names"])
+        for record in old:
+            self._txn.put(prefix + _U32.pack(record.uid), record.pack(),
+                          db=self._db["messages"])
+            self._txn.put(prefix + encode_name(name_key(record.base)),
+                          _location(record.uid, record.dir, record.suffix),
+                          db=self._db["names"])
+        self._slots.extend(state.id, [(r.uid, bits_of(r.flags)) for r in old])
+
     def _counter(self, key, default):
         raw = self._txn.get(key, db=self._db["meta"])
         return default if raw is None else _U32.unpack(raw)[0]
@@ -337,6 +208,11 @@ class Txn:
         raw = self._txn.get(_U32.pack(folder_id) + _U32.pack(uid),
                             db=self._db["messages"])
         return None if raw is None else Record.unpack(uid, raw)
+
+    def has_messages(self, folder_id):
+        prefix = _U32.pack(folder_id)
+        cursor = self._txn.cursor(db=self._db["messages"])
+        return cursor.set_range(prefix) and cursor.key()[:4] == prefix
 
     def messages(self, folder_id, uids=None):
         """Records of a folder in UID order: all of them, or those of `uids`."""
@@ -364,7 +240,7 @@ class Txn:
         self._txn.put(prefix + uid, record.pack(), db=self._db["messages"])
         if old is None or old.base != record.base or (old.dir, old.suffix) != (
                 record.dir, record.suffix):
-            self._txn.put(prefix + _encode(name_key(record.base)),
+            self._txn.put(prefix + encode_name(name_key(record.base)),
                           _location(record.uid, record.dir, record.suffix),
                           db=self._db["names"])
         if old is not None:
@@ -373,9 +249,9 @@ class Txn:
                       db=self._db["changes"])
         bits = bits_of(record.flags)
         if old is None:
-            self._slot_append(folder_id, record.uid, bits)
+            self._slots.append(folder_id, record.uid, bits)
         elif bits != bits_of(old.flags):
-            self._slot_set(folder_id, record.uid, bits)
+            self._slots.set(folder_id, record.uid, bits)
 
     def fill_in(self, folder_id, record):
         """Store what was learnt about a message (sizes, date): no modseq change."""
@@ -387,22 +263,28 @@ class Txn:
         prefix = _U32.pack(folder_id)
         uid = _U32.pack(record.uid)
         self._txn.delete(prefix + uid, db=self._db["messages"])
-        self._txn.delete(prefix + uid, db=self._db["cache"])
-        self._txn.delete(prefix + _encode(name_key(record.base)),
+        self._txn.delete(prefix + uid + b"h", db=self._db["cache"])
+        self._txn.delete(prefix + uid + b"s", db=self._db["cache"])
+        self._txn.delete(prefix + encode_name(name_key(record.base)),
                          db=self._db["names"])
         self._txn.delete(prefix + _U64.pack(record.modseq) + uid, db=self._db["changes"])
         self._txn.put(prefix + _U64.pack(modseq) + uid, b"x", db=self._db["changes"])
-        self._slot_remove(folder_id, record.uid)
+        self._slots.remove(folder_id, record.uid)
 
     def by_base(self, folder_id, base):
         """(uid, dir, suffix) of the indexed file with this base name (size fields
-        aside), or None."""
-        key = _U32.pack(folder_id) + _encode(name_key(base))
+        aside), or None. In a read transaction, None may also mean "not known yet"
+        (see _names_ready): ask again in a write transaction before acting on it."""
+        if not self._names_ready(folder_id):
+            return None
+        key = _U32.pack(folder_id) + encode_name(name_key(base))
         raw = self._txn.get(key, db=self._db["names"])
         return None if raw is None else _parse_location(raw)
 
     def locations(self, folder_id):
-        """{name_key(base): (uid, dir, suffix)} for the whole folder."""
+        """{name_key(base): (uid, dir, suffix)} for the whole folder (in a write
+        transaction)."""
+        self._names_ready(folder_id)
         prefix = _U32.pack(folder_id)
         cursor = self._txn.cursor(db=self._db["names"])
         found = {}
@@ -430,134 +312,106 @@ class Txn:
 
     # the parsed-message cache (core.msginfo)
 
-    def cached(self, folder_id, uid):
-        raw = self._txn.get(_U32.pack(folder_id) + _U32.pack(uid), db=self._db["cache"])
-        return None if raw is None else json.loads(raw)
+    def cached(self, folder_id, uid, structure=False):
+        """What core.msginfo said of a message: its header half, and its structure
+        half too if asked; None if either is missing."""
+        key = _U32.pack(folder_id) + _U32.pack(uid)
+        raw = self._txn.get(key + b"h", db=self._db["cache"])
+        if raw is None:
+            return None
+        doc = json.loads(raw)
+        if structure:
+            raw = self._txn.get(key + b"s", db=self._db["cache"])
+            if raw is None:
+                return None
+            doc.update(json.loads(raw))
+        return doc
 
     def put_cache(self, folder_id, uid, doc):
-        self._txn.put(_U32.pack(folder_id) + _U32.pack(uid),
-                      json.dumps(doc, separators=(",", ":")).encode(),
-                      db=self._db["cache"])
+        key = _U32.pack(folder_id) + _U32.pack(uid)
+        head = {k: v for k, v in doc.items() if k not in _STRUCTURE}
+        rest = {k: v for k, v in doc.items() if k in _STRUCTURE}
+        self._txn.put(key + b"h", _dumps(head), db=self._db["cache"])
+        self._txn.put(key + b"s", _dumps(rest), db=self._db["cache"])
 
     # many files found at once (a folder indexed from its directory)
 
-    def insert_found(self, folder_id, found, modseq, log_changes=True):
+    def insert_found(self, folder_id, found, modseq):
         """Index files found on disk: `found` is [(uid, base, dir, suffix)] in
         ascending UID order, above every UID the folder has; flags come from the
         suffix, sizes from the name if it has them; the internal date is left for
-        the first look. One write per table: the path a 100,000-message folder
-        takes. Change-log entries are only needed where a session may already
-        watch the folder."""
-        prefix = _U32.pack(folder_id)
-        u32, pack = _U32.pack, _RECORD.pack
-        messages, names, slots = [], [], []
+        the first look at the file."""
+        records = []
         for uid, base, sub, suffix in found:
-            key, size, wire = name_fields(base)
-            raw_base, raw_suffix = _encode(base), _encode(suffix)
-            bits = _suffix_bits(suffix)
-            cur = sub == "cur"
-            packed_uid = u32(uid)
-            messages.append((prefix + packed_uid,
+            _, size, wire = name_fields(base)
+            records.append(Record(uid, base, sub, suffix, size, wire, UNKNOWN, modseq,
+                                  flags_from_suffix(suffix)))
+        prefix = _U32.pack(folder_id)
+        self._txn.cursor(db=self._db["messages"]).putmulti(
+            [(prefix + _U32.pack(r.uid), r.pack()) for r in records])
+        self._txn.cursor(db=self._db["names"]).putmulti(
+            [(prefix + encode_name(name_key(r.base)), _location(r.uid, r.dir, r.suffix))
+             for r in records])
+        self._txn.cursor(db=self._db["changes"]).putmulti(
+            [(prefix + _U64.pack(modseq) + _U32.pack(r.uid), b"") for r in records])
+        self._slots.extend(folder_id, [(r.uid, bits_of(r.flags)) for r in records])
+
+    def insert_listing(self, folder_id, listing, first_uid, modseq):
+        """Index a folder seen for the first time from its directory listing:
+        `listing` is the sorted file names, those of cur/ marked with a final "/"
+        (no file name has one), and gives the UIDs from `first_uid` on. The path
+        a 100,000-message folder takes, so it does as little per file as it can:
+        nobody watches the folder's change log yet, and its `names` are left for
+        the first writer that needs them (_names_ready); a client selecting the
+        folder waits for neither. Returns the number of messages indexed."""
+        prefix = _U32.pack(folder_id)
+        u32, pack, bits_of_suffix = _U32.pack, RECORD.pack, SUFFIX_BITS.get
+        messages, slots = [], []
+        uid, last = first_uid, None
+        for name in listing:
+            cur = name[-1] == "/"
+            if cur:
+                name = name[:-1]
+            base, colon, info = name.partition(":")
+            if base == last:
+                continue            # renamed from new/ to cur/ during the listing
+            last = base
+            suffix = colon + info
+            bits = bits_of_suffix(suffix)
+            if bits is None:
+                bits = suffix_bits(suffix)
+            size = wire = UNKNOWN
+            if "," in base:
+                _, size, wire = name_fields(base)
+            raw_base, raw_suffix = encode_name(base), encode_name(suffix)
+            messages.append((prefix + u32(uid),
                              pack(size, wire, UNKNOWN, modseq, cur, bits, len(raw_base),
                                   len(raw_suffix)) + raw_base + raw_suffix))
-            names.append((prefix + _encode(key),
-                          packed_uid + (b"c" if cur else b"n") + raw_suffix))
             slots.append((uid, bits))
+            uid += 1
+        self._txn.put(_NAMES_PENDING + prefix, b"", db=self._db["meta"])
         self._txn.cursor(db=self._db["messages"]).putmulti(messages)
+        self._slots.extend(folder_id, slots)
+        return len(messages)
+
+    def _names_ready(self, folder_id):
+        """True when the folder's `names` are complete; a write transaction
+        completes them from the records if a first look left them out."""
+        prefix = _U32.pack(folder_id)
+        if self._txn.get(_NAMES_PENDING + prefix, db=self._db["meta"]) is None:
+            return True
+        if not self._write:
+            return False
+        names = []
+        for record in self.messages(folder_id):
+            names.append((prefix + encode_name(name_key(record.base)),
+                          _location(record.uid, record.dir, record.suffix)))
         self._txn.cursor(db=self._db["names"]).putmulti(names)
-        if log_changes:
-            changes = [(prefix + _U64.pack(modseq) + u32(uid), b"") for uid, *_ in found]
-            self._txn.cursor(db=self._db["changes"]).putmulti(changes)
-        self._slots_extend(folder_id, slots)
+        self._txn.delete(_NAMES_PENDING + prefix, db=self._db["meta"])
+        return True
 
     # slots
 
     def slots(self, folder_id):
-        """The folder's UIDs and flag bits (Slots), read in C-sized pieces."""
-        prefix = _U32.pack(folder_id)
-        uids = array.array("I")
-        bits = []
-        cursor = self._txn.cursor(db=self._db["slots"])
-        if cursor.set_range(prefix):
-            for key, raw in cursor:
-                if key[:4] != prefix:
-                    break
-                count = len(raw) // 5
-                uids.frombytes(raw[:4 * count])
-                bits.append(raw[4 * count:])
-        return Slots(uids, b"".join(bits))
-
-    def _slot_of(self, folder_id, uid):
-        """The key and value of the slot that holds `uid` (or would hold it: the
-        last one whose first uid is not above it), or (None, None)."""
-        prefix = _U32.pack(folder_id)
-        cursor = self._txn.cursor(db=self._db["slots"])
-        if cursor.set_range(prefix + _U32.pack(uid + 1) if uid < 0xFFFFFFFF
-                            else _U32.pack(folder_id + 1)):
-            found = cursor.prev()
-        else:
-            found = cursor.last()
-        if not found or cursor.key()[:4] != prefix:
-            return None, None
-        return cursor.key(), cursor.value()
-
-    def _put_slot(self, key, uids, bits):
-        if uids:
-            self._txn.put(key, uids.tobytes() + bytes(bits), db=self._db["slots"])
-        else:
-            self._txn.delete(key, db=self._db["slots"])
-
-    def _slot_append(self, folder_id, uid, bits):
-        key, raw = self._slot_of(folder_id, uid)
-        if key is None or len(raw) // 5 >= SLOT_SIZE:
-            key, uids, flags = _U32.pack(folder_id) + _U32.pack(uid), array.array("I"), \
-                bytearray()
-        else:
-            uids, flags = _split_slot(raw)
-        at = bisect.bisect_left(uids, uid)
-        if at < len(uids) and uids[at] == uid:
-            flags[at] = bits
-        else:
-            uids.insert(at, uid)
-            flags.insert(at, bits)
-        self._put_slot(key, uids, flags)
-
-    def _slots_extend(self, folder_id, pairs):
-        """Append (uid, bits) pairs, ascending and above every uid of the folder."""
-        if not pairs:
-            return
-        key, raw = self._slot_of(folder_id, pairs[0][0])
-        if key is None or len(raw) // 5 >= SLOT_SIZE:
-            key, uids, flags = None, array.array("I"), bytearray()
-        else:
-            uids, flags = _split_slot(raw)
-        for uid, bits in pairs:
-            if len(uids) >= SLOT_SIZE:
-                self._put_slot(key, uids, flags)
-                key, uids, flags = None, array.array("I"), bytearray()
-            if key is None:
-                key = _U32.pack(folder_id) + _U32.pack(uid)
-            uids.append(uid)
-            flags.append(bits)
-        self._put_slot(key, uids, flags)
-
-    def _slot_set(self, folder_id, uid, bits):
-        key, raw = self._slot_of(folder_id, uid)
-        if key is None:
-            return
-        uids, flags = _split_slot(raw)
-        at = bisect.bisect_left(uids, uid)
-        if at < len(uids) and uids[at] == uid:
-            flags[at] = bits
-            self._put_slot(key, uids, flags)
-
-    def _slot_remove(self, folder_id, uid):
-        key, raw = self._slot_of(folder_id, uid)
-        if key is None:
-            return
-        uids, flags = _split_slot(raw)
-        at = bisect.bisect_left(uids, uid)
-        if at < len(uids) and uids[at] == uid:
-            del uids[at]
-            del flags[at]
-            self._put_slot(key, uids, flags)
+        """The folder's UIDs and flag bits (mailslots.Slots)."""
+        return self._slots.read(folder_id)

@@ -34,7 +34,7 @@ import time
 from itertools import count
 
 from .files import fsync_dir
-from .mailindex import flags_from_suffix, mirrored, name_key
+from .mailrecord import flags_from_suffix, mirrored, name_key
 
 SUBDIRS = ("new", "cur")
 TMP_MAX_AGE = 36 * 3600
@@ -119,7 +119,7 @@ def list_files(path):
     return found
 
 
-def index_files(txn, state, files, modseq, uids=None, log_changes=True):
+def index_files(txn, state, files, modseq, uids=None):
     """Give files found on disk [(base, dir, suffix)] uids (`uids` may map a base to
     the uid another index gave it); returns {base: uid}. What the name does not say
     (the internal date, sizes) is left for the first look at the file."""
@@ -134,7 +134,7 @@ def index_files(txn, state, files, modseq, uids=None, log_changes=True):
     if uids:
         found.sort()
         uidnext = max([uidnext] + [entry[0] + 1 for entry in found])
-    txn.insert_found(state.id, found, modseq, log_changes)
+    txn.insert_found(state.id, found, modseq)
     state.uidnext = uidnext
     if found:
         state.highestmodseq = max(state.highestmodseq, modseq)
@@ -147,13 +147,13 @@ def sync(txn, state, path, force=False, kept_uids=None):
     stats = stat_dirs(path)        # before listing: a later change shows next time
     if not force and not needs_scan(state, stats):
         return False
-    on_disk = list_files(path)
-    known = txn.locations(state.id)
-    if not known and state.highestmodseq == 1 and not kept_uids:
-        changed = _first_look(txn, state, on_disk)
+    if state.highestmodseq == 1 and not kept_uids and not txn.has_messages(state.id):
+        changed = _first_look(txn, state, path)
         _note_scan(state, stats)
         _clean_tmp(path)
         return changed
+    on_disk = list_files(path)
+    known = txn.locations(state.id)
     vanished = [base for base in known if base not in on_disk]
     if vanished:
         again = list_files(path)
@@ -171,10 +171,8 @@ def sync(txn, state, path, force=False, kept_uids=None):
             txn.delete_message(state.id, record, modseq)
     for key in moved:
         _take_rename(txn, state, known[key][0], *on_disk[key][:2], modseq)
-    # A folder seen for the first time has nobody watching its change log yet.
-    first_look = not known and state.highestmodseq == 1
     index_files(txn, state, [(on_disk[k][2], *on_disk[k][:2]) for k in added], modseq,
-                kept_uids, log_changes=not first_look)
+                kept_uids)
     if vanished or moved or added:
         state.highestmodseq = modseq
     _note_scan(state, stats)
@@ -187,26 +185,19 @@ def _note_scan(state, stats):
     state.scan["at"] = time.time()
 
 
-def _first_look(txn, state, on_disk):
-    """Index a folder the index has never seen: every file is new, in the order
-    of its name (delivery time first), and nobody watches its change log yet.
-    The path a 100,000-message folder takes, so it does as little per file as
-    it can."""
-    if not on_disk:
+def _first_look(txn, state, path):
+    """Index a folder the index has never seen: every file is new. UIDs follow
+    the order of the names, that is of delivery time (Maildir's names begin with
+    it), as clients expect."""
+    listing = [name for name in os.listdir(path / "new") if name[0] != "."]
+    listing += [name + "/" for name in os.listdir(path / "cur") if name[0] != "."]
+    if not listing:
         return False
+    listing.sort()
     modseq = state.highestmodseq + 1
-    found = sorted(on_disk.values(), key=_by_base)
-    first = state.uidnext
-    txn.insert_found(state.id, [(first + i, base, sub, suffix)
-                                for i, (sub, suffix, base) in enumerate(found)],
-                     modseq, log_changes=False)
-    state.uidnext = first + len(found)
+    state.uidnext += txn.insert_listing(state.id, listing, state.uidnext, modseq)
     state.highestmodseq = modseq
     return True
-
-
-def _by_base(entry):
-    return entry[2]
 
 
 def _take_rename(txn, state, uid, sub, suffix, modseq):

@@ -2,6 +2,7 @@
 store without ever making the event loop wait on a disk or a big folder.
 
     service = MailService(threads=8)
+    service.warm_up()                         # start the scanning process early
     store = await service.open(root)          # a Store, shared by the user's sessions
     await service.release(store)
     result = await service.call(fn, *args)    # blocking store work, in a thread
@@ -55,6 +56,12 @@ class MailService:
         self._process = None
         self._stores = {}           # root -> [Store, users]
         self._scans = {}            # (root, folder name) -> asyncio.Task
+
+    def warm_up(self):
+        """Start the scanning process now, in the background, so that the first
+        folder that needs it does not wait for a new interpreter."""
+        task = asyncio.get_running_loop().create_task(self._in_process(_ready))
+        task.add_done_callback(_ignore_result)
 
     async def call(self, fn, *args):
         """Run `fn(*args)` in a worker thread and return its result. A failure of
@@ -159,6 +166,15 @@ def _big(path):
         return sum(os.stat(path / sub).st_size for sub in ("new", "cur")) > BIG_DIRECTORY
     except OSError:
         return False
+
+
+def _ready():
+    """In the scanning process: nothing; its imports are done."""
+
+
+def _ignore_result(task):
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the scanning process did not start: %s", task.exception())
 
 
 def _scan(root, name, force):

@@ -24,7 +24,7 @@ import array
 import bisect
 from dataclasses import dataclass
 
-from .mailindex import DELETED, SEEN
+from .mailrecord import DELETED, SEEN
 
 _UNSEEN = bytes(0 if n & SEEN else 1 for n in range(256))
 _DELETED = bytes(1 if n & DELETED else 0 for n in range(256))
@@ -58,7 +58,7 @@ class Exists:
 @dataclass(frozen=True)
 class FlagsChanged:
     seq: int
-    record: object           # mailindex.Record: uid, flags, modseq
+    record: object           # mailrecord.Record: uid, flags, modseq
 
 
 class View:

@@ -77,6 +77,7 @@ async def start(cfg, sockets):
         sys.exit(f"mail-imapd: {exc}")
     hub = idle.Hub(cfg.runtime_dir / "imapd.notify")
     ctx.hub = hub
+    ctx.mail.warm_up()
     # RFC 9051 7.1.5: a BYE greeting refuses the connection.
     limits = server.Limits(cfg.imapd.max_sessions, cfg.imapd.max_sessions_per_address,
                            b"* BYE too many connections\r\n")

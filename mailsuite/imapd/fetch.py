@@ -16,7 +16,7 @@ a BAD, never a wrong answer.
 import re
 
 from ..core import maildir, msginfo
-from ..core.mailindex import KEYWORDS_BIT, system_flags
+from ..core.mailrecord import KEYWORDS_BIT, system_flags
 from .errors import Bad, No
 from .parser import astring, sequence_set, tokenize
 from .response import flags as format_flags, internaldate, literal, quoted

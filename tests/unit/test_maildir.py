@@ -118,7 +118,7 @@ def test_deliver_copies_from_a_path_or_a_file(store, tmp_path):
     assert [inbox.read(uid) for uid in uids] == [big, big, MSG]
     records = inbox.records(uids)
     assert [records[uid].wire for uid in uids] == [len(big), len(big), len(MSG)]
-    assert inbox.message_info(records[uids[1]])["body"]["size"] == len(big) - 39
+    assert inbox.message_info(records[uids[1]], structure=True)["body"]["size"] == len(big) - 39
     assert files(store, "tmp") == []
 
 
@@ -451,7 +451,7 @@ def test_delivery_caches_the_parsed_message(store, monkeypatch):
     uid = store.deliver("1.Qa.host", MSG)
     inbox = store.folder("INBOX")
     monkeypatch.setattr(inbox, "read", lambda *a: pytest.fail("file read"))
-    info = inbox.message_info(inbox.record(uid))
+    info = inbox.message_info(inbox.record(uid), structure=True)
     assert info["header"] == MSG.index(b"\r\n\r\n") + 4
     assert info["envelope"][1] == "hello"
     assert ["subject", "Subject: hello\r\n"] in info["fields"]
@@ -467,5 +467,5 @@ def test_lf_and_crlf_messages_report_the_same_wire_size(store):
     records = inbox.records(inbox.uids())
     assert [r.wire for r in records.values()] == [len(crlf), len(crlf)]
     assert [inbox.read(r) for r in records.values()] == [crlf, crlf]
-    infos = [inbox.message_info(r) for r in records.values()]
+    infos = [inbox.message_info(r, structure=True) for r in records.values()]
     assert infos[0] == infos[1]

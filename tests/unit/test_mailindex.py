@@ -1,11 +1,15 @@
-"""core.mailindex: packed records, the compact slots kept in step with every change,
-and UIDVALIDITY never given twice."""
+"""core.mailindex (with core.mailrecord and core.mailslots): packed records, the
+compact slots kept in step with every change, and UIDVALIDITY never given twice."""
 
+import json
+import struct
+
+import lmdb
 import pytest
 
-from mailsuite.core import mailindex
-from mailsuite.core.mailindex import (KEYWORDS_BIT, SEEN, Index, Record, bits_of,
-                                      name_key)
+from mailsuite.core import mailindex, mailslots
+from mailsuite.core.mailindex import Index
+from mailsuite.core.mailrecord import KEYWORDS_BIT, SEEN, Record, bits_of, name_key
 
 
 @pytest.fixture
@@ -61,7 +65,7 @@ def test_slots_follow_puts_flag_changes_and_deletes(index):
 
 
 def test_slots_span_many_values(index, monkeypatch):
-    monkeypatch.setattr(mailindex, "SLOT_SIZE", 4)
+    monkeypatch.setattr(mailslots, "SLOT_SIZE", 4)
     state = folder(index)
     with index.write() as txn:
         txn.insert_found(state.id, [(uid, f"{uid}.Q.host,S=10,W=12", "new", "")
@@ -93,3 +97,34 @@ def test_uidvalidity_is_never_given_twice_even_without_the_index(tmp_path):
         for path in (tmp_path / mailindex.INDEX_DIR).iterdir():
             path.unlink()
     assert len(given) == 3
+
+
+def test_an_index_of_mailsuite_0_1_is_upgraded_keeping_uids_and_keywords(tmp_path):
+    # The format-1 layout: JSON message records, no slots, no format mark.
+    path = tmp_path / mailindex.INDEX_DIR
+    env = lmdb.open(str(path), max_dbs=9)
+    u32 = struct.Struct(">I").pack
+    with env.begin(write=True) as txn:
+        folders, messages, names = (env.open_db(n, txn=txn)
+                                    for n in (b"folders", b"messages", b"names"))
+        txn.put(b"INBOX", json.dumps({"id": 1, "uidvalidity": 77, "uidnext": 9,
+                                      "highestmodseq": 5, "scan": {}}).encode(),
+                db=folders)
+        for uid, base, flags in ((3, "1.Qa.host", ["\\Seen", "Work"]),
+                                 (8, "2.M1P1.old,S=4,W=5", [])):
+            txn.put(u32(1) + u32(uid), json.dumps({
+                "base": base, "dir": "cur", "suffix": ":2,S" if flags else "",
+                "size": 4, "date": 1.5, "modseq": 4, "flags": flags}).encode(),
+                db=messages)
+            txn.put(u32(1) + base.encode(), u32(uid) + b"c", db=names)
+    env.close()
+    with Index(tmp_path) as idx:
+        with idx.read() as txn:
+            assert txn.format() == mailindex.FORMAT
+            state = txn.folder("INBOX")
+            assert (state.uidvalidity, state.uidnext) == (77, 9)
+            first = txn.message(1, 3)
+            assert first.flags == {"\\Seen", "Work"} and first.internaldate == 1.5
+            assert list(txn.slots(1).uids) == [3, 8]
+            assert txn.by_base(1, "2.M1P1.old")[0] == 8
+            assert txn.by_base(1, "1.Qa.host")[0] == 3
