@@ -145,8 +145,7 @@ class Folder:
                         wire = _wire_size(f, st.st_size)
             except NoSuchMessage:
                 continue
-            learnt[record.uid] = record.moved(record.dir, record.suffix, size=st.st_size,
-                                              wire=wire, internaldate=st.st_mtime)
+            learnt[record.uid] = record.learnt(st.st_size, wire, st.st_mtime)
         with self.index.write() as txn:
             state = self._state(txn)
             for record in learnt.values():
@@ -240,6 +239,7 @@ class _Change:
     def __init__(self, folder):
         self.folder = folder
         self.path = folder.path
+        self.root = os.fspath(folder.path) + "/"       # file paths as strings: cheaper
         self.touched = set()
         self.renames = []           # (from, to) in the order made
         self.discarded = []         # files moved to tmp/ by expunge
@@ -264,8 +264,8 @@ class _Change:
         updated = record.moved("cur", suffix, flags=flags, modseq=modseq)
         if (record.dir, record.suffix) != ("cur", suffix):
             try:
-                self._rename(self.path / record.dir / record.filename,
-                             self.path / "cur" / updated.filename)
+                self._rename(f"{self.root}{record.dir}/{record.filename}",
+                             f"{self.root}cur/{updated.filename}")
             except FileNotFoundError:
                 # Renamed by another tool during our change: leave it to the scan.
                 self.state.scan = {}
@@ -277,9 +277,9 @@ class _Change:
 
     def discard(self, record):
         """Move an expunged message's file aside, into tmp/."""
-        aside = self.path / "tmp" / (record.filename + ".expunged")
+        aside = f"{self.root}tmp/{record.filename}.expunged"
         try:
-            self._rename(self.path / record.dir / record.filename, aside)
+            self._rename(f"{self.root}{record.dir}/{record.filename}", aside)
         except FileNotFoundError:
             return
         self.discarded.append(aside)

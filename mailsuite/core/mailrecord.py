@@ -7,7 +7,7 @@ Maildir file name says (core.mailindex keeps these in LMDB).
 import json
 import os
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 UNKNOWN = -1
 
@@ -94,8 +94,17 @@ class Record:
     def complete(self):
         return self.wire != UNKNOWN and self.internaldate != UNKNOWN
 
-    def moved(self, dir, suffix, **changes):
-        return replace(self, dir=dir, suffix=suffix, **changes)
+    def moved(self, dir, suffix, flags=None, modseq=None):
+        """This record with its file in `dir` with `suffix` (and new flags and
+        modseq if given)."""
+        return Record(self.uid, self.base, dir, suffix, self.size, self.wire,
+                      self.internaldate, self.modseq if modseq is None else modseq,
+                      self.flags if flags is None else flags)
+
+    def learnt(self, size, wire, internaldate):
+        """This record with what a look at its file told."""
+        return Record(self.uid, self.base, self.dir, self.suffix, size, wire,
+                      internaldate, self.modseq, self.flags)
 
     def pack(self):
         base, suffix = encode_name(self.base), encode_name(self.suffix)

@@ -7,6 +7,8 @@ store without ever making the event loop wait on a disk or a big folder.
     await service.release(store)
     result = await service.call(fn, *args)    # blocking store work, in a thread
     folder = await service.folder(store, name)  # indexed first if it never was
+    view, stale = await service.view(store, name, readonly)   # a session's View
+    events, stale = await service.catch_up(view)              # View.sync()
     service.scan_soon(folder, on_change)      # other tools' changes, in the background
     service.close()
 
@@ -37,6 +39,7 @@ import os
 import lmdb
 
 from .maildir import Store
+from .mailview import View
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,20 @@ class MailService:
             await self.scan(folder, force=True)
         return folder
 
+    async def view(self, store, name, readonly=False):
+        """(View, stale) of the folder `name`, indexed first if the index does not
+        know it yet; `stale` says other tools may have changed it since its last
+        scan (scan_soon takes that in). One trip to a thread in the usual case."""
+        view, stale, folder = await self.call(_open_view, store, name, readonly)
+        if view is None:
+            await self.scan(folder, force=True)
+            view, stale, folder = await self.call(_open_view, store, name, readonly)
+        return view, stale
+
+    async def catch_up(self, view):
+        """(events, stale): View.sync() and whether a scan is wanted, at once."""
+        return await self.call(_catch_up, view)
+
     async def scan(self, folder, force=False):
         """Scan a folder now (in the scanning process if it is big); True if
         anything changed."""
@@ -133,7 +150,8 @@ class MailService:
             if self._process is None:
                 # spawn, not fork: a forked child would inherit open LMDB handles.
                 self._process = concurrent.futures.ProcessPoolExecutor(
-                    1, mp_context=multiprocessing.get_context("spawn"))
+                    1, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_background_priority)
             try:
                 return await loop.run_in_executor(self._process, fn, *args)
             except concurrent.futures.process.BrokenProcessPool:
@@ -166,6 +184,27 @@ def _big(path):
         return sum(os.stat(path / sub).st_size for sub in ("new", "cur")) > BIG_DIRECTORY
     except OSError:
         return False
+
+
+def _open_view(store, name, readonly):
+    """(View, stale, folder), or (None, None, folder) if it was never indexed."""
+    folder = store.folder(name, build=False)
+    if not folder.indexed():
+        return None, None, folder
+    return View(folder, readonly), folder.needs_scan(), folder
+
+
+def _catch_up(view):
+    return view.sync(), view.folder.needs_scan()
+
+
+def _background_priority():
+    """In the scanning process: yield the processor to the daemons' sessions
+    (a confined service may not be allowed to; then nothing changes)."""
+    try:
+        os.nice(5)
+    except OSError:
+        pass
 
 
 def _ready():

@@ -13,7 +13,7 @@ in the mailbox service's threads (core.mailservice), never on the event loop.
 import re
 
 from ..core import maildir
-from ..core.mailview import Exists, Expunged, FlagsChanged, UidValidityChanged, View
+from ..core.mailview import Exists, Expunged, FlagsChanged, UidValidityChanged
 from .errors import Bad, Logout, No
 from .fetch import Builder, Item, check_messages
 from .parser import atom, expect, flag_list, list_mailbox, mailbox, sequence_set
@@ -32,7 +32,7 @@ async def report_changes(s):
     and have other tools' changes looked for in the background."""
     view = s.selected
     try:
-        events = await s.mail.call(view.sync)
+        events, stale = await s.mail.catch_up(view)
     except (maildir.NoSuchFolder, FileNotFoundError):
         raise Logout("the selected mailbox was removed") from None
     except UidValidityChanged:
@@ -45,12 +45,14 @@ async def report_changes(s):
             s.untagged(f"{event.count} EXISTS")
         elif isinstance(event, FlagsChanged):
             s.write(_CHANGED_FLAGS.line(event.seq, event.record))
-    await look_for_outside_changes(s, view.folder)
+    if stale:
+        look_for_outside_changes(s, view.folder)
 
 
-async def look_for_outside_changes(s, folder):
-    if await s.mail.call(folder.needs_scan):
-        s.mail.scan_soon(folder, lambda: s.ctx.hub.wake(s.user))
+def look_for_outside_changes(s, folder):
+    """Another tool changed the folder: take that in, in the background; the
+    sessions in IDLE hear of it as soon as it is done."""
+    s.mail.scan_soon(folder, lambda: s.ctx.hub.wake(s.user))
 
 
 # authenticated state
@@ -88,8 +90,7 @@ async def select(s, cmd, readonly=False):
     name = utf7_decode(mailbox(expect(cmd.args, 1, "a mailbox name")[0]))
     s.select(None)
     try:
-        folder = await s.mail.folder(s.store, name)
-        view = await s.mail.call(View, folder, readonly)
+        view, stale = await s.mail.view(s.store, name, readonly)
     except maildir.NoSuchFolder:
         raise No("no such mailbox", "NONEXISTENT") from None
     summary = view.summary
@@ -103,7 +104,8 @@ async def select(s, cmd, readonly=False):
     s.untagged(f"OK [PERMANENTFLAGS {'()' if readonly else PERMANENT_FLAGS}] "
                "flags that can be changed")
     s.select(view)
-    await look_for_outside_changes(s, folder)
+    if stale:
+        look_for_outside_changes(s, view.folder)
     return f"[{'READ-ONLY' if readonly else 'READ-WRITE'}] {cmd.name} completed"
 
 
