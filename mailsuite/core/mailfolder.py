@@ -157,16 +157,27 @@ class Folder:
         """What core.msginfo says about the message, parsed once and kept in the
         index: the header's length and cached fields, and with `structure` the
         ENVELOPE and BODYSTRUCTURE too."""
+        return self.message_infos([record], structure)[record.uid]
+
+    def message_infos(self, records, structure=False):
+        """message_info() of many messages: {uid: doc}, one index transaction
+        for those already parsed and one for those parsed now."""
+        found = {}
         with self.index.read() as txn:
             state = self._state(txn)
-            doc = txn.cached(state.id, record.uid, structure)
-        if doc is not None and doc.get("v") == msginfo.VERSION:
-            return doc
-        doc = msginfo.analyse(self.read(record))
-        with self.index.write() as txn:
-            if txn.message(state.id, record.uid) is not None:
-                txn.put_cache(state.id, record.uid, doc)
-        return doc
+            for record in records:
+                doc = txn.cached(state.id, record.uid, structure)
+                if doc is not None and doc.get("v") == msginfo.VERSION:
+                    found[record.uid] = doc
+        missing = [r for r in records if r.uid not in found]
+        for record in missing:
+            found[record.uid] = msginfo.analyse(self.read(record))
+        if missing:
+            with self.index.write() as txn:
+                for record in missing:
+                    if txn.message(state.id, record.uid) is not None:
+                        txn.put_cache(state.id, record.uid, found[record.uid])
+        return found
 
     def read(self, record, length=None):
         """The message as IMAP sends it (CRLF line ends), or its first `length`

@@ -62,6 +62,8 @@ _U64 = struct.Struct(">Q")
 _NAMES_PENDING = b"names-pending:"
 
 _STRUCTURE = ("envelope", "body")
+# The cache is read by the thousand: skip json.loads's encoding detection.
+_decode = json.JSONDecoder().decode
 
 
 def _dumps(doc):
@@ -319,12 +321,12 @@ class Txn:
         raw = self._txn.get(key + b"h", db=self._db["cache"])
         if raw is None:
             return None
-        doc = json.loads(raw)
+        doc = _decode(bytes(raw).decode())
         if structure:
             raw = self._txn.get(key + b"s", db=self._db["cache"])
             if raw is None:
                 return None
-            doc.update(json.loads(raw))
+            doc.update(_decode(bytes(raw).decode()))
         return doc
 
     def put_cache(self, folder_id, uid, doc):

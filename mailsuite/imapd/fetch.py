@@ -258,10 +258,13 @@ def fetch_lines(view, builder, uids):
     that a failure part way sets no flag for data that was not sent."""
     folder = view.folder
     records = folder.records(uids)
-    bodies, infos = {}, {}
+    infos = {}
+    if builder.source in (CACHE, HEADER):
+        infos = folder.message_infos(list(records.values()))
+    bodies = {}
     for uid, record in list(records.items()):
         try:
-            bodies[uid], infos[uid] = _read(folder, record, builder.source)
+            bodies[uid] = _read(folder, record, builder.source, infos.get(uid))
         except maildir.NoSuchMessage:
             del records[uid]
     seen = set()
@@ -274,20 +277,19 @@ def fetch_lines(view, builder, uids):
                     records[uid] = changed[uid]
                     view.own(changed[uid].modseq)
                     seen.add(uid)
-    lines = [builder.line(view.seq(uid), records[uid], bodies[uid], infos[uid],
+    lines = [builder.line(view.seq(uid), records[uid], bodies[uid], infos.get(uid),
                           uid in seen) for uid in uids if uid in records]
     return b"".join(lines), len(uids) - len(records)
 
 
-def _read(folder, record, source):
+def _read(folder, record, source, info):
+    """The part of the message the items need: all of it, its header, or
+    nothing (nothing, or fields the index caches)."""
     if source == WHOLE:
-        return folder.read(record), None
-    if source == NOTHING:
-        return None, None
-    info = folder.message_info(record)
+        return folder.read(record)
     if source == HEADER:
-        return folder.read(record, info["header"]), info
-    return None, info
+        return folder.read(record, info["header"])
+    return None
 
 
 def _render(item, record, body, info):
