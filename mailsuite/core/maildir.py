@@ -27,7 +27,6 @@ index caches about a message (core.msginfo) is parsed before the commit. Changes
 made by other Maildir tools are taken in (core.mailscan). A UID is never reused.
 """
 
-import mmap
 import os
 import time
 from dataclasses import dataclass
@@ -246,17 +245,17 @@ def _prepare(path, base, data, internaldate):
 
 def _describe(tmp, data, size):
     """(wire size, core.msginfo.analyse) of a message: from the bytes given, or
-    from the copy just written, mapped rather than read into memory."""
+    from the copy just written, read a piece at a time rather than whole."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         wire = msginfo.wire(data)
         return len(wire), msginfo.analyse(wire)
-    if size == 0:
-        return 0, msginfo.analyse(b"")
-    with open(tmp, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        wire = msginfo.wire_size(m)
+    with open(tmp, "rb") as f:
+        message = msginfo.FileData(f)
+        wire = msginfo.wire_size(message)
         if wire == size:
-            return wire, msginfo.analyse(m)
-        return wire, msginfo.analyse(msginfo.wire(m))
+            return wire, msginfo.analyse(message)
+        # Bare LF line ends: rare in a queued message (smtpd writes CRLF).
+        return wire, msginfo.analyse(msginfo.wire(f.read()))
 
 
 def _check_base(base):

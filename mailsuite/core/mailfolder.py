@@ -17,7 +17,6 @@ next scan.
 """
 
 import logging
-import mmap
 import os
 
 from . import msginfo
@@ -341,7 +340,4 @@ def _combine(current, flags, mode):
 
 
 def _wire_size(f, size):
-    if size == 0:
-        return 0
-    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        return msginfo.wire_size(data)
+    return msginfo.wire_size(msginfo.FileData(f)) if size else 0

@@ -20,6 +20,7 @@ message costs bounded time and memory.
 """
 
 import email.utils
+import os
 import re
 from email.message import Message
 
@@ -37,6 +38,33 @@ def wire(data):
     if data.count(b"\n") == data.count(b"\r\n"):
         return data
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+class FileData:
+    """A message in an open file, read piece by piece where analyse() and
+    wire_size() need it, so that a large message is never in memory whole (and
+    not mapped either: mapped pages would count as the process's memory)."""
+
+    def __init__(self, f):
+        self._fd = f.fileno()
+        self._size = os.fstat(self._fd).st_size
+
+    def __len__(self):
+        return self._size
+
+    def __getitem__(self, part):
+        start, stop, _ = part.indices(self._size)
+        return os.pread(self._fd, max(stop - start, 0), start)
+
+    def find(self, needle, start=0, end=None):
+        end = self._size if end is None else min(end, self._size)
+        while start < end:
+            stop = min(start + _CHUNK, end)
+            at = self[start:min(stop + len(needle) - 1, end)].find(needle)
+            if at >= 0:
+                return start + at
+            start = stop
+        return -1
 
 
 def wire_size(data):
