@@ -110,7 +110,8 @@ def test_full_disk_refuses_cleanly_and_mail_flows_once_space_returns(server, sma
     small_disk.fill()
     log_at_fill = len(server.log("deliverd"))
     server.start("deliverd")
-    assert wait_for(lambda: "No space left on device" in server.log("deliverd")[log_at_fill:])
+    assert wait_for(lambda: "No space left on device"
+                    in server.log("deliverd")[log_at_fill:])
     codes = [smtp.send(f"full-during-{n}", LARGE if n % 2 else 0)
              for n in range(SENDS_WHEN_FULL)]
     assert set(codes) <= {250, 451, 452}, codes

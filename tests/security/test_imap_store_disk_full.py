@@ -8,8 +8,9 @@ space returned and the file names were read again. Now the renames are undone
 when the commit fails, and the answer is `NO [UNAVAILABLE]`.
 
 The disk is really full (a tmpfs of the test's own, filled up), and the messages
-were indexed in one commit, so the STORE's commit needs pages that LMDB must
-write past the end of the index's file: no free page inside it can take them.
+were indexed in one commit into a new index, which leaves its file next to no
+free page: the STORE's commit needs pages that LMDB must write past the end of
+the file, which the full disk refuses.
 """
 
 from checks import USER
