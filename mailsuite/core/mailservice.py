@@ -35,6 +35,7 @@ import concurrent.futures
 import logging
 import multiprocessing
 import os
+import signal
 
 import lmdb
 
@@ -151,7 +152,7 @@ class MailService:
                 # spawn, not fork: a forked child would inherit open LMDB handles.
                 self._process = concurrent.futures.ProcessPoolExecutor(
                     1, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_background_priority)
+                    initializer=_scanning_process)
             try:
                 return await loop.run_in_executor(self._process, fn, *args)
             except concurrent.futures.process.BrokenProcessPool:
@@ -198,9 +199,12 @@ def _catch_up(view):
     return view.sync(), view.folder.needs_scan()
 
 
-def _background_priority():
-    """In the scanning process: yield the processor to the daemons' sessions
-    (a confined service may not be allowed to; then nothing changes)."""
+def _scanning_process():
+    """The scanning process's set-up: Ctrl-C reaches a whole process group, but
+    this process is stopped by the daemon that started it, so it ignores SIGINT;
+    and it yields the processor to the daemons' sessions (a confined service may
+    not be allowed to; then nothing changes)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(5)
     except OSError:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mailsuite import deliverd
+from mailsuite import deliverd, delivery
 from mailsuite.core import config, mailscan, notify
 from mailsuite.core.accounts import Accounts
 from mailsuite.core.maildir import Store
@@ -90,7 +90,7 @@ def test_already_delivered_message_is_only_recorded(runner):
     qid = enqueue(runner, ["demo@example.test"])
     entry = runner.spool.get(qid)
     with Store(runner.accounts.mailbox_dir("demo@example.test")) as store:
-        store.deliver(deliverd.maildir_base(entry, "mail.example.test"), MSG)
+        store.deliver(delivery.maildir_base(entry, "mail.example.test"), MSG)
     runner.run_pass()
     runner.save()
     assert inbox(runner, "demo@example.test") == [MSG]
@@ -102,7 +102,7 @@ def test_file_renamed_but_not_indexed_is_not_delivered_twice(runner):
     entry = runner.spool.get(qid)
     root = runner.accounts.mailbox_dir("demo@example.test")
     Store(root).close()
-    base = deliverd.maildir_base(entry, "mail.example.test")
+    base = delivery.maildir_base(entry, "mail.example.test")
     (root / "new" / base).write_bytes(MSG)
     (root / "tmp" / base).write_bytes(MSG[:5])       # a half-written leftover too
     runner.run_pass()
