@@ -21,29 +21,42 @@ Failure policy: delivery is idempotent, because the Maildir base name of a messa
 fixed by its queue id (`<arrival>.Q<qid>.<hostname>`) and a mailbox refuses a base it
 already holds; so a crash at any point (kill -9 between the Maildir commit and the
 spool commit, say) is repaired by the next pass, which finds the message delivered
-and only records it. A mailbox that fails (disk full, permissions) defers its
-recipients; a recipient nobody takes fails (bounces come with outbound delivery); a
-recipient outside our domains stays deferred until outbound delivery exists. An
-exception in a pass is logged and the pass is retried later, never a dead daemon.
+and only records it. A mailbox that fails (permissions, a broken index) defers its
+recipients, retried after the spool's growing backoff; a recipient nobody takes
+fails (bounces come with outbound delivery); a recipient outside our domains stays
+deferred until outbound delivery exists. An exception in a pass is logged and the
+pass is retried later, never a dead daemon.
+
+A full disk passes when space returns, so it is no deferral: a delivery that fails
+for lack of space (the copy or the index commit: ENOSPC, EDQUOT) leaves its
+recipients' records as they were, no attempt counted, no backoff, and delivery
+pauses FULL_RETRY seconds; the messages are tried again that often until there is
+room. Outcomes the spool has no room to record are kept and retried as often.
+The pause is logged when it begins and when it ends.
 """
 
 import asyncio
 import collections
 import concurrent.futures
+import errno
 import logging
 import signal
 import time
 
+import lmdb
+
 from .core import activation, notify, server
 from .core.accounts import Accounts
 from .core.maildir import Store
-from .core.spool import ORPHAN_SCAN, Spool
+from .core.spool import ORPHAN_SCAN, Spool, SpoolFull
+from .delivery import Batch
 
 log = logging.getLogger("deliverd")
 
 PASS_MESSAGES = 200           # messages taken in one pass
 PASS_BYTES = 64 << 20         # and at most this much message data (but at least one)
 RETRY_AFTER_ERROR = 5         # seconds before a pass that raised is tried again
+FULL_RETRY = 2                # seconds between tries while the disk is full
 OPEN_STORES = 64              # mailboxes kept open between passes
 SAVE_DELAY = 0.2              # seconds an "all delivered" outcome may wait
 SAVE_MAX = 1000               # outcomes that force a save however recent
@@ -78,8 +91,9 @@ class Runner:
         self.worker = concurrent.futures.ThreadPoolExecutor(1, "deliverd-pass")
         self.stores = collections.OrderedDict()     # address -> open Store
         self.unsaved = {}           # qid -> outcome delivered but not yet recorded
-        self.unsaved_since = None
+        self.save_due = None        # monotonic time by which to record them
         self.orphans_due = 0.0      # monotonic time of the next look for orphan files
+        self.full_until = 0.0       # monotonic time before which the disk is full
 
     def close(self):
         try:
@@ -121,12 +135,12 @@ class Runner:
 
     def _sleep_time(self):
         timeout = self.cfg.deliverd.scan_interval or 60
-        if self.unsaved_since is not None:
-            timeout = min(timeout, max(self.unsaved_since + SAVE_DELAY - time.monotonic(),
-                                       0))
+        if self.save_due is not None:
+            timeout = min(timeout, max(self.save_due - time.monotonic(), 0))
         due = self.spool.next_due()
         if due is not None:
-            timeout = min(timeout, max(due - time.time(), 0.05))
+            timeout = min(timeout, max(due - time.time(), 0.05,
+                                       self.full_until - time.monotonic()))
         if self.cfg.server.idle_exit:
             timeout = min(timeout, self.cfg.server.idle_exit)
         return timeout
@@ -148,6 +162,9 @@ class Runner:
     def run_pass(self):
         """One pass over the due messages. Returns (more are due, did anything)."""
         self._remove_orphans_if_due()
+        if time.monotonic() < self.full_until:
+            self._save_if_due()
+            return False, False
         due = [e for e in self.spool.due(limit=PASS_MESSAGES + len(self.unsaved))
                if e.qid not in self.unsaved][:PASS_MESSAGES]
         entries = _take(due)
@@ -165,12 +182,18 @@ class Runner:
             batch.close()
         results = batch.results()
         batch.log_outcomes()
+        if batch.short_of_space:
+            self._wait_for_space(batch.short_of_space)
+        elif batch.mailboxes:
+            self._room_again()
         now = {qid: outcome for qid, outcome in results.items() if not _all_done(outcome)}
         self._hold({qid: outcome for qid, outcome in results.items() if qid not in now})
         if now:
             self.save(now)
         else:
             self._save_if_due()
+        if self.full_until:
+            return False, True
         return len(entries) < len(due) or len(due) == PASS_MESSAGES, True
 
     def _remove_orphans_if_due(self):
@@ -178,27 +201,47 @@ class Runner:
             self.spool.remove_orphans()
             self.orphans_due = time.monotonic() + ORPHAN_SCAN
 
+    def _wait_for_space(self, why):
+        """Pause delivery for FULL_RETRY seconds; logged when the pause begins."""
+        if not self.full_until:
+            log.error("no space for delivery (%s): the messages wait, tried again "
+                      "every %d s", why, FULL_RETRY)
+        self.full_until = time.monotonic() + FULL_RETRY
+
+    def _room_again(self):
+        if self.full_until:
+            log.info("deliveries resumed: the disk has room again")
+            self.full_until = 0.0
+
     def _hold(self, outcomes):
-        if outcomes and self.unsaved_since is None:
-            self.unsaved_since = time.monotonic()
+        if outcomes and self.save_due is None:
+            self.save_due = time.monotonic() + SAVE_DELAY
         self.unsaved.update(outcomes)
 
     def _save_if_due(self):
-        if self.unsaved_since is not None and (
-                len(self.unsaved) >= SAVE_MAX
-                or time.monotonic() - self.unsaved_since >= SAVE_DELAY):
+        if self.save_due is not None and (len(self.unsaved) >= SAVE_MAX
+                                          or time.monotonic() >= self.save_due):
             self.save()
 
     def save(self, outcomes=None):
-        """Record `outcomes` and every held one in one spool commit."""
+        """Record `outcomes` and every held one in one spool commit. When the
+        spool has no room, they are all held and tried again FULL_RETRY seconds
+        later: their messages are not taken again meanwhile."""
         results = dict(self.unsaved)
         results.update(outcomes or {})
         if not results:
             return
-        for qid in self.spool.update(results):
+        try:
+            removed = self.spool.update(results)
+        except SpoolFull as exc:
+            self._wait_for_space(exc)
+            self.unsaved, self.save_due = results, self.full_until
+            return
+        self._room_again()
+        for qid in removed:
             log.info("%s: removed", qid)
         self.unsaved.clear()
-        self.unsaved_since = None
+        self.save_due = None
 
     def _store(self, address):
         """The open Store of a mailbox; the least recently used is closed when
@@ -224,11 +267,14 @@ class Runner:
             store = self._store(address)
             store.deliver_many([(base, batch.data[qid]) for qid, base in items])
         except Exception as exc:
+            if _no_space(exc):
+                batch.mailbox_full(address, exc)
+                return
             self._drop_store(address)
-            # A file-system error is the mailbox's state (disk full, permissions);
-            # anything else is a bug and gets its traceback.
+            # A file-system or index error is the mailbox's state (permissions, a
+            # broken index); anything else is a bug and gets its traceback.
             log.error("%s: mailbox unavailable: %s", address, exc,
-                      exc_info=not isinstance(exc, OSError))
+                      exc_info=not isinstance(exc, (OSError, lmdb.Error)))
             batch.mailbox_failed(address, f"4.2.0 mailbox unavailable: {exc}")
             return
         notify.send(self.notify_path, address.encode())
@@ -241,14 +287,15 @@ async def _first_of(*coros):
         task.cancel()
 
 
-def maildir_base(entry, hostname):
-    """The Maildir base name of a queued message, the same in every mailbox and at
-    every attempt: what makes a retried delivery find the earlier one."""
-    return f"{int(entry.arrival)}.Q{entry.qid}.{hostname}"
-
-
 def _all_done(outcome):
     return all(state == "done" for state, _ in outcome.values())
+
+
+def _no_space(exc):
+    """True if `exc` says the file system has no room: a write's ENOSPC or
+    EDQUOT, or LMDB's DiskError (its ENOSPC) at an index commit."""
+    return isinstance(exc, lmdb.DiskError) or (
+        isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
 
 
 def _take(entries):
@@ -260,101 +307,6 @@ def _take(entries):
         taken.append(entry)
         total += entry.size
     return taken
-
-
-class Batch:
-    """The work of one pass: who gets what, and how it went."""
-
-    def __init__(self, hostname):
-        self.hostname = hostname
-        self.entries = {}           # qid -> Entry
-        self.mailboxes = {}         # local address -> [(qid, base)]
-        self.children = {}          # (qid, rcpt) -> [[target, state, why]]
-        self.data = {}              # qid -> the message, a binary file (Spool.open)
-
-    def plan(self, entry, accounts):
-        """Resolve the entry's pending recipients; queue local targets by mailbox."""
-        self.entries[entry.qid] = entry
-        base = maildir_base(entry, self.hostname)
-        for rcpt in entry.pending():
-            if not accounts.is_local_domain(rcpt.address.rpartition("@")[2]):
-                # Submitted mail for another domain: outbound delivery's job.
-                self.children[entry.qid, rcpt.address] = [
-                    [rcpt.address, "deferred", "no outbound transport yet"]]
-                continue
-            targets = accounts.resolve(rcpt.address)
-            if not targets:
-                self.children[entry.qid, rcpt.address] = [
-                    [rcpt.address, "failed", "5.1.1 no such user"]]
-                continue
-            children = self.children[entry.qid, rcpt.address] = []
-            for target in targets:
-                if accounts.get_user(target) is not None:
-                    children.append([target, "done", ""])
-                    self.mailboxes.setdefault(target, []).append((entry.qid, base))
-                elif accounts.is_local_domain(target.rpartition("@")[2]):
-                    children.append([target, "failed", "5.1.1 no such user"])
-                else:
-                    children.append([target, "deferred", "no outbound transport yet"])
-
-    def open(self, spool):
-        """Open every message that goes to a mailbox."""
-        wanted = {qid for items in self.mailboxes.values() for qid, _ in items}
-        for qid in sorted(wanted):
-            try:
-                self.data[qid] = spool.open(qid)
-            except KeyError:
-                self._forget(qid)      # removed meanwhile (mailctl queue delete)
-
-    def close(self):
-        for message in self.data.values():
-            message.close()
-        self.data.clear()
-
-    def _forget(self, qid):
-        for address, items in list(self.mailboxes.items()):
-            items[:] = [item for item in items if item[0] != qid]
-            if not items:
-                del self.mailboxes[address]
-        for key in [key for key in self.children if key[0] == qid]:
-            del self.children[key]
-
-    def mailbox_failed(self, address, why):
-        for children in self.children.values():
-            for child in children:
-                if child[0] == address and child[1] == "done":
-                    child[1:] = ["deferred", why]
-
-    def results(self):
-        """{qid: {rcpt: (state, why)}} for Spool.update: a recipient is deferred if
-        any of its targets is, else done if any got it, else failed."""
-        results = {}
-        for (qid, rcpt), children in self.children.items():
-            states = {state for _, state, _ in children}
-            state = "deferred" if "deferred" in states else \
-                "done" if "done" in states else "failed"
-            why = next((w for _, s, w in children if s == state and w), "")
-            results.setdefault(qid, {})[rcpt] = (state, why)
-        return results
-
-    def log_outcomes(self):
-        """One line per target."""
-        now = time.time()
-        for qid, entry in self.entries.items():
-            delay = now - entry.arrival
-            for rcpt in entry.recipients:
-                for target, state, why in self.children.get((qid, rcpt.address), ()):
-                    orig = f", orig_to=<{rcpt.address}>" if target != rcpt.address else ""
-                    log.info("%s: to=<%s>%s, delay=%.2f, status=%s",
-                             qid, target, orig, delay, _status(state, why))
-
-
-def _status(state, why):
-    if state == "done":
-        return "sent (delivered to maildir)"
-    if state == "failed":
-        return f"bounced ({why})"
-    return f"deferred ({why})"
 
 
 if __name__ == "__main__":

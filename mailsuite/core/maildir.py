@@ -1,42 +1,47 @@
 """One user's mail: a Maildir++ tree and its index (core.mailindex).
 
     class Store:                 # Store(root); INBOX is root/{cur,new,tmp}
-        folders(); create_folder(name); folder(name) -> Folder
+        folders(); create_folder(name); folder(name, build=True) -> Folder
         deliver(base, data, folder="INBOX", flags=(), internaldate=None) -> uid
         deliver_many(items, folder="INBOX", flags=(), internaldate=None) -> [uid]
             # data: bytes, or a path or binary file copied from its start in chunks
-    class Folder:                # a snapshot, brought up to date by refresh()
-        name, uidvalidity, uidnext, highestmodseq; refresh() -> bool
-        uids(); info(uid) -> MessageInfo; read(uid) -> bytes
-        store(uids, flags, mode) -> {uid: MessageInfo}; expunge(uids) -> [uid]
+    class Folder:                # a handle, no per-message state (core.mailfolder)
+        state(); slots(); changes_since(modseq); records(uids); record(uid)
+        read(record, length=None); message_info(record)
+        needs_scan(); scan(force=False)
+        store(uids, flags, mode) -> {uid: Record}; expunge(uids) -> [uid]
         append(data, flags=(), internaldate=None) -> uid
 
 Folder "A/B" lives in `.A.B` (Maildir++), so "." cannot appear in a folder name.
-A message file is `new/<base>` until its flags are first set, then
-`cur/<base>:2,<letters>`: the index is authoritative for flags and the file name
-mirrors them (D F P R S T), so the Maildir stays a faithful, portable copy.
-Keywords other than $Forwarded (P) live only in the index.
+A message file is `new/<base>,S=<size>,W=<wire size>` until its flags are first set,
+then `cur/<base>,S=..,W=..:2,<letters>`: the index is authoritative for flags and the
+file name mirrors them (D F P R S T), so the Maildir stays a faithful, portable copy.
+Keywords other than $Forwarded (P) live only in the index. The sizes in the name are
+the ones Dovecot and Maildir++ write, so either can read them back without the file.
 
 Failure policy: delivery is tmp file, fsync, rename into new/, fsync the directory,
 then the index commit, so a message the caller was told about survives a crash.
 Delivery is idempotent on the base name (indexed, or a file with that base in new/
-or cur/), so a retry after a crash at any point never makes a second copy. Changes
+or cur/), so a retry after a crash at any point never makes a second copy. What the
+index caches about a message (core.msginfo) is parsed before the commit. Changes
 made by other Maildir tools are taken in (core.mailscan). A UID is never reused.
-Folder lives in core.mailfolder, the index in core.mailindex.
 """
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from . import msginfo
 from .mailfolder import Folder, FolderError, NoSuchFolder, NoSuchMessage
-from .mailindex import Index, MessageInfo, Record, canonical_flags, suffix_for
+from .mailindex import Index
+from .mailrecord import Record, canonical_flags, suffix_for
 from .files import fsync_dir
-from .mailscan import (index_files, make_maildir, moved_externally,
-                       note_own_change, stat_dirs, sync, unique_base, unlink,
-                       write_tmp)
+from .mailscan import (dovecot_uidlist, index_files, make_maildir,
+                       moved_externally, note_own_change, stat_dirs, sync,
+                       unique_base, unlink, write_tmp)
 
-__all__ = ["Store", "Folder", "MessageInfo", "FolderError", "NoSuchFolder",
+__all__ = ["Store", "Folder", "Record", "FolderError", "NoSuchFolder",
            "NoSuchMessage", "unique_base", "normalize"]
 
 
@@ -107,10 +112,28 @@ class Store:
         make_maildir(path, subfolder=True)
         with self.index.write() as txn:
             if txn.folder(name) is None:
-                txn.create_folder(name)
+                state, kept = self.new_folder_state(txn, name)
+                sync(txn, state, path, force=True, kept_uids=kept)
+                txn.put_folder(state)
 
-    def folder(self, name):
-        return Folder(self, self._existing_folder(name))
+    def folder(self, name, build=True):
+        """The Folder; a folder the index does not know yet is indexed first from
+        its directory, unless `build` is false (the caller does it elsewhere)."""
+        folder = Folder(self, self._existing_folder(name))
+        if build and not folder.indexed():
+            folder.scan(force=True)
+        return folder
+
+    def new_folder_state(self, txn, name):
+        """A FolderState for a folder the index does not know, and the UIDs to
+        keep ({base: uid}) when a Dovecot uidlist says which UIDs its files had."""
+        kept = dovecot_uidlist(self.path(name))
+        if kept is None:
+            return txn.create_folder(name), {}
+        uidvalidity, uidnext, uids = kept
+        state = txn.create_folder(name, uidvalidity)
+        state.uidnext = uidnext
+        return state, uids
 
     def _existing_folder(self, name):
         try:
@@ -138,15 +161,15 @@ class Store:
         target = ("cur", suffix_for(flags)) if flags else ("new", "")
         date = time.time() if internaldate is None else internaldate
         uids = self._already_indexed(name, [base for base, _ in items])
-        tmps = {}
+        ready = {}
         try:
             for base, data in items:
-                if base not in uids and base not in tmps:
-                    tmps[base] = write_tmp(path, base, data, internaldate)
-            uids.update(self._commit(name, path, tmps, target, flags, date))
+                if base not in uids and base not in ready:
+                    ready[base] = _prepare(path, base, data, internaldate)
+            uids.update(self._commit(name, path, ready, target, flags, date))
         finally:
-            for tmp, _ in tmps.values():
-                unlink(tmp)
+            for message in ready.values():
+                unlink(message.tmp)
         return [uids[base] for base, _ in items]
 
     def _already_indexed(self, name, bases):
@@ -158,22 +181,25 @@ class Store:
             found = {base: txn.by_base(state.id, base) for base in bases}
         return {base: loc[0] for base, loc in found.items() if loc}
 
-    def _commit(self, name, path, tmps, target, flags, date):
+    def _commit(self, name, path, ready, target, flags, date):
         """Rename the written files into place and index them: one transaction.
-        Renamed files leave `tmps`; the rest are already in the folder."""
+        Renamed files leave `ready`; the rest are already in the folder."""
         uids, renamed = {}, []
         with self.index.write() as txn:
-            state = txn.folder(name) or txn.create_folder(name)
+            state, kept = txn.folder(name), None
+            if state is None:
+                state, kept = self.new_folder_state(txn, name)
             before = stat_dirs(path)
-            if moved_externally(state, before):
+            if kept is not None or moved_externally(state, before):
                 # Another tool, or a crash between our rename and our commit:
                 # index what is there first, so that a base already present is found.
-                sync(txn, state, path, force=True)
-            for base in list(tmps):
-                uid = self._present(txn, state, path, base, target)
+                sync(txn, state, path, force=True, kept_uids=kept)
+            for base in list(ready):
+                message = ready[base]
+                uid = self._present(txn, state, path, base, message, target)
                 if uid is None:
-                    os.rename(tmps[base][0], path / target[0] / (base + target[1]))
-                    renamed.append((base, tmps.pop(base)[1]))
+                    os.rename(message.tmp, path / target[0] / (message.name + target[1]))
+                    renamed.append(ready.pop(base))
                 else:
                     uids[base] = uid
             if renamed:
@@ -183,16 +209,53 @@ class Store:
             txn.put_folder(state)
         return uids
 
-    def _present(self, txn, state, path, base, target):
+    def _present(self, txn, state, path, base, message, target):
         """The uid of a message with this base already in the folder, else None."""
         loc = txn.by_base(state.id, base)
         if loc is not None:
             return loc[0]
-        for sub, suffix in (("new", ""), target):
-            if os.path.exists(path / sub / (base + suffix)):
-                modseq = state.highestmodseq + 1
-                return index_files(txn, state, path, [(base, sub, suffix)], modseq)[base]
+        for known in (message.name, base):
+            for sub, suffix in (("new", ""), target):
+                if os.path.exists(path / sub / (known + suffix)):
+                    modseq = state.highestmodseq + 1
+                    return index_files(txn, state, [(known, sub, suffix)], modseq)[known]
         return None
+
+
+@dataclass
+class _Ready:
+    """A message written to tmp/, with what the index will keep about it."""
+    base: str             # as the caller named it
+    name: str             # the base name on disk: base,S=<size>,W=<wire size>
+    tmp: Path
+    size: int
+    wire: int
+    info: dict            # core.msginfo.analyse
+
+
+def _prepare(path, base, data, internaldate):
+    tmp, size = write_tmp(path, base, data, internaldate)
+    try:
+        wire, info = _describe(tmp, data, size)
+    except BaseException:
+        unlink(tmp)
+        raise
+    return _Ready(base, f"{base},S={size},W={wire}", tmp, size, wire, info)
+
+
+def _describe(tmp, data, size):
+    """(wire size, core.msginfo.analyse) of a message: from the bytes given, or
+    from the copy just written, read a piece at a time rather than whole."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        wire = msginfo.wire(data)
+        return len(wire), msginfo.analyse(wire)
+    with open(tmp, "rb") as f:
+        message = msginfo.FileData(f)
+        wire = msginfo.wire_size(message)
+        if wire == size:
+            return wire, msginfo.analyse(message)
+        # Bare LF line ends: rare in a queued message (smtpd writes CRLF).
+        return wire, msginfo.analyse(msginfo.wire(f.read()))
 
 
 def _check_base(base):
@@ -205,10 +268,11 @@ def _check_base(base):
 def _index_delivered(txn, state, delivered, target, flags, date):
     state.highestmodseq += 1
     uids = {}
-    for base, size in delivered:
-        record = Record(state.uidnext, base, target[0], target[1], size, date,
-                        state.highestmodseq, flags)
+    for message in delivered:
+        record = Record(state.uidnext, message.name, target[0], target[1],
+                        message.size, message.wire, date, state.highestmodseq, flags)
         txn.put_message(state.id, record)
-        uids[base] = state.uidnext
+        txn.put_cache(state.id, record.uid, message.info)
+        uids[message.base] = state.uidnext
         state.uidnext += 1
     return uids

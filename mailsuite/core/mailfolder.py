@@ -1,19 +1,30 @@
-"""A folder of a Store as one client sees it: a snapshot of UIDs and MessageInfo
-that refresh() brings up to date, and the changes a client makes (flags, expunge,
-append). See core.maildir for the contract.
+"""One folder of a Store: reading its state and messages, and the changes a client
+makes (flags, expunge, append). See core.maildir for the contract.
 
-Failure policy: the index is authoritative for flags, and the file name follows
-it (a rename per change, the directory fsync'ed before the commit); a message
-whose file was moved by another tool meanwhile keeps its flags and is left to the
-next scan. Expunge removes the file first, then the entry, so a crash between the
-two leaves an entry whose file is gone, which the next scan expunges.
+A Folder keeps nothing about messages in memory: every call reads the index in its
+own transaction, so a handle is cheap and always current. What one client has been
+told lives in core.mailview.
+
+Failure policy: a change is one step that succeeds or is undone. Flags are recorded
+in the index and mirrored in file names: the renames are made inside the index's
+write transaction and renamed back if anything fails before the commit is durable
+(a full disk, say), so a NO leaves the Maildir and the index as they were. Expunge
+first moves the files into tmp/ (a rename, undone the same way), commits, and only
+then unlinks them; a crash in between leaves files in tmp/, which are removed after
+36 hours, and index entries whose files are gone, which the next scan expunges.
+A message whose file another tool moved meanwhile keeps its flags and is left to the
+next scan.
 """
 
+import logging
 import os
 
-from .mailindex import canonical_flags, suffix_for
+from . import msginfo
+from .mailrecord import UNKNOWN, canonical_flags, suffix_for
 from .mailscan import (fsync_dir, moved_externally, needs_scan, note_own_change,
-                       stat_dirs, sync, unique_base, unlink)
+                       rescan_due, stat_dirs, sync, unique_base, unlink)
+
+log = logging.getLogger(__name__)
 
 
 class FolderError(Exception):
@@ -29,210 +40,295 @@ class NoSuchMessage(LookupError):
 
 
 class Folder:
-    """One folder as of the last refresh(): its UIDs and their MessageInfo."""
+    """A handle on one folder of a Store."""
 
     def __init__(self, store, name):
-        self._store = store
+        self.owner = store
+        self.index = store.index
         self.name = name
         self.path = store.path(name)
-        self.uidvalidity = self.uidnext = self.highestmodseq = 0
-        self._records = None      # uid -> Record
-        self._uids = []
-        self.refresh()
 
-    def refresh(self):
-        """Take in changes by other processes and other Maildir tools."""
-        changed = self._scan_if_needed()
-        with self._store.index.read() as txn:
-            state = txn.folder(self.name)
-            if self._records is None or state.uidvalidity != self.uidvalidity:
-                self._load(txn, state)
-                changed = True
-            elif state.highestmodseq != self.highestmodseq:
-                changed = self._catch_up(txn, state) or changed
-        changed = changed or state.uidnext != self.uidnext
-        self.uidvalidity, self.uidnext = state.uidvalidity, state.uidnext
-        self.highestmodseq = state.highestmodseq
-        return changed
+    # state
 
-    def _scan_if_needed(self, force=False):
+    def state(self):
+        """The folder's FolderState (uidvalidity, uidnext, highestmodseq)."""
+        with self.index.read() as txn:
+            return self._state(txn)
+
+    def _state(self, txn):
+        state = txn.folder(self.name)
+        if state is None:
+            raise NoSuchFolder(f"folder {self.name!r} is not indexed")
+        return state
+
+    def indexed(self):
+        with self.index.read() as txn:
+            return txn.folder(self.name) is not None
+
+    def slots(self):
+        """(state, Slots): the UIDs and flag bits of every message, one snapshot."""
+        with self.index.read() as txn:
+            state = self._state(txn)
+            return state, txn.slots(state.id)
+
+    def uids(self):
+        """Every UID in the folder, ascending (a list: for small folders and tests;
+        slots() is the way for big ones)."""
+        return list(self.slots()[1].uids)
+
+    def changes_since(self, modseq):
+        """(state, [(modseq, uid, expunged)], {uid: Record} of the changed ones that
+        still exist): what happened after `modseq`, from one snapshot."""
+        with self.index.read() as txn:
+            state = self._state(txn)
+            changes = txn.changes_since(state.id, modseq)
+            present = [uid for _, uid, expunged in changes if not expunged]
+            records = {r.uid: r for r in txn.messages(state.id, present)}
+        return state, changes, records
+
+    # other tools
+
+    def needs_scan(self):
+        """True if the Maildir may hold changes the index has not seen: cheap (two
+        stat calls), so it may run on a command's path where scan() may not."""
         try:
             stats = stat_dirs(self.path)
         except FileNotFoundError:
             raise NoSuchFolder(f"folder {self.name!r} was removed") from None
-        with self._store.index.read() as txn:
+        with self.index.read() as txn:
             state = txn.folder(self.name)
-        if state is not None and not force and not needs_scan(state, stats):
-            return False
-        with self._store.index.write() as txn:
-            state = txn.folder(self.name) or txn.create_folder(self.name)
-            changed = sync(txn, state, self.path, force)
+        return state is None or needs_scan(state, stats) or rescan_due(state)
+
+    def scan(self, force=False):
+        """Take in what other Maildir tools changed; True if anything did. Costs a
+        directory listing: run it off the path of a client's command."""
+        if not (self.path / "cur").is_dir():
+            raise NoSuchFolder(f"folder {self.name!r} was removed")
+        with self.index.write() as txn:
+            state = txn.folder(self.name)
+            kept = None
+            if state is None:
+                state, kept = self.owner.new_folder_state(txn, self.name)
+                force = True
+            changed = sync(txn, state, self.path, force or rescan_due(state), kept)
             txn.put_folder(state)
         return changed
 
-    def _load(self, txn, state):
-        self._records = {record.uid: record for record in txn.messages(state.id)}
-        self._uids = sorted(self._records)
+    # messages
 
-    def _catch_up(self, txn, state):
-        """Apply what changed since our highestmodseq; True if anything did."""
-        gone, fresh = set(), {}
-        for _, uid, expunged in txn.changes_since(state.id, self.highestmodseq):
-            record = None if expunged else txn.message(state.id, uid)
-            if record is None:
-                gone.add(uid)
-            else:
-                fresh[uid] = record
-        gone &= self._records.keys()
-        added = sorted(uid for uid in fresh if uid not in self._records)
-        changed = bool(gone or added) or any(
-            self._records[uid] != record for uid, record in fresh.items()
-            if uid in self._records)
-        for uid in gone:
-            del self._records[uid]
-        self._records.update(fresh)
-        if gone or (added and self._uids and added[0] < self._uids[-1]):
-            self._uids = sorted(self._records)
-        else:
-            self._uids.extend(added)
-        return changed
+    def records(self, uids):
+        """{uid: Record} for the uids that exist, with their wire size and internal
+        date known (looked up on the file the first time, for other tools' files)."""
+        with self.index.read() as txn:
+            state = self._state(txn)
+            found = {r.uid: r for r in txn.messages(state.id, uids)}
+        missing = [r for r in found.values() if not r.complete]
+        if missing:
+            found.update(self._fill_in(missing))
+        return found
 
-    def uids(self):
-        """The uids in the folder as of the last refresh(), ascending (a copy)."""
-        return list(self._uids)
+    def record(self, uid):
+        found = self.records([uid])
+        if uid not in found:
+            raise NoSuchMessage(f"no message with uid {uid}")
+        return found[uid]
 
-    def info(self, uid):
-        return self._record(uid).info()
+    def _fill_in(self, records):
+        learnt = {}
+        for record in records:
+            try:
+                with self._open(record) as f:
+                    st = os.fstat(f.fileno())
+                    wire = record.wire
+                    if wire == UNKNOWN:
+                        wire = _wire_size(f, st.st_size)
+            except NoSuchMessage:
+                continue
+            learnt[record.uid] = record.learnt(st.st_size, wire, st.st_mtime)
+        with self.index.write() as txn:
+            state = self._state(txn)
+            for record in learnt.values():
+                if txn.message(state.id, record.uid) is not None:
+                    txn.fill_in(state.id, record)
+        return learnt
 
-    def _record(self, uid):
-        try:
-            return self._records[uid]
-        except KeyError:
-            raise NoSuchMessage(f"no message with uid {uid}") from None
+    def message_info(self, record, structure=False):
+        """What core.msginfo says about the message, parsed once and kept in the
+        index: the header's length and cached fields, and with `structure` the
+        ENVELOPE and BODYSTRUCTURE too."""
+        return self.message_infos([record], structure)[record.uid]
 
-    def read(self, uid):
-        """The whole message. Follows the file if another process renamed it."""
-        record = self._record(uid)
+    def message_infos(self, records, structure=False):
+        """message_info() of many messages: {uid: doc}, one index transaction
+        for those already parsed and one for those parsed now."""
+        found = {}
+        with self.index.read() as txn:
+            state = self._state(txn)
+            for record in records:
+                doc = txn.cached(state.id, record.uid, structure)
+                if doc is not None and doc.get("v") == msginfo.VERSION:
+                    found[record.uid] = doc
+        missing = [r for r in records if r.uid not in found]
+        for record in missing:
+            found[record.uid] = msginfo.analyse(self.read(record))
+        if missing:
+            with self.index.write() as txn:
+                for record in missing:
+                    if txn.message(state.id, record.uid) is not None:
+                        txn.put_cache(state.id, record.uid, found[record.uid])
+        return found
+
+    def read(self, record, length=None):
+        """The message as IMAP sends it (CRLF line ends), or its first `length`
+        bytes of that; follows the file if another process renamed it. `record`
+        may be a uid."""
+        if isinstance(record, int):
+            record = self.record(record)
+        with self._open(record) as f:
+            if length is not None and record.wire == record.size != UNKNOWN:
+                return f.read(length)
+            data = msginfo.wire(f.read())
+        return data if length is None else data[:length]
+
+    def _open(self, record):
         for attempt in range(3):
             try:
-                with open(self.path / record.dir / record.filename, "rb") as f:
-                    return f.read()
+                return open(self.path / record.dir / record.filename, "rb")
             except FileNotFoundError:
                 if attempt == 1:
-                    self._scan_if_needed(force=True)
-                with self._store.index.read() as txn:
-                    record = txn.message(self._folder_id(txn), uid)
+                    self.scan(force=True)
+                with self.index.read() as txn:
+                    record = txn.message(self._state(txn).id, record.uid)
                 if record is None:
                     break
-        raise NoSuchMessage(f"message {uid} is gone")
-
-    def _folder_id(self, txn):
-        return txn.folder(self.name).id
+        raise NoSuchMessage(f"message {record.uid if record else ''} is gone")
 
     # changes
 
     def store(self, uids, flags, mode):
-        """Set, add or remove flags; returns {uid: MessageInfo} for the uids that
-        exist. Changed messages share one new modseq."""
+        """Set, add or remove flags; returns {uid: Record} for the uids that exist.
+        Changed messages share one new modseq."""
         if mode not in ("set", "add", "remove"):
             raise ValueError(f"bad store mode {mode!r}")
         flags = canonical_flags(flags)
         result = {}
-        with self._changing() as (txn, state, touched):
+        with _Change(self) as change:
+            state = change.state
             modseq = state.highestmodseq + 1
-            for uid in uids:
-                record = txn.message(state.id, uid)
-                if record is None:
-                    continue
+            for record in change.txn.messages(state.id, uids):
                 new = _combine(record.flags, flags, mode)
                 if new != record.flags:
-                    record = self._reflag(txn, state, record, new, modseq, touched)
-                    if record.modseq == modseq:
-                        state.highestmodseq = modseq
-                result[uid] = record
-        for uid, record in result.items():
-            if uid in self._records:
-                self._records[uid] = record
-        return {uid: record.info() for uid, record in result.items()}
+                    record = change.reflag(record, new, modseq)
+                result[record.uid] = record
+        return result
 
-    def _reflag(self, txn, state, record, flags, modseq, touched):
-        """Record new flags and rename the file to mirror them; `touched` collects
-        the directories to fsync. Returns the record as it now is."""
+    def expunge(self, uids):
+        """Remove these messages; returns the uids removed."""
+        removed = []
+        with _Change(self) as change:
+            state = change.state
+            modseq = state.highestmodseq + 1
+            for record in change.txn.messages(state.id, uids):
+                change.discard(record)
+                change.txn.delete_message(state.id, record, modseq)
+                removed.append(record.uid)
+            if removed:
+                state.highestmodseq = modseq
+        change.unlink_discarded()
+        return removed
+
+    def append(self, data, flags=(), internaldate=None):
+        return self.owner.deliver(unique_base(), data, self.name, flags, internaldate)
+
+
+class _Change:
+    """A write transaction on a folder whose file renames are undone if the
+    transaction does not commit: takes in outside changes first, and afterwards
+    syncs the touched directories and remembers their new mtimes."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.path = folder.path
+        self.root = os.fspath(folder.path) + "/"       # file paths as strings: cheaper
+        self.touched = set()
+        self.renames = []           # (from, to) in the order made
+        self.discarded = []         # files moved to tmp/ by expunge
+
+    def __enter__(self):
+        self.ctx = self.folder.index.write()
+        self.txn = self.ctx.__enter__()
+        try:
+            self.state = self.folder._state(self.txn)
+            self.before = stat_dirs(self.path)
+            if moved_externally(self.state, self.before):
+                sync(self.txn, self.state, self.path, force=True)
+        except BaseException as exc:
+            self.ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def reflag(self, record, flags, modseq):
+        """Record new flags and rename the file to mirror them. Returns the record
+        as it now is."""
         suffix = suffix_for(flags, record.suffix)
         updated = record.moved("cur", suffix, flags=flags, modseq=modseq)
         if (record.dir, record.suffix) != ("cur", suffix):
             try:
-                os.rename(self.path / record.dir / record.filename,
-                          self.path / "cur" / updated.filename)
+                self._rename(f"{self.root}{record.dir}/{record.filename}",
+                             f"{self.root}cur/{updated.filename}")
             except FileNotFoundError:
                 # Renamed by another tool during our change: leave it to the scan.
-                state.scan = {}
+                self.state.scan = {}
                 return record
-            touched.update((record.dir, "cur"))
-        txn.put_message(state.id, updated, old=record)
+            self.touched.update((record.dir, "cur"))
+        self.txn.put_message(self.state.id, updated, old=record)
+        self.state.highestmodseq = modseq
         return updated
 
-    def expunge(self, uids):
-        """Remove these messages (files first, then entries); returns those removed."""
-        removed = []
-        with self._changing() as (txn, state, touched):
-            modseq = state.highestmodseq + 1
-            for uid in uids:
-                record = txn.message(state.id, uid)
-                if record is None:
-                    continue
-                unlink(self.path / record.dir / record.filename)
-                txn.delete_message(state.id, record, modseq)
-                touched.add(record.dir)
-                removed.append(uid)
-            if removed:
-                state.highestmodseq = modseq
-        for uid in removed:
-            self._records.pop(uid, None)
-        if removed:
-            self._uids = [uid for uid in self._uids if uid in self._records]
-        return removed
-
-    def append(self, data, flags=(), internaldate=None):
-        return self._store.deliver(unique_base(), data, self.name, flags, internaldate)
-
-    def _changing(self):
-        return _Change(self)
-
-
-class _Change:
-    """A write transaction on a folder that renames or removes files: takes in
-    outside changes first, and afterwards syncs the touched directories and
-    remembers their new mtimes."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        self.touched = set()
-
-    def __enter__(self):
-        self.ctx = self.folder._store.index.write()
-        self.txn = self.ctx.__enter__()
+    def discard(self, record):
+        """Move an expunged message's file aside, into tmp/."""
+        aside = f"{self.root}tmp/{record.filename}.expunged"
         try:
-            self.state = self.txn.folder(self.folder.name)
-            self.before = stat_dirs(self.folder.path)
-            if moved_externally(self.state, self.before):
-                sync(self.txn, self.state, self.folder.path, force=True)
-        except BaseException as exc:
-            self.ctx.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        return self.txn, self.state, self.touched
+            self._rename(f"{self.root}{record.dir}/{record.filename}", aside)
+        except FileNotFoundError:
+            return
+        self.discarded.append(aside)
+        self.touched.update((record.dir, "tmp"))
+
+    def _rename(self, source, target):
+        os.rename(source, target)
+        self.renames.append((source, target))
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             try:
                 for sub in sorted(self.touched):
-                    fsync_dir(self.folder.path / sub)
-                note_own_change(self.state, self.before, stat_dirs(self.folder.path))
+                    fsync_dir(self.path / sub)
+                note_own_change(self.state, self.before, stat_dirs(self.path))
                 self.txn.put_folder(self.state)
-            except BaseException as error:
-                self.ctx.__exit__(type(error), error, error.__traceback__)
+                self.ctx.__exit__(None, None, None)
+                return False
+            except BaseException:
+                self._undo()
                 raise
-        return self.ctx.__exit__(exc_type, exc, tb)
+        self.ctx.__exit__(exc_type, exc, tb)
+        self._undo()
+        return False
+
+    def _undo(self):
+        for source, target in reversed(self.renames):
+            try:
+                os.rename(target, source)
+            except OSError as exc:
+                log.error("%s: could not undo a rename to %s: %s", self.path, target, exc)
+        self.discarded.clear()
+
+    def unlink_discarded(self):
+        for path in self.discarded:
+            try:
+                unlink(path)
+            except OSError as exc:
+                log.warning("%s: left in tmp/ for later: %s", path, exc)
 
 
 def _combine(current, flags, mode):
@@ -241,3 +337,7 @@ def _combine(current, flags, mode):
     if mode == "add":
         return current | flags
     return current - flags
+
+
+def _wire_size(f, size):
+    return msginfo.wire_size(msginfo.FileData(f)) if size else 0

@@ -11,9 +11,15 @@ Mtimes come from a coarse clock: a change made later within the same tick leaves
 the mtime as it was. After a scan (someone else is at work in the folder), an mtime
 whose tick was not surely over is kept "unsettled" and the next look scans once
 more, as Dovecot does. After our own change we take that small risk instead of a
-scan, and cover it with a full scan at most every RESCAN_INTERVAL seconds: a file
-another tool drops in the same few milliseconds as one of our changes shows up
-late, never is lost.
+scan, and cover it with a full scan at most every RESCAN_INTERVAL seconds (which the
+mailbox service runs in the background): a file another tool drops in the same few
+milliseconds as one of our changes shows up late, never is lost.
+
+A scan takes from a file's name all it can (flags from the `:2,` letters, sizes from
+`,S=` and `,W=`) and leaves the rest (the internal date, sizes a name lacks) for the
+first time a client asks, so that indexing a 100,000-message folder is one
+directory listing and one batch of writes. A folder indexed for the first time
+keeps the UIDs of a Dovecot `dovecot-uidlist`.
 
 Failure policy: a file that vanishes from the listing is checked with a second
 listing before it is expunged, since a rename racing a listing can hide a file from
@@ -28,7 +34,7 @@ import time
 from itertools import count
 
 from .files import fsync_dir
-from .mailindex import Record, flags_from_suffix, mirrored
+from .mailrecord import flags_from_suffix, mirrored, name_key
 
 SUBDIRS = ("new", "cur")
 TMP_MAX_AGE = 36 * 3600
@@ -71,10 +77,15 @@ def _settled(mtime_ns):
 def needs_scan(state, stats):
     """True if a directory changed since the last scan, or might have."""
     scan = state.scan or {}
-    if time.time() - scan.get("at", 0) > RESCAN_INTERVAL:
-        return True
     return any(scan.get(sub) is None or scan[sub][0] != stats[sub] or not scan[sub][1]
                for sub in SUBDIRS)
+
+
+def rescan_due(state, now=None):
+    """True when the last full scan is older than RESCAN_INTERVAL: the cover for a
+    change made by another tool in the same clock tick as one of ours."""
+    now = time.time() if now is None else now
+    return now - (state.scan or {}).get("at", 0) > RESCAN_INTERVAL
 
 
 def moved_externally(state, stats):
@@ -96,48 +107,51 @@ def note_own_change(state, before, after):
 
 
 def list_files(path):
-    """{base: (dir, suffix)}; new/ is listed before cur/, so a file moving from
-    new/ to cur/ during the listing is seen at least once."""
+    """{name_key(base): (dir, suffix, base)}; new/ is listed before cur/, so a file
+    moving from new/ to cur/ during the listing is seen at least once."""
     found = {}
     for sub in SUBDIRS:
-        with os.scandir(path / sub) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                base = entry.name.split(":", 1)[0]
-                found[base] = (sub, entry.name[len(base):])
+        for name in os.listdir(path / sub):
+            if name[0] == ".":
+                continue
+            base, colon, info = name.partition(":")
+            found[name_key(base) if "," in base else base] = (sub, colon + info, base)
     return found
 
 
-def file_record(path, uid, base, sub, suffix, modseq, flags):
-    """A Record for a file on disk; raises FileNotFoundError if it is gone."""
-    st = os.stat(path / sub / (base + suffix))
-    return Record(uid, base, sub, suffix, st.st_size, st.st_mtime, modseq,
-                  frozenset(flags))
-
-
-def index_files(txn, state, path, files, modseq):
-    """Give files found on disk [(base, dir, suffix)] new uids; returns {base: uid}."""
-    uids = {}
+def index_files(txn, state, files, modseq, uids=None):
+    """Give files found on disk [(base, dir, suffix)] uids (`uids` may map a base to
+    the uid another index gave it); returns {base: uid}. What the name does not say
+    (the internal date, sizes) is left for the first look at the file."""
+    found, given = [], {}
+    uidnext = state.uidnext
     for base, sub, suffix in files:
-        try:
-            record = file_record(path, state.uidnext, base, sub, suffix, modseq,
-                                 flags_from_suffix(suffix))
-        except FileNotFoundError:
-            continue
-        txn.put_message(state.id, record)
-        uids[base] = state.uidnext
-        state.uidnext += 1
+        uid = uids.get(name_key(base)) if uids else None
+        if uid is None:
+            uid, uidnext = uidnext, uidnext + 1
+        found.append((uid, base, sub, suffix))
+        given[base] = uid
     if uids:
+        found.sort()
+        uidnext = max([uidnext] + [entry[0] + 1 for entry in found])
+    txn.insert_found(state.id, found, modseq)
+    state.uidnext = uidnext
+    if found:
         state.highestmodseq = max(state.highestmodseq, modseq)
-    return uids
+    return given
 
 
-def sync(txn, state, path, force=False):
-    """Bring the index of one folder in line with its directories; True if changed."""
+def sync(txn, state, path, force=False, kept_uids=None):
+    """Bring the index of one folder in line with its directories; True if changed.
+    `kept_uids` ({base: uid}) gives files the UIDs an earlier index gave them."""
     stats = stat_dirs(path)        # before listing: a later change shows next time
     if not force and not needs_scan(state, stats):
         return False
+    if state.highestmodseq == 1 and not kept_uids and not txn.has_messages(state.id):
+        changed = _first_look(txn, state, path)
+        _note_scan(state, stats)
+        _clean_tmp(path)
+        return changed
     on_disk = list_files(path)
     known = txn.locations(state.id)
     vanished = [base for base in known if base not in on_disk]
@@ -147,23 +161,43 @@ def sync(txn, state, path, force=False):
             if base in again:
                 on_disk[base] = again[base]
         vanished = [base for base in vanished if base not in on_disk]
-    added = sorted(base for base in on_disk if base not in known)
-    moved = [base for base in on_disk
-             if base in known and known[base][1:] != on_disk[base]]
+    added = sorted(key for key in on_disk if key not in known)
+    moved = [key for key in on_disk
+             if key in known and known[key][1:] != on_disk[key][:2]]
     modseq = state.highestmodseq + 1
     for base in vanished:
         record = txn.message(state.id, known[base][0])
         if record is not None:
             txn.delete_message(state.id, record, modseq)
-    for base in moved:
-        _take_rename(txn, state, known[base][0], *on_disk[base], modseq)
-    index_files(txn, state, path, [(b, *on_disk[b]) for b in added], modseq)
+    for key in moved:
+        _take_rename(txn, state, known[key][0], *on_disk[key][:2], modseq)
+    index_files(txn, state, [(on_disk[k][2], *on_disk[k][:2]) for k in added], modseq,
+                kept_uids)
     if vanished or moved or added:
         state.highestmodseq = modseq
-    state.scan = {sub: [stats[sub], _settled(stats[sub])] for sub in SUBDIRS}
-    state.scan["at"] = time.time()
+    _note_scan(state, stats)
     _clean_tmp(path)
     return bool(vanished or moved or added)
+
+
+def _note_scan(state, stats):
+    state.scan = {sub: [stats[sub], _settled(stats[sub])] for sub in SUBDIRS}
+    state.scan["at"] = time.time()
+
+
+def _first_look(txn, state, path):
+    """Index a folder the index has never seen: every file is new. UIDs follow
+    the order of the names, that is of delivery time (Maildir's names begin with
+    it), as clients expect."""
+    listing = [name for name in os.listdir(path / "new") if name[0] != "."]
+    listing += [name + "/" for name in os.listdir(path / "cur") if name[0] != "."]
+    if not listing:
+        return False
+    listing.sort()
+    modseq = state.highestmodseq + 1
+    state.uidnext += txn.insert_listing(state.id, listing, state.uidnext, modseq)
+    state.highestmodseq = modseq
+    return True
 
 
 def _take_rename(txn, state, uid, sub, suffix, modseq):
@@ -177,6 +211,36 @@ def _take_rename(txn, state, uid, sub, suffix, modseq):
         flags = (flags - mirrored(flags)) | letters
     txn.put_message(state.id, record.moved(sub, suffix, flags=flags, modseq=modseq),
                     old=record)
+
+
+def dovecot_uidlist(path):
+    """(uidvalidity, uidnext, {base: uid}) from a Dovecot `dovecot-uidlist` in the
+    folder, so that a Maildir moved from Dovecot keeps its UIDs; None if there is
+    none or it cannot be read."""
+    try:
+        lines = (path / "dovecot-uidlist").read_text("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    if not lines:
+        return None
+    head = lines[0].split()
+    try:
+        if head[0] == "3":
+            fields = {f[0]: f[1:] for f in head[1:] if f}
+            validity, uidnext = int(fields["V"]), int(fields["N"])
+        else:
+            validity, uidnext = int(head[1]), int(head[2])
+    except (IndexError, KeyError, ValueError):
+        return None
+    uids = {}
+    for line in lines[1:]:
+        number, _, rest = line.partition(" ")
+        name = rest.rpartition(":")[2] if head[0] == "3" else rest
+        if number.isdigit() and name:
+            uids[name_key(name.partition(":")[0])] = int(number)
+    if not 0 < validity < 2 ** 32:
+        return None
+    return validity, max([uidnext] + [u + 1 for u in uids.values()]), uids
 
 
 def _clean_tmp(path):

@@ -20,6 +20,7 @@ import sys
 import traceback
 
 from ..core import accounts, login, server, tls
+from ..core.mailservice import MailService, StoreError
 from ..core.stream import LineTooLong, StreamClosed
 from . import auth, fetch, idle, mailbox
 from .errors import Bad, Logout, ProtocolError, TooBig
@@ -76,6 +77,7 @@ async def start(cfg, sockets):
         sys.exit(f"mail-imapd: {exc}")
     hub = idle.Hub(cfg.runtime_dir / "imapd.notify")
     ctx.hub = hub
+    ctx.mail.warm_up()
     # RFC 9051 7.1.5: a BYE greeting refuses the connection.
     limits = server.Limits(cfg.imapd.max_sessions, cfg.imapd.max_sessions_per_address,
                            b"* BYE too many connections\r\n")
@@ -97,6 +99,7 @@ class Context:
         self.credentials = tls.from_config(cfg)
         self.accounts = accounts.Accounts(cfg.state_dir)
         self.login = login.Login(cfg.login, self.accounts)
+        self.mail = MailService()
         self.hub = None
         self.sessions = set()
         self.stopping = False
@@ -115,6 +118,7 @@ class Context:
                 s.task.cancel()
 
     def close(self):
+        self.mail.close()
         self.accounts.close()
 
 
@@ -126,6 +130,7 @@ class Session:
     def __init__(self, ctx, stream, name):
         self.ctx = ctx
         self.cfg = ctx.cfg
+        self.mail = ctx.mail
         self.stream = stream
         self.task = None
         self.ip = server.peer_ip(stream)
@@ -157,7 +162,7 @@ class Session:
             pass
         finally:
             self.ctx.sessions.discard(self)
-            self.close()
+            await self.close()
 
     async def next_command(self):
         if self.ctx.stopping:
@@ -191,6 +196,11 @@ class Session:
             return self.fail(exc.tag or tag, exc)
         except (Logout, StreamClosed, ConnectionError, ssl.SSLError):
             raise
+        except StoreError as exc:
+            # The disk or the index failed (a full disk): nothing was changed.
+            log.error("%s: mailbox store failed: %s", self.who(), exc)
+            return self.write(status(tag, "NO", "mailbox temporarily unavailable",
+                                     "UNAVAILABLE"))
         except Exception:
             log_internal_error(self.who(), data)
             # The tag as parse_command reads it, even when parsing is what failed.
@@ -273,17 +283,18 @@ class Session:
 
     def select(self, selected):
         self.selected = selected
-        self.state = SELECTED if selected else AUTHENTICATED
+        self.state = AUTHENTICATED if selected is None else SELECTED
 
     def who(self):
         return f"user={self.user or '-'} ip={self.ip or '-'}"
 
-    def close(self):
+    async def close(self):
         self.selected = None
         if self.user:
-            self.store.close()
+            store, self.store = self.store, None
             log.info("logout: %s reason=%s", self.who(), self.end_reason)
-            self.user = self.store = None
+            self.user = None
+            await self.mail.release(store)
 
 
 def log_internal_error(who, data):

@@ -16,7 +16,6 @@ import functools
 import logging
 
 from ..core import login as core_login
-from ..core import maildir
 from ..core.stream import StreamClosed
 from ..core.tls import TLSUnavailable
 from .errors import Bad, Logout, No
@@ -153,7 +152,7 @@ async def authenticate_as(s, credentials, method):
                 raise Logout("too many failed logins") from None
         raise
     try:
-        store = maildir.Store(s.ctx.accounts.mailbox_dir(result.address))
+        store = await s.mail.open(s.ctx.accounts.mailbox_dir(result.address))
     except Exception:
         log.exception("cannot open the mailbox of %s", result.address)
         raise No("mailbox unavailable", "UNAVAILABLE") from None

@@ -3,15 +3,20 @@
 Data items served: FLAGS, UID, RFC822.SIZE, INTERNALDATE, RFC822, RFC822.HEADER,
 RFC822.TEXT, the FAST macro, and BODY[section]<partial> / BODY.PEEK[...] for the
 sections "", HEADER, TEXT, HEADER.FIELDS (...) and HEADER.FIELDS.NOT (...). Message
-data is sent as a literal, byte for byte as the store holds it. Reading a body
-without .PEEK sets \\Seen (unless the mailbox was EXAMINEd) and FLAGS then go out
-with the data. ENVELOPE, BODYSTRUCTURE and MIME part numbers are not served yet:
-asking for them is a BAD, never a wrong answer.
+data is sent as a literal in its wire form, every line ending in CRLF (RFC 9051 2.2),
+which is also what RFC822.SIZE and partial offsets count. Reading a body without
+.PEEK sets \\Seen (unless the mailbox was EXAMINEd) and FLAGS then go out with the
+data. Header fields that the index caches (core.msginfo) are served without reading
+the file; a header is read without the body; FLAGS and UID of many messages come
+from the index's compact slots. `Builder` makes every FETCH line, solicited or not.
+ENVELOPE, BODYSTRUCTURE and MIME part numbers are not served yet: asking for them is
+a BAD, never a wrong answer.
 """
 
 import re
 
-from ..core import maildir
+from ..core import maildir, msginfo
+from ..core.mailrecord import KEYWORDS_BIT, system_flags
 from .errors import Bad, No
 from .parser import astring, sequence_set, tokenize
 from .response import flags as format_flags, internaldate, literal, quoted
@@ -109,14 +114,22 @@ async def fetch(s, cmd):
     if cmd.uid and not any(item.label == "UID" for item in items):
         # RFC 9051 6.4.9: UID FETCH always returns the UID.
         items.insert(0, Item("UID"))
+    builder = Builder(items)
     view = s.selected
+    spans = check_spans(view, ranges, cmd.uid)
+    if builder.flags_only:
+        for lines in await s.mail.call(flag_lines, view, builder, spans):
+            s.write(lines)
+            await s.flush()
+        return
+    uids = [view.uids[i] for start, stop in spans for i in range(start, stop)]
     gone = 0
-    for seq, uid in view.messages(ranges, cmd.uid):
-        try:
-            s.write(fetch_one(view, seq, uid, items))
-        except maildir.NoSuchMessage:
-            gone += 1
-            continue
+    step = CHUNK_BODIES if builder.source == WHOLE else CHUNK
+    for at in range(0, len(uids), step):
+        lines, missing = await s.mail.call(fetch_lines, view, builder,
+                                           uids[at:at + step])
+        gone += missing
+        s.write(lines)
         if len(s.out) > FLUSH_SIZE:
             await s.flush()
     if gone:
@@ -124,36 +137,184 @@ async def fetch(s, cmd):
         raise No("some messages were expunged", "EXPUNGEISSUED")
 
 
-def fetch_one(view, seq, uid, items):
-    """The `* n FETCH (...)` response for one message."""
+def check_spans(view, ranges, by_uid):
+    """The [(start, stop)] slices of view.uids a sequence set names; RFC 9051 9:
+    a sequence number beyond the last message is an error, while "*" in an empty
+    mailbox simply matches nothing."""
+    if not by_uid:
+        for low, high in ranges:
+            if len(view) == 0 and None in (low, high):
+                continue
+            if (low or 0) > len(view) or (high or 0) > len(view):
+                raise Bad("no such message")
+    return view.positions(ranges, by_uid)
+
+
+def check_messages(view, ranges, by_uid):
+    """The UIDs a sequence set names, ascending (check_spans' rules)."""
+    return [view.uids[i] for start, stop in check_spans(view, ranges, by_uid)
+            for i in range(start, stop)]
+
+
+# What a FETCH needs from the store, from least to most.
+NOTHING, CACHE, HEADER, WHOLE = range(4)
+CHUNK = 1000            # messages per trip to a worker thread
+CHUNK_BODIES = 50       # when whole messages are read
+FLAG_LINES = 5000       # lines per piece of a flags-only answer
+
+
+class Builder:
+    """The one maker of `* n FETCH (...)` lines, for FETCH, for STORE and for flag
+    changes reported unasked, so an item's rule lives in one place."""
+
+    def __init__(self, items):
+        self.items = items
+        self.has_flags = any(i.label == "FLAGS" for i in items)
+        self.flags_only = all(i.label in ("UID", "FLAGS") for i in items)
+        self.sets_seen = any(i.seen for i in items)
+        self.source = max((_source(i) for i in items), default=NOTHING)
+        if self.flags_only:
+            # The same line as line() makes, as one %-format for speed.
+            self._template = b"* %d FETCH (" + b" ".join(
+                b"UID %d" if i.label == "UID" else b"FLAGS %s" for i in items) \
+                + b")\r\n"
+            self._uid_first = items[0].label == "UID"
+
+    def flags_line(self, seq, uid, flags):
+        """line() for items that are only UID and FLAGS; `flags` is the
+        formatted flag list (bytes)."""
+        if len(self.items) == 1:
+            return self._template % (seq, uid if self._uid_first else flags)
+        return self._template % ((seq, uid, flags) if self._uid_first
+                                 else (seq, flags, uid))
+
+    def line(self, seq, record, body=None, info=None, seen_set=False):
+        """The response for one message. `body` is the message (or its header)
+        when the items need it, `info` its core.msginfo description; `seen_set`
+        says this fetch just set \\Seen, so FLAGS go out even if not asked for
+        (RFC 9051 6.4.5)."""
+        parts = [b"FLAGS " + format_flags(record.flags).encode("utf-8")] \
+            if seen_set and not self.has_flags else []
+        parts += [_render(item, record, body, info) for item in self.items]
+        return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
+
+
+def _source(item):
+    if item.section is None:
+        return NOTHING
+    if item.section in ("", "TEXT"):
+        return WHOLE
+    if item.section == "HEADER.FIELDS" and item.fields <= set(msginfo.CACHED_FIELDS):
+        return CACHE
+    return HEADER
+
+
+def flag_lines(view, builder, spans):
+    """FLAGS and UID for many messages at once, from the index's compact slots
+    rather than one record per message; lines in pieces of FLAG_LINES."""
+    _, slots = view.folder.slots()
+    uids, bits = view.uids, slots.bits
+    where = None if slots.uids == uids else {uid: i for i, uid in enumerate(slots.uids)}
+    records = _keyworded(view.folder, slots)
+    texts = {}
+    pieces, lines = [], []
+    for start, stop in spans:
+        for i in range(start, stop):
+            uid = uids[i]
+            j = i if where is None else where.get(uid)
+            if j is None:
+                continue            # expunged by another session meanwhile
+            mark = bits[j]
+            if mark & KEYWORDS_BIT and uid in records:
+                text = format_flags(records[uid].flags).encode("utf-8")
+            else:
+                text = texts.get(mark)
+                if text is None:
+                    text = texts[mark] = format_flags(system_flags(mark)).encode()
+            lines.append(builder.flags_line(i + 1, uid, text))
+            if len(lines) >= FLAG_LINES:
+                pieces.append(b"".join(lines))
+                lines = []
+    pieces.append(b"".join(lines))
+    return pieces
+
+
+_HAS_KEYWORDS = bytes(1 if n & KEYWORDS_BIT else 0 for n in range(256))
+
+
+def _keyworded(folder, slots):
+    """{uid: Record} of the messages with keywords, which only records hold."""
+    marks = slots.bits.translate(_HAS_KEYWORDS)
+    found, at = [], marks.find(1)
+    while at >= 0:
+        found.append(slots.uids[at])
+        at = marks.find(1, at + 1)
+    return folder.records(found) if found else {}
+
+
+def fetch_lines(view, builder, uids):
+    """(response bytes, messages found gone) for some messages: read what the
+    items need, then set \\Seen where a body was read, then build the lines, so
+    that a failure part way sets no flag for data that was not sent."""
     folder = view.folder
-    info = folder.info(uid)
-    if not view.readonly and "\\Seen" not in info.flags and any(i.seen for i in items):
-        info = folder.store([uid], frozenset({"\\Seen"}), "add")[uid]
-        if not any(i.label == "FLAGS" for i in items):
-            items = [Item("FLAGS")] + items
-    data = folder.read(uid) if any(i.section is not None for i in items) else b""
-    parts = [_render(item, info, data) for item in items]
-    if any(i.label == "FLAGS" for i in items):
-        view.flags[uid] = info.flags
-    return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
+    records = folder.records(uids)
+    infos = {}
+    if builder.source in (CACHE, HEADER):
+        infos = folder.message_infos(list(records.values()))
+    bodies = {}
+    for uid, record in list(records.items()):
+        try:
+            bodies[uid] = _read(folder, record, builder.source, infos.get(uid))
+        except maildir.NoSuchMessage:
+            del records[uid]
+    seen = set()
+    if builder.sets_seen and not view.readonly:
+        unseen = [uid for uid, r in records.items() if "\\Seen" not in r.flags]
+        if unseen:
+            changed = folder.store(unseen, frozenset({"\\Seen"}), "add")
+            for uid in unseen:
+                if uid in changed:
+                    records[uid] = changed[uid]
+                    view.own(changed[uid].modseq)
+                    seen.add(uid)
+    lines = [builder.line(view.seq(uid), records[uid], bodies[uid], infos.get(uid),
+                          uid in seen) for uid in uids if uid in records]
+    return b"".join(lines), len(uids) - len(records)
 
 
-def _render(item, info, data):
+def _read(folder, record, source, info):
+    """The part of the message the items need: all of it, its header, or
+    nothing (nothing, or fields the index caches)."""
+    if source == WHOLE:
+        return folder.read(record)
+    if source == HEADER:
+        return folder.read(record, info["header"])
+    return None
+
+
+def _render(item, record, body, info):
     label = item.label.encode("ascii")
     if item.label == "FLAGS":
-        return label + b" " + format_flags(info.flags).encode("utf-8")
+        return label + b" " + format_flags(record.flags).encode("utf-8")
     if item.label == "UID":
-        return b"UID %d" % info.uid
+        return b"UID %d" % record.uid
     if item.label == "RFC822.SIZE":
-        return b"RFC822.SIZE %d" % info.size
+        return b"RFC822.SIZE %d" % record.wire
     if item.label == "INTERNALDATE":
-        return label + b" " + internaldate(info.internaldate).encode("ascii")
-    body = section_bytes(data, item.section, item.fields)
+        return label + b" " + internaldate(record.internaldate).encode("ascii")
+    if body is None:
+        data = _cached_fields(info, item.fields)
+    else:
+        data = section_bytes(body, item.section, item.fields)
     if item.partial:
         start, count = item.partial
-        body = body[start:start + count]
-    return label + b" " + literal(body)
+        data = data[start:start + count]
+    return label + b" " + literal(data)
+
+
+def _cached_fields(info, fields):
+    chosen = [raw for name, raw in info["fields"] if name in fields]
+    return "".join(chosen).encode("latin-1") + b"\r\n"
 
 
 def section_bytes(data, section, fields=None):

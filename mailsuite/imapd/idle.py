@@ -13,6 +13,7 @@ import logging
 from ..core import notify
 from ..core.stream import LineTooLong
 from .errors import Bad, Logout
+from .mailbox import report_changes
 from .parser import MAX_LINE, expect
 
 log = logging.getLogger("imapd")
@@ -36,9 +37,12 @@ class Hub:
             return
         while True:
             for hint in await self.listener.wait(3600):
-                address = hint.decode("utf-8", "replace").strip().lower()
-                for event in self.waiting.get(address, ()):
-                    event.set()
+                self.wake(hint.decode("utf-8", "replace").strip().lower())
+
+    def wake(self, address):
+        """Wake the user's sessions in IDLE: their folder may have changed."""
+        for event in self.waiting.get(address, ()):
+            event.set()
 
     def register(self, address, event):
         self.waiting.setdefault(address, set()).add(event)
@@ -99,6 +103,5 @@ async def _idle_until_done(s, reader, wake):
 async def _report(s):
     if s.selected is None:
         return
-    for line in s.selected.sync():
-        s.untagged(line)
+    await report_changes(s)
     await s.flush()

@@ -1,110 +1,58 @@
 """Mailbox verbs: LIST, SELECT, EXAMINE, NOOP/CHECK, STORE, EXPUNGE, CLOSE, UNSELECT
 (RFC 9051 6.3 and 6.4; RFC 3501 the same; UNSELECT is RFC 3691).
 
-A selected mailbox is seen through `View`: the UIDs the client has been told about,
-in order, so that message sequence number n is always view.uids[n - 1], and the
-flags it was last told. Other sessions and deliverd change the folder underneath;
-`View.sync()` catches up and reports the difference, and is called only where the
+A selected mailbox is seen through a core.mailview.View: the UIDs the client has
+been told about, in order, so that message sequence number n is always
+view.uids[n - 1]. Other sessions and deliverd change the folder underneath;
+`report_changes` catches up and tells the client, and is called only where the
 client may hear of expunges: NOOP, CHECK, IDLE, EXPUNGE (RFC 9051 7.5.1 forbids
-EXPUNGE responses during FETCH, STORE and SEARCH; RFC 9051 5.5).
+EXPUNGE responses during FETCH, STORE and SEARCH; RFC 9051 5.5). All store work runs
+in the mailbox service's threads (core.mailservice), never on the event loop.
 """
 
-import bisect
 import re
 
 from ..core import maildir
+from ..core.mailview import Exists, Expunged, FlagsChanged, UidValidityChanged
 from .errors import Bad, Logout, No
-from .parser import (atom, expect, flag_list, list_mailbox, mailbox, resolve_range,
-                     sequence_set)
+from .fetch import Builder, Item, check_messages
+from .parser import atom, expect, flag_list, list_mailbox, mailbox, sequence_set
 from .pattern import compile_pattern
-from .response import flags as format_flags, quoted
+from .response import quoted
 from .utf7 import decode as utf7_decode, encode as utf7_encode
 
 DELIMITER = "/"
 SYSTEM_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
 PERMANENT_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
+_CHANGED_FLAGS = Builder([Item("UID"), Item("FLAGS")])
 
 
-class View:
-    """The client's view of one selected folder."""
+async def report_changes(s):
+    """Bring the client up to date with the selected folder (RFC 9051 7.4.1, 7.5.1),
+    and have other tools' changes looked for in the background."""
+    view = s.selected
+    try:
+        events, stale = await s.mail.catch_up(view)
+    except (maildir.NoSuchFolder, FileNotFoundError):
+        raise Logout("the selected mailbox was removed") from None
+    except UidValidityChanged:
+        # RFC 9051 2.3.1.1: the client must forget its UIDs; it reconnects.
+        raise Logout("mailbox UIDVALIDITY changed") from None
+    for event in events:
+        if isinstance(event, Expunged):
+            s.untagged(f"{event.seq} EXPUNGE")
+        elif isinstance(event, Exists):
+            s.untagged(f"{event.count} EXISTS")
+        elif isinstance(event, FlagsChanged):
+            s.write(_CHANGED_FLAGS.line(event.seq, event.record))
+    if stale:
+        look_for_outside_changes(s, view.folder)
 
-    def __init__(self, folder, readonly):
-        self.folder = folder
-        self.readonly = readonly
-        self.uidvalidity = folder.uidvalidity
-        self.uids = list(folder.uids())     # ours: the folder's changes under it
-        self.flags = {uid: folder.info(uid).flags for uid in self.uids}
-        self.modseq = folder.highestmodseq
 
-    def messages(self, ranges, by_uid):
-        """[(sequence number, uid)] for a sequence set, in ascending order."""
-        indexes = set()
-        for low, high in ranges:
-            if by_uid:
-                largest = self.uids[-1] if self.uids else 0
-                low, high = resolve_range(low, high, largest)
-                start = bisect.bisect_left(self.uids, low)
-                indexes.update(range(start, bisect.bisect_right(self.uids, high)))
-            elif self.uids or (low is not None and high is not None):
-                # RFC 9051 9: a sequence number beyond the last message is an error;
-                # "*" in an empty mailbox simply matches nothing.
-                low, high = resolve_range(low, high, len(self.uids))
-                if high > len(self.uids):
-                    raise Bad("no such message")
-                indexes.update(range(low - 1, high))
-        return [(i + 1, self.uids[i]) for i in sorted(indexes)]
-
-    def refresh(self):
-        """Take in other processes' changes (the client hears of them at sync)."""
-        try:
-            self.folder.refresh()
-        except maildir.NoSuchFolder:
-            raise Logout("the selected mailbox was removed") from None
-        if self.folder.uidvalidity != self.uidvalidity:
-            # RFC 9051 2.3.1.1: the client must forget its UIDs; it reconnects.
-            raise Logout("mailbox UIDVALIDITY changed")
-
-    def sync(self):
-        """Refresh the folder; return the untagged responses that bring the client
-        up to date: EXPUNGEs (highest number first, so each number is right when it
-        is read), then EXISTS, then FETCH FLAGS for flags changed by others."""
-        self.refresh()
-        current = self.folder.uids()
-        present = set(current)
-        lines = []
-        for index in range(len(self.uids) - 1, -1, -1):
-            if self.uids[index] not in present:
-                lines.append(f"{index + 1} EXPUNGE")
-                del self.flags[self.uids[index]]
-        known = set(self.flags)
-        self.uids = [uid for uid in self.uids if uid in present]
-        new = [uid for uid in current if uid not in known]
-        for uid in new:
-            self.flags[uid] = self.folder.info(uid).flags
-        if new:
-            self.uids = sorted(self.uids + new)
-            lines.append(f"{len(self.uids)} EXISTS")
-        return lines + self._flag_changes(known & present)
-
-    def _flag_changes(self, old):
-        if self.folder.highestmodseq == self.modseq:
-            return []
-        self.modseq = self.folder.highestmodseq
-        lines = []
-        for seq, uid in enumerate(self.uids, 1):
-            if uid not in old:
-                continue
-            now = self.folder.info(uid).flags
-            if now != self.flags[uid]:
-                self.flags[uid] = now
-                lines.append(f"{seq} FETCH (UID {uid} FLAGS {format_flags(now)})")
-        return lines
-
-    def deleted(self):
-        """UIDs in view marked \\Deleted, by the folder's current flags."""
-        present = set(self.folder.uids())
-        return [uid for uid in self.uids
-                if uid in present and "\\Deleted" in self.folder.info(uid).flags]
+def look_for_outside_changes(s, folder):
+    """Another tool changed the folder: take that in, in the background; the
+    sessions in IDLE hear of it as soon as it is done."""
+    s.mail.scan_soon(folder, lambda: s.ctx.hub.wake(s.user))
 
 
 # authenticated state
@@ -121,7 +69,7 @@ async def list_mailboxes(s, cmd):
         s.untagged(f'LIST (\\Noselect) "{DELIMITER}" ""')
         return None
     matcher = compile_pattern(reference + pattern, DELIMITER)
-    names = set(s.store.folders()) | {"INBOX"}
+    names = set(await s.mail.call(s.store.folders)) | {"INBOX"}
     parents = {n.rsplit(DELIMITER, i)[0] for n in names
                for i in range(1, n.count(DELIMITER) + 1)}
     for name in sorted(names | parents, key=lambda n: (n != "INBOX", n)):
@@ -142,21 +90,22 @@ async def select(s, cmd, readonly=False):
     name = utf7_decode(mailbox(expect(cmd.args, 1, "a mailbox name")[0]))
     s.select(None)
     try:
-        view = View(s.store.folder(name), readonly)
+        view, stale = await s.mail.view(s.store, name, readonly)
     except maildir.NoSuchFolder:
         raise No("no such mailbox", "NONEXISTENT") from None
+    summary = view.summary
     s.untagged(f"FLAGS {SYSTEM_FLAGS}")
-    s.untagged(f"{len(view.uids)} EXISTS")
+    s.untagged(f"{summary.exists} EXISTS")
     s.untagged("0 RECENT")
-    unseen = next((n for n, uid in enumerate(view.uids, 1)
-                   if "\\Seen" not in view.flags[uid]), None)
-    if unseen:
-        s.untagged(f"OK [UNSEEN {unseen}] first unseen message")
-    s.untagged(f"OK [UIDVALIDITY {view.uidvalidity}] UIDs valid")
-    s.untagged(f"OK [UIDNEXT {view.folder.uidnext}] predicted next UID")
+    if summary.first_unseen:
+        s.untagged(f"OK [UNSEEN {summary.first_unseen}] first unseen message")
+    s.untagged(f"OK [UIDVALIDITY {summary.uidvalidity}] UIDs valid")
+    s.untagged(f"OK [UIDNEXT {summary.uidnext}] predicted next UID")
     s.untagged(f"OK [PERMANENTFLAGS {'()' if readonly else PERMANENT_FLAGS}] "
                "flags that can be changed")
     s.select(view)
+    if stale:
+        look_for_outside_changes(s, view.folder)
     return f"[{'READ-ONLY' if readonly else 'READ-WRITE'}] {cmd.name} completed"
 
 
@@ -170,9 +119,8 @@ async def examine(s, cmd):
 async def noop(s, cmd):
     # RFC 9051 6.1.2: the moment to report what changed.
     expect(cmd.args, 0, "no arguments")
-    if s.selected:
-        for line in s.selected.sync():
-            s.untagged(line)
+    if s.selected is not None:
+        await report_changes(s)
 
 
 async def store(s, cmd):
@@ -185,16 +133,18 @@ async def store(s, cmd):
     view = s.selected
     if view.readonly:
         raise No("mailbox is read-only", "READ-ONLY")
-    messages = view.messages(ranges, cmd.uid)
-    changed = view.folder.store([uid for _, uid in messages], wanted, mode) \
-        if messages else {}
-    for seq, uid in messages:
-        if uid not in changed:
-            continue
-        flags = view.flags[uid] = changed[uid].flags
-        if not silent:
-            uid_item = f"UID {uid} " if cmd.uid else ""
-            s.untagged(f"{seq} FETCH ({uid_item}FLAGS {format_flags(flags)})")
+    uids = check_messages(view, ranges, cmd.uid)
+    if not uids:
+        return
+    changed = await s.mail.call(view.folder.store, uids, wanted, mode)
+    for record in changed.values():
+        view.own(record.modseq)
+    if silent:
+        return
+    builder = Builder([Item("UID"), Item("FLAGS")] if cmd.uid else [Item("FLAGS")])
+    for uid in uids:
+        if uid in changed:
+            s.write(builder.line(view.seq(uid), changed[uid]))
 
 
 def _store_item(item):
@@ -210,22 +160,20 @@ async def expunge(s, cmd):
     view = s.selected
     if view.readonly:
         raise No("mailbox is read-only", "READ-ONLY")
-    _expunge_deleted(view)
-    for line in view.sync():
-        s.untagged(line)
+    await s.mail.call(_expunge_deleted, view)
+    await report_changes(s)
 
 
 async def close(s, cmd):
     # RFC 9051 6.4.1: expunge silently, then leave the mailbox.
     expect(cmd.args, 0, "no arguments")
     if not s.selected.readonly:
-        _expunge_deleted(s.selected)
+        await s.mail.call(_expunge_deleted, s.selected)
     s.select(None)
 
 
 def _expunge_deleted(view):
-    """Remove the messages marked \\Deleted, including by other sessions."""
-    view.refresh()
+    """Remove the messages in view marked \\Deleted, including by other sessions."""
     deleted = view.deleted()
     if deleted:
         view.folder.expunge(deleted)

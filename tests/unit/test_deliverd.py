@@ -2,17 +2,18 @@
 (the daemon itself, killed and restarted, is in tests/crash/)."""
 
 import asyncio
+import errno
 import logging
 import os
 import time
 
 import pytest
 
-from mailsuite import deliverd
-from mailsuite.core import config, notify
+from mailsuite import deliverd, delivery
+from mailsuite.core import config, mailscan, notify
 from mailsuite.core.accounts import Accounts
 from mailsuite.core.maildir import Store
-from mailsuite.core.spool import INLINE_MAX, ORPHAN_AGE, new_qid
+from mailsuite.core.spool import INLINE_MAX, ORPHAN_AGE, SpoolFull, new_qid
 
 MSG = b"Subject: t\r\n\r\nbody\r\n"
 
@@ -89,7 +90,7 @@ def test_already_delivered_message_is_only_recorded(runner):
     qid = enqueue(runner, ["demo@example.test"])
     entry = runner.spool.get(qid)
     with Store(runner.accounts.mailbox_dir("demo@example.test")) as store:
-        store.deliver(deliverd.maildir_base(entry, "mail.example.test"), MSG)
+        store.deliver(delivery.maildir_base(entry, "mail.example.test"), MSG)
     runner.run_pass()
     runner.save()
     assert inbox(runner, "demo@example.test") == [MSG]
@@ -101,7 +102,7 @@ def test_file_renamed_but_not_indexed_is_not_delivered_twice(runner):
     entry = runner.spool.get(qid)
     root = runner.accounts.mailbox_dir("demo@example.test")
     Store(root).close()
-    base = deliverd.maildir_base(entry, "mail.example.test")
+    base = delivery.maildir_base(entry, "mail.example.test")
     (root / "new" / base).write_bytes(MSG)
     (root / "tmp" / base).write_bytes(MSG[:5])       # a half-written leftover too
     runner.run_pass()
@@ -205,3 +206,55 @@ def test_first_pass_removes_orphaned_spool_files(runner, tmp_path):
     os.utime(orphan, (long_ago, long_ago))
     assert runner.run_pass() == (False, False)
     assert not orphan.exists()
+
+
+def no_space(*args):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def spool_full(*args):
+    raise SpoolFull("queue is full: no space")
+
+
+def test_no_space_leaves_the_record_as_it_was_and_pauses(runner, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, "deliverd")
+    monkeypatch.setattr(deliverd, "FULL_RETRY", 3600)
+    monkeypatch.setattr(mailscan, "_write_all", no_space)
+    qid = enqueue(runner, ["demo@example.test", "team@example.test"])
+    before = runner.spool.get(qid)
+    assert runner.run_pass() == (False, True)
+    assert runner.spool.get(qid) == before       # no deferral, no attempt counted
+    assert runner.run_pass() == (False, False)   # paused: nothing is tried
+    assert [r.getMessage() for r in caplog.records
+            if "no space" in r.getMessage()] == [
+        "no space for delivery (demo@example.test: [Errno 28] No space left on "
+        "device): the messages wait, tried again every 3600 s"]
+    assert not any("status=" in r.getMessage() for r in caplog.records)
+
+
+def test_deliveries_resume_after_the_pause_for_space(runner, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, "deliverd")
+    monkeypatch.setattr(deliverd, "FULL_RETRY", 0)
+    with monkeypatch.context() as full:
+        full.setattr(mailscan, "_write_all", no_space)
+        enqueue(runner, ["demo@example.test"])
+        runner.run_pass()
+    assert runner.run_pass() == (False, True)
+    runner.save()
+    assert inbox(runner, "demo@example.test") == [MSG]
+    assert runner.spool.count() == 0
+    assert "deliveries resumed: the disk has room again" in caplog.messages
+
+
+def test_outcomes_the_spool_has_no_room_for_are_kept(runner, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, "deliverd")
+    monkeypatch.setattr(deliverd, "FULL_RETRY", 0)
+    qid = enqueue(runner, ["nobody@example.test"])
+    with monkeypatch.context() as full:
+        full.setattr(runner.spool, "update", spool_full)
+        assert runner.run_pass() == (False, True)
+        assert qid in runner.unsaved
+        assert runner.run_pass() == (False, False)   # not taken again meanwhile
+    runner.run_pass()                                # and recorded once it can be
+    assert runner.spool.count() == 0
+    assert "deliveries resumed: the disk has room again" in caplog.messages

@@ -15,7 +15,8 @@ MAX_LOG_LINE = 2048
 @pytest.fixture
 def session():
     stream = SimpleNamespace(peer=("127.0.0.1", 40000), tls=False)
-    return imapd.Session(SimpleNamespace(cfg=SimpleNamespace()), stream, "imap")
+    return imapd.Session(SimpleNamespace(cfg=SimpleNamespace(), mail=None), stream,
+                         "imap")
 
 
 def run(session, data):

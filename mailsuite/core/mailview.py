@@ -1,0 +1,163 @@
+"""What one client session sees of a folder: the UIDs it has been told about, in
+order, so that message sequence number n is always `uids[n - 1]` until the session
+is told otherwise (RFC 9051 2.3.1.2), and the changes it has yet to hear about.
+
+    view = View(folder, readonly)      # a snapshot of the folder's UIDs
+    view.summary                       # Summary: what SELECT reports
+    view.positions(ranges, by_uid)     # [(start, stop)] indexes into view.uids
+    view.sync() -> [Expunged | Exists | FlagsChanged]
+    view.deleted() -> [uid]            # in view and marked \\Deleted now
+    view.own(modseq)                   # a change this session made and reported
+
+The view keeps one array of UIDs (4 bytes a message) and no per-message objects;
+flags are read from the index when they are needed. sync() reads the index's change
+log since the last modseq the view has seen, so its cost follows the size of the
+change, never the size of the folder. Events come in the order a client must hear
+them: expunges from the highest sequence number down (so each number is right when
+it is read), then the new message count, then flag changes by number.
+
+All of this is blocking work for a worker thread (core.mailservice), never for the
+event loop.
+"""
+
+import array
+import bisect
+from dataclasses import dataclass
+
+from .mailrecord import DELETED, SEEN
+
+_UNSEEN = bytes(0 if n & SEEN else 1 for n in range(256))
+_DELETED = bytes(1 if n & DELETED else 0 for n in range(256))
+
+
+class UidValidityChanged(Exception):
+    """The folder was rebuilt under new UIDs: the client must start over."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    exists: int
+    unseen: int              # how many messages lack \Seen
+    first_unseen: int        # sequence number of the first one, 0 if none
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+
+
+@dataclass(frozen=True)
+class Expunged:
+    seq: int
+    uid: int
+
+
+@dataclass(frozen=True)
+class Exists:
+    count: int
+
+
+@dataclass(frozen=True)
+class FlagsChanged:
+    seq: int
+    record: object           # mailrecord.Record: uid, flags, modseq
+
+
+class View:
+    def __init__(self, folder, readonly=False):
+        self.folder = folder
+        self.readonly = readonly
+        state, slots = folder.slots()
+        self.uids = slots.uids
+        self.uidvalidity = state.uidvalidity
+        self.uidnext = state.uidnext
+        self.modseq = state.highestmodseq
+        self._own = set()
+        marks = slots.bits.translate(_UNSEEN)
+        first = marks.find(1)
+        self.summary = Summary(len(self.uids), marks.count(1), first + 1,
+                               state.uidvalidity, state.uidnext, state.highestmodseq)
+
+    def __len__(self):
+        return len(self.uids)
+
+    def seq(self, uid):
+        """The sequence number of `uid` in the view, or 0."""
+        at = bisect.bisect_left(self.uids, uid)
+        return at + 1 if at < len(self.uids) and self.uids[at] == uid else 0
+
+    def positions(self, ranges, by_uid):
+        """[(start, stop)] slices of `uids` for a sequence set, sorted and merged.
+        `ranges` are (low, high) with None for "*", as core parsers give them;
+        numbers beyond the last message are dropped (the caller checks them)."""
+        spans = []
+        count = len(self.uids)
+        largest = self.uids[-1] if count else 0
+        for low, high in ranges:
+            top = largest if by_uid else count
+            low = top if low is None else low
+            high = top if high is None else high
+            low, high = min(low, high), max(low, high)
+            if by_uid:
+                start = bisect.bisect_left(self.uids, low)
+                stop = bisect.bisect_right(self.uids, high)
+            else:
+                start, stop = max(low, 1) - 1, min(high, count)
+            if start < stop:
+                spans.append((start, stop))
+        return _merge(spans)
+
+    def own(self, modseq):
+        """Note a change this session made (and reported) at `modseq`, so that
+        sync() does not report it again."""
+        self._own.add(modseq)
+
+    def sync(self):
+        """Catch up with the folder; the events the client must hear, in order."""
+        state, changes, records = self.folder.changes_since(self.modseq)
+        if state.uidvalidity != self.uidvalidity:
+            raise UidValidityChanged(f"folder {self.folder.name!r} was rebuilt")
+        events = self._expunge([uid for _, uid, gone in changes if gone])
+        fresh = sorted(uid for uid in records if not self.seq(uid))
+        if fresh:
+            if self.uids and fresh[0] < self.uids[-1]:
+                # Only a UID kept from another index can come out of order.
+                self.uids = array.array("I", sorted(set(self.uids) | set(fresh)))
+            else:
+                self.uids.extend(fresh)
+            events.append(Exists(len(self.uids)))
+        fresh = set(fresh)
+        changed = sorted((self.seq(uid), records[uid]) for m, uid, gone in changes
+                         if not gone and uid not in fresh and m not in self._own)
+        events += [FlagsChanged(seq, record) for seq, record in changed if seq]
+        self.modseq, self.uidnext = state.highestmodseq, state.uidnext
+        self._own = {m for m in self._own if m > self.modseq}
+        return events
+
+    def _expunge(self, uids):
+        found = sorted((self.seq(uid), uid) for uid in uids)
+        found = [(seq, uid) for seq, uid in found if seq]
+        for seq, _ in reversed(found):
+            del self.uids[seq - 1]
+        # Each number as it is once the ones above it are gone: highest first.
+        return [Expunged(seq, uid) for seq, uid in reversed(found)]
+
+    def deleted(self):
+        """UIDs in the view that are marked \\Deleted now (by anyone)."""
+        _, slots = self.folder.slots()
+        marks = slots.bits.translate(_DELETED)
+        found, at = [], marks.find(1)
+        while at >= 0:
+            uid = slots.uids[at]
+            if self.seq(uid):
+                found.append(uid)
+            at = marks.find(1, at + 1)
+        return found
+
+
+def _merge(spans):
+    merged = []
+    for start, stop in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return merged
