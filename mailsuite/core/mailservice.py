@@ -71,8 +71,14 @@ class MailService:
         """Run `fn(*args)` in a worker thread and return its result. A failure of
         the disk or the index (a full disk, say) comes back as StoreError."""
         loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._threads, fn, *args)
         try:
-            return await loop.run_in_executor(self._threads, fn, *args)
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The thread runs on whatever happens to the caller: let it finish
+            # before the caller goes on to release (and close) what it uses.
+            await asyncio.wait([future])
+            raise
         except (OSError, lmdb.Error) as exc:
             raise StoreError(_reason(exc)) from exc
 
@@ -128,20 +134,29 @@ class MailService:
         return await self.call(folder.scan, force)
 
     def scan_soon(self, folder, on_change=None):
-        """Start a background scan of the folder unless one is under way."""
+        """Start a background scan of the folder unless one is under way. The
+        scan holds its Store open until it is done, whoever else lets it go."""
         key = (os.fspath(folder.owner.root), folder.name)
         if key in self._scans:
             return
-        task = asyncio.get_running_loop().create_task(self._background(folder, on_change))
+        entry = self._stores.get(key[0])
+        held = entry is not None and entry[0] is folder.owner
+        if held:
+            entry[1] += 1
+        task = asyncio.get_running_loop().create_task(
+            self._background(folder, on_change, held))
         self._scans[key] = task
         task.add_done_callback(lambda _: self._scans.pop(key, None))
 
-    async def _background(self, folder, on_change):
+    async def _background(self, folder, on_change, held):
         try:
             changed = await self.scan(folder)
         except Exception as exc:
             log.error("%s: scan of %s failed: %s", folder.owner.root, folder.name, exc)
             return
+        finally:
+            if held:
+                await self.release(folder.owner)
         if changed and on_change is not None:
             on_change()
 
@@ -164,14 +179,16 @@ class MailService:
         return None
 
     def close(self):
+        """Stop: the work running in threads finishes first (a thread must never
+        find its LMDB environment closed under it), then the stores close."""
         for task in self._scans.values():
             task.cancel()
+        self._threads.shutdown(wait=True, cancel_futures=True)
         for store, _ in self._stores.values():
             store.close()
         self._stores.clear()
         if self._process is not None:
             self._process.shutdown(wait=False, cancel_futures=True)
-        self._threads.shutdown(wait=False, cancel_futures=True)
 
 
 def _reason(exc):

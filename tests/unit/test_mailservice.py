@@ -126,3 +126,55 @@ def test_stores_are_shared_and_closed_with_their_last_user(tmp_path):
             service.close()
 
     asyncio.run(scenario())
+
+
+def test_a_store_stays_open_while_a_background_scan_uses_it(tmp_path, monkeypatch):
+    make_big_maildir(tmp_path / "user", 3)
+    started, finish = threading.Event(), threading.Event()
+
+    async def scenario():
+        service = MailService()
+        try:
+            store = await service.open(tmp_path / "user")
+            folder = await service.folder(store, "INBOX")
+            real = folder.scan
+
+            def slow_scan(force=False):
+                started.set()
+                finish.wait(30)
+                return real(force)
+            monkeypatch.setattr(folder, "scan", slow_scan)
+            service.scan_soon(folder)
+            await asyncio.get_running_loop().run_in_executor(None, started.wait, 30)
+            await service.release(store)            # the session logs out
+            assert store.index._shared is not None   # the scan still holds it
+            finish.set()
+            await asyncio.wait_for(asyncio.gather(*service._scans.values()), 30)
+            assert store.index._shared is None
+        finally:
+            finish.set()
+            service.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_caller_waits_for_its_thread(tmp_path):
+    done = threading.Event()
+
+    async def scenario():
+        service = MailService()
+        try:
+            def work():
+                done.wait(0.2)
+                done.set()
+            task = asyncio.create_task(service.call(work))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # The caller only learns of its cancellation once the thread is done.
+            assert done.is_set()
+        finally:
+            service.close()
+
+    asyncio.run(scenario())
