@@ -87,11 +87,11 @@ SCHEMA = [
            "runs 100 smtpd processes by default; a session here costs far less than "
            "a process. 0 is no limit. Each session holds a file descriptor: the "
            "service unit's LimitNOFILE= must leave room."),
-    Option("smtpd", "max_sessions_per_address", 20, int,
+    Option("smtpd", "max_sessions_per_address", 50, int,
            "Clients served at once from one IP address (an IPv6 /64 counts as one "
-           "address), so that one host cannot take every session; as Postfix's "
-           "smtpd_client_connection_count_limit. A sending server rarely opens more "
-           "than a few. 0 is no limit."),
+           "address), so that one host cannot take every session; Postfix's "
+           "smtpd_client_connection_count_limit, with its default. A big sender "
+           "may open tens of sessions at once to deliver a backlog. 0 is no limit."),
     Option("imapd", "plaintext_loopback", False, bool,
            "Allow LOGIN and AUTHENTICATE without TLS from loopback addresses."),
     Option("imapd", "idle_timeout", 1800, int,
