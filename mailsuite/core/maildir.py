@@ -77,6 +77,7 @@ class Store:
 
     def __init__(self, root):
         self.root = Path(root)
+        self.snapshots = {}         # folder name -> the last Slots read (Folder.slots)
         make_maildir(self.root)
         self.index = Index(self.root)
 

@@ -66,10 +66,19 @@ class Folder:
             return txn.folder(self.name) is not None
 
     def slots(self):
-        """(state, Slots): the UIDs and flag bits of every message, one snapshot."""
+        """(state, Slots): the UIDs and flag bits of every message, one snapshot.
+        Every change moves the folder's highestmodseq, so a snapshot taken at the
+        same one is still true: the Store keeps the last, and SELECT after SELECT
+        of a big folder reads only its state. Callers must not change it."""
         with self.index.read() as txn:
             state = self._state(txn)
-            return state, txn.slots(state.id)
+            stamp = (state.uidvalidity, state.highestmodseq)
+            kept = self.owner.snapshots.get(self.name)
+            if kept is not None and kept[0] == stamp:
+                return state, kept[1]
+            slots = txn.slots(state.id)
+        self.owner.snapshots[self.name] = (stamp, slots)
+        return state, slots
 
     def uids(self):
         """Every UID in the folder, ascending (a list: for small folders and tests;

@@ -13,15 +13,29 @@ import bisect
 import struct
 from dataclasses import dataclass
 
+from .mailrecord import SEEN
+
 SLOT_SIZE = 1024
 _U32 = struct.Struct(">I")
 
 
 @dataclass(frozen=True)
 class Slots:
-    """A folder's UIDs in ascending order and one byte of flag bits for each."""
+    """A folder's UIDs in ascending order and one byte of flag bits for each, with
+    what SELECT reports of them: how many lack \\Seen, and the index of the
+    first that does (-1 if none)."""
     uids: array.array
     bits: bytes
+    unseen: int = 0
+    first_unseen: int = -1
+
+    @classmethod
+    def of(cls, uids, bits):
+        marks = bits.translate(_UNSEEN)
+        return cls(uids, bits, marks.count(1), marks.find(1))
+
+
+_UNSEEN = bytes(0 if n & SEEN else 1 for n in range(256))
 
 
 def _split(raw):
@@ -53,7 +67,7 @@ class SlotTable:
                 count = len(raw) // 5
                 uids.frombytes(raw[:4 * count])
                 bits.append(raw[4 * count:])
-        return Slots(uids, b"".join(bits))
+        return Slots.of(uids, b"".join(bits))
 
     def _find(self, folder_id, uid):
         """The key and value of the slot that holds `uid` (or would hold it: the

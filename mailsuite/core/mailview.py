@@ -24,9 +24,8 @@ import array
 import bisect
 from dataclasses import dataclass
 
-from .mailrecord import DELETED, SEEN
+from .mailrecord import DELETED
 
-_UNSEEN = bytes(0 if n & SEEN else 1 for n in range(256))
 _DELETED = bytes(1 if n & DELETED else 0 for n in range(256))
 
 
@@ -66,14 +65,13 @@ class View:
         self.folder = folder
         self.readonly = readonly
         state, slots = folder.slots()
-        self.uids = slots.uids
+        self.uids = slots.uids              # shared with the folder's snapshot:
+        self._shared = True                 # copied before it is first changed
         self.uidvalidity = state.uidvalidity
         self.uidnext = state.uidnext
         self.modseq = state.highestmodseq
         self._own = set()
-        marks = slots.bits.translate(_UNSEEN)
-        first = marks.find(1)
-        self.summary = Summary(len(self.uids), marks.count(1), first + 1,
+        self.summary = Summary(len(self.uids), slots.unseen, slots.first_unseen + 1,
                                state.uidvalidity, state.uidnext, state.highestmodseq)
 
     def __len__(self):
@@ -115,6 +113,8 @@ class View:
         state, changes, records = self.folder.changes_since(self.modseq)
         if state.uidvalidity != self.uidvalidity:
             raise UidValidityChanged(f"folder {self.folder.name!r} was rebuilt")
+        if changes and self._shared:
+            self.uids, self._shared = self.uids[:], False
         events = self._expunge([uid for _, uid, gone in changes if gone])
         fresh = sorted(uid for uid in records if not self.seq(uid))
         if fresh:

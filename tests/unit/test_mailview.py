@@ -90,3 +90,18 @@ def test_a_rebuilt_folder_ends_the_view(store, tmp_path):
         txn.put_folder(state)
     with pytest.raises(UidValidityChanged):
         view.sync()
+
+
+def test_a_snapshot_is_shared_until_the_folder_changes_and_never_changed(store):
+    uids = fill(store, 3)
+    inbox = store.folder("INBOX")
+    one, two = View(inbox), View(inbox)
+    assert one.uids is two.uids                  # one read for both SELECTs
+    snapshot = list(one.uids)
+    store.folder("INBOX").expunge([uids[0]])
+    store.folder("INBOX").store([uids[1]], ["\\Seen"], "add")
+    assert [type(e) for e in one.sync()] == [Expunged, FlagsChanged]
+    assert list(two.uids) == snapshot            # the other view is untouched
+    three = View(inbox)
+    assert list(three.uids) == uids[1:]
+    assert three.summary.unseen == 1 and three.summary.first_unseen == 2
