@@ -8,13 +8,23 @@ is told otherwise (RFC 9051 2.3.1.2), and the changes it has yet to hear about.
     view.sync() -> [Expunged | Exists | FlagsChanged]
     view.deleted() -> [uid]            # in view and marked \\Deleted now
     view.own(modseq)                   # a change this session made and reported
+    view.expunged_since(modseq)        # UIDs gone since: VANISHED (EARLIER)
+    view.changed_since(modseq, upto)   # UIDs in view changed since: CONDSTORE
 
 The view keeps one array of UIDs (4 bytes a message) and no per-message objects;
 flags are read from the index when they are needed. sync() reads the index's change
 log since the last modseq the view has seen, so its cost follows the size of the
 change, never the size of the folder. Events come in the order a client must hear
 them: expunges from the highest sequence number down (so each number is right when
-it is read), then the new message count, then flag changes by number.
+it is read), then the new message count, then flag changes by number. Each event
+carries its UID, and a flag change its record with its modseq, so that a session
+may report them as EXPUNGE or VANISHED, with or without MODSEQ (RFC 7162).
+
+`expunged_since` and `changed_since` answer a client that comes back with a modseq
+it saw earlier (RFC 7162 CHANGEDSINCE and QRESYNC) from the index's change log,
+which keeps every expunged UID with its modseq, in time that follows the size of
+the change. What they report of expunges stops at the view's own modseq, so that no
+UID the view still holds is ever said to be gone.
 
 All of this is blocking work for a worker thread (core.mailservice), never for the
 event loop.
@@ -25,6 +35,7 @@ import bisect
 from dataclasses import dataclass
 
 from .mailrecord import DELETED
+from .mailscan import FIRST_LOOK_MODSEQ
 
 _DELETED = bytes(1 if n & DELETED else 0 for n in range(256))
 
@@ -131,6 +142,22 @@ class View:
         self.modseq, self.uidnext = state.highestmodseq, state.uidnext
         self._own = {m for m in self._own if m > self.modseq}
         return events
+
+    def expunged_since(self, modseq):
+        """UIDs expunged after `modseq`, up to the view's modseq, ascending."""
+        _, changes = self.folder.change_log(modseq)
+        return sorted(uid for m, uid, gone in changes if gone and m <= self.modseq)
+
+    def changed_since(self, modseq, upto=None):
+        """UIDs in the view of the messages changed after `modseq` (and not after
+        `upto`), ascending. A change log read from before a folder's first look
+        is incomplete: then every UID of the view, for the caller to sort out by
+        the records' modseqs."""
+        if modseq < FIRST_LOOK_MODSEQ:
+            return list(self.uids)
+        _, changes = self.folder.change_log(modseq)
+        return sorted(uid for m, uid, gone in changes
+                      if not gone and (upto is None or m <= upto) and self.seq(uid))
 
     def _expunge(self, uids):
         found = sorted((self.seq(uid), uid) for uid in uids)

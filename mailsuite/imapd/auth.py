@@ -24,7 +24,12 @@ from .response import ANSWERED, status
 
 log = logging.getLogger("imapd")
 
-BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL+", "SASL-IR", "IDLE", "UNSELECT", "CHILDREN")
+# What a client may need before it logs in (RFC 9051 7.2.2), and what is announced
+# once it has: COMPRESS (RFC 4978 3) and UNAUTHENTICATE (RFC 8437) serve only a
+# logged-in session. IMAP4rev2 is listed when imapd.imap4rev2 says so (decision 0008).
+BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE",
+                     "UNSELECT", "CHILDREN", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT")
+LOGGED_IN_CAPABILITIES = ("UNAUTHENTICATE", "COMPRESS=DEFLATE")
 MAX_FAILURES = 3        # failed or refused logins before the session is ended
 
 # core.login's refusals as IMAP answers: (status, response code); RFC 5530 3.
@@ -42,7 +47,11 @@ ANSWERS = {
 def capabilities(s):
     """The capability list for the session's current state (RFC 9051 7.2.2)."""
     caps = list(BASE_CAPABILITIES)
-    if s.user is None:
+    if s.cfg.imapd.imap4rev2:
+        caps.insert(1, "IMAP4rev2")
+    if s.user is not None:
+        caps += LOGGED_IN_CAPABILITIES
+    else:
         if not s.stream.tls and s.ctx.credentials.available():
             caps.append("STARTTLS")
         if plaintext_refused(s):

@@ -1,8 +1,9 @@
 """FETCH and UID FETCH (RFC 9051 6.4.5 and 7.5.2; RFC 3501 6.4.5 and 7.4.2).
 
-Data items served: FLAGS, UID, RFC822.SIZE, INTERNALDATE, RFC822, RFC822.HEADER,
-RFC822.TEXT, the FAST macro, and BODY[section]<partial> / BODY.PEEK[...] for the
-sections "", HEADER, TEXT, HEADER.FIELDS (...) and HEADER.FIELDS.NOT (...). Message
+Data items served: FLAGS, UID, MODSEQ (RFC 7162), RFC822.SIZE, INTERNALDATE, RFC822,
+RFC822.HEADER, RFC822.TEXT, the FAST macro, and BODY[section]<partial> /
+BODY.PEEK[...] for the sections "", HEADER, TEXT, HEADER.FIELDS (...) and
+HEADER.FIELDS.NOT (...); the modifier (CHANGEDSINCE n [VANISHED]). Message
 data is sent as a literal in its wire form, every line ending in CRLF (RFC 9051 2.2),
 which is also what RFC822.SIZE and partial offsets count. Reading a body without
 .PEEK sets \\Seen (unless the mailbox was EXAMINEd) and FLAGS then go out with the
@@ -17,13 +18,14 @@ import re
 
 from ..core import maildir, msginfo
 from ..core.mailrecord import KEYWORDS_BIT, system_flags
+from . import condstore
 from .errors import Bad, No
 from .parser import astring, sequence_set, tokenize
 from .response import flags as format_flags, internaldate, literal, quoted
 
 FLUSH_SIZE = 256 * 1024    # send gathered responses once they pass this
 _MACROS = {"FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"]}
-_SIMPLE = {"FLAGS", "UID", "RFC822.SIZE", "INTERNALDATE"}
+_SIMPLE = {"FLAGS", "UID", "MODSEQ", "RFC822.SIZE", "INTERNALDATE"}
 # name -> (section, sets \Seen)
 _RFC822 = {"RFC822": ("", True), "RFC822.HEADER": ("HEADER", False),
            "RFC822.TEXT": ("TEXT", True)}
@@ -107,27 +109,43 @@ def _field_name(token):
 
 
 async def fetch(s, cmd):
-    if len(cmd.args) != 2:
-        raise Bad("expected a sequence set and data items")
+    if len(cmd.args) not in (2, 3):
+        raise Bad("expected a sequence set, data items and optional modifiers")
     ranges = sequence_set(cmd.args[0])
     items = parse_items(cmd.args[1])
-    if cmd.uid and not any(item.label == "UID" for item in items):
+    since, vanished = None, False
+    if len(cmd.args) == 3:
+        since, vanished = condstore.fetch_modifiers(s, cmd, cmd.args[2])
+    if cmd.uid and not _asks(items, "UID"):
         # RFC 9051 6.4.9: UID FETCH always returns the UID.
         items.insert(0, Item("UID"))
-    builder = Builder(items)
+    if since is not None and not _asks(items, "MODSEQ"):
+        # RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ.
+        items.append(Item("MODSEQ"))
+    if _asks(items, "MODSEQ"):
+        condstore.enable(s)
+    builder = Builder(items, condstore.condstore_on(s))
     view = s.selected
     spans = check_spans(view, ranges, cmd.uid)
+    if vanished:
+        # RFC 7162 3.2.6: the UIDs of the set expunged since, before the FETCHes.
+        gone = await s.mail.call(view.expunged_since, since)
+        condstore.report_vanished(
+            s, [uid for uid in gone if condstore.within(uid, ranges)], earlier=True)
     if builder.flags_only:
         for lines in await s.mail.call(flag_lines, view, builder, spans):
             s.write(lines)
             await s.flush()
         return
     uids = [view.uids[i] for start, stop in spans for i in range(start, stop)]
+    if since is not None:
+        changed = set(await s.mail.call(view.changed_since, since))
+        uids = [uid for uid in uids if uid in changed]
     gone = 0
     step = CHUNK_BODIES if builder.source == WHOLE else CHUNK
     for at in range(0, len(uids), step):
         lines, missing = await s.mail.call(fetch_lines, view, builder,
-                                           uids[at:at + step])
+                                           uids[at:at + step], since)
         gone += missing
         s.write(lines)
         if len(s.out) > FLUSH_SIZE:
@@ -135,6 +153,10 @@ async def fetch(s, cmd):
     if gone:
         # RFC 9051 7.1: another session expunged some; the client hears at NOOP.
         raise No("some messages were expunged", "EXPUNGEISSUED")
+
+
+def _asks(items, label):
+    return any(item.label == label for item in items)
 
 
 def check_spans(view, ranges, by_uid):
@@ -165,11 +187,15 @@ FLAG_LINES = 5000       # lines per piece of a flags-only answer
 
 class Builder:
     """The one maker of `* n FETCH (...)` lines, for FETCH, for STORE and for flag
-    changes reported unasked, so an item's rule lives in one place."""
+    changes reported unasked, so an item's rule lives in one place. `condstore`
+    says the session has CONDSTORE on (RFC 7162 3.1)."""
 
-    def __init__(self, items):
+    def __init__(self, items, condstore=False):
         self.items = items
-        self.has_flags = any(i.label == "FLAGS" for i in items)
+        self.condstore = condstore
+        self.has_flags = _asks(items, "FLAGS")
+        self.has_uid = _asks(items, "UID")
+        self.has_modseq = _asks(items, "MODSEQ")
         self.flags_only = all(i.label in ("UID", "FLAGS") for i in items)
         self.sets_seen = any(i.seen for i in items)
         self.source = max((_source(i) for i in items), default=NOTHING)
@@ -192,9 +218,15 @@ class Builder:
         """The response for one message. `body` is the message (or its header)
         when the items need it, `info` its core.msginfo description; `seen_set`
         says this fetch just set \\Seen, so FLAGS go out even if not asked for
-        (RFC 9051 6.4.5)."""
-        parts = [b"FLAGS " + format_flags(record.flags).encode("utf-8")] \
-            if seen_set and not self.has_flags else []
+        (RFC 9051 6.4.5), and with CONDSTORE on, UID and MODSEQ too (RFC 7162
+        3.1)."""
+        parts = []
+        if seen_set:
+            wanted = [("UID", not self.has_uid and self.condstore),
+                      ("FLAGS", not self.has_flags),
+                      ("MODSEQ", not self.has_modseq and self.condstore)]
+            parts = [_render(Item(label), record, None, None)
+                     for label, missing in wanted if missing]
         parts += [_render(item, record, body, info) for item in self.items]
         return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
 
@@ -252,12 +284,17 @@ def _keyworded(folder, slots):
     return folder.records(found) if found else {}
 
 
-def fetch_lines(view, builder, uids):
-    """(response bytes, messages found gone) for some messages: read what the
-    items need, then set \\Seen where a body was read, then build the lines, so
-    that a failure part way sets no flag for data that was not sent."""
+def fetch_lines(view, builder, uids, since=None):
+    """(response bytes, messages found gone) for some messages (those changed
+    after `since` if given): read what the items need, then set \\Seen where a
+    body was read, then build the lines, so that a failure part way sets no flag
+    for data that was not sent."""
     folder = view.folder
     records = folder.records(uids)
+    gone = len(uids) - len(records)
+    if since is not None:
+        records = {uid: r for uid, r in records.items() if r.modseq > since}
+        uids = [uid for uid in uids if uid in records]
     infos = {}
     if builder.source in (CACHE, HEADER):
         infos = folder.message_infos(list(records.values()))
@@ -267,19 +304,20 @@ def fetch_lines(view, builder, uids):
             bodies[uid] = _read(folder, record, builder.source, infos.get(uid))
         except maildir.NoSuchMessage:
             del records[uid]
+            gone += 1
     seen = set()
     if builder.sets_seen and not view.readonly:
         unseen = [uid for uid, r in records.items() if "\\Seen" not in r.flags]
         if unseen:
-            changed = folder.store(unseen, frozenset({"\\Seen"}), "add")
-            for uid in unseen:
-                if uid in changed:
-                    records[uid] = changed[uid]
-                    view.own(changed[uid].modseq)
-                    seen.add(uid)
+            change = folder.change_flags(unseen, frozenset({"\\Seen"}), "add")
+            if change.modseq:
+                view.own(change.modseq)
+            for uid, record in change.records.items():
+                records[uid] = record
+                seen.add(uid)
     lines = [builder.line(view.seq(uid), records[uid], bodies[uid], infos.get(uid),
                           uid in seen) for uid in uids if uid in records]
-    return b"".join(lines), len(uids) - len(records)
+    return b"".join(lines), gone
 
 
 def _read(folder, record, source, info):
@@ -298,6 +336,9 @@ def _render(item, record, body, info):
         return label + b" " + format_flags(record.flags).encode("utf-8")
     if item.label == "UID":
         return b"UID %d" % record.uid
+    if item.label == "MODSEQ":
+        # RFC 7162 3.1.4.2
+        return b"MODSEQ (%d)" % record.modseq
     if item.label == "RFC822.SIZE":
         return b"RFC822.SIZE %d" % record.wire
     if item.label == "INTERNALDATE":
