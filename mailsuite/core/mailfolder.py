@@ -116,6 +116,23 @@ class Folder:
             state = self._state(txn)
             return state, txn.changes_since(state.id, modseq)
 
+    def claim_recent(self, upto):
+        """Take the messages below UID `upto` that no session has been told of
+        as recent (RFC 3501 2.3.2: one session only is); returns the folder's
+        first recent UID before, so this session's recent ones are
+        [returned value, upto). A read-write session does this at SELECT and
+        when it hears of new messages."""
+        with self.index.read() as txn:
+            if self._state(txn).first_recent >= upto:
+                return upto
+        with self.index.write() as txn:
+            state = self._state(txn)
+            first = state.first_recent
+            if first < upto:
+                state.first_recent = upto
+                txn.put_folder(state)
+            return min(first, upto)
+
     # other tools
 
     def needs_scan(self):

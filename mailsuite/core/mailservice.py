@@ -209,7 +209,9 @@ def _open_view(store, name, readonly):
     folder = store.folder(name, build=False)
     if not folder.indexed():
         return None, None, folder
-    return View(folder, readonly), folder.needs_scan(), folder
+    view = View(folder, readonly)
+    view.take_recent()
+    return view, folder.needs_scan(), folder
 
 
 def _catch_up(view):

@@ -10,6 +10,7 @@ is told otherwise (RFC 9051 2.3.1.2), and the changes it has yet to hear about.
     view.own(modseq)                   # a change this session made and reported
     view.expunged_since(modseq)        # UIDs gone since: VANISHED (EARLIER)
     view.changed_since(modseq, upto)   # UIDs in view changed since: CONDSTORE
+    view.take_recent(); view.is_recent(uid)    # IMAP4rev1's \\Recent
 
 The view keeps one array of UIDs (4 bytes a message) and no per-message objects;
 flags are read from the index when they are needed. sync() reads the index's change
@@ -26,13 +27,19 @@ which keeps every expunged UID with its modseq, in time that follows the size of
 the change. What they report of expunges stops at the view's own modseq, so that no
 UID the view still holds is ever said to be gone.
 
+\\Recent (RFC 3501 2.3.2) is the messages one session is the first to hear of: the
+folder keeps the lowest UID no session has taken yet (FolderState.first_recent); a
+read-write view takes what lies above it at SELECT (take_recent) and at each sync
+that finds new messages, a read-only one only looks. What a view took is a few UID
+ranges, whatever the folder's size.
+
 All of this is blocking work for a worker thread (core.mailservice), never for the
 event loop.
 """
 
 import array
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .mailrecord import DELETED
 from .mailscan import FIRST_LOOK_MODSEQ
@@ -52,6 +59,7 @@ class Summary:
     uidvalidity: int
     uidnext: int
     highestmodseq: int
+    recent: int = 0          # messages this session reports as \\Recent
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class Expunged:
 @dataclass(frozen=True)
 class Exists:
     count: int
+    recent: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,8 @@ class View:
         self.uidvalidity = state.uidvalidity
         self.uidnext = state.uidnext
         self.modseq = state.highestmodseq
+        self.first_recent = state.first_recent
+        self.recent = []                    # [(low, high)]: UIDs low..high-1
         self._own = set()
         self.summary = Summary(len(self.uids), slots.unseen, slots.first_unseen + 1,
                                state.uidvalidity, state.uidnext, state.highestmodseq)
@@ -114,6 +125,25 @@ class View:
                 spans.append((start, stop))
         return _merge(spans)
 
+    def take_recent(self):
+        """At SELECT: the messages no session was told of as recent are this
+        session's \\Recent ones; a read-write view takes them for itself."""
+        self._take_recent(self.first_recent, self.uidnext)
+        self.summary = replace(self.summary, recent=self.recent_count())
+
+    def _take_recent(self, first, upto):
+        if not self.readonly:
+            first = self.folder.claim_recent(upto)
+        if first < upto:
+            self.recent.append((first, upto))
+
+    def is_recent(self, uid):
+        return any(low <= uid < high for low, high in self.recent)
+
+    def recent_count(self):
+        return sum(bisect.bisect_left(self.uids, high) - bisect.bisect_left(self.uids, low)
+                   for low, high in self.recent)
+
     def own(self, modseq):
         """Note a change this session made (and reported) at `modseq`, so that
         sync() does not report it again."""
@@ -134,7 +164,8 @@ class View:
                 self.uids = array.array("I", sorted(set(self.uids) | set(fresh)))
             else:
                 self.uids.extend(fresh)
-            events.append(Exists(len(self.uids)))
+            self._take_recent(state.first_recent, state.uidnext)
+            events.append(Exists(len(self.uids), self.recent_count()))
         fresh = set(fresh)
         changed = sorted((self.seq(uid), records[uid]) for m, uid, gone in changes
                          if not gone and uid not in fresh and m not in self._own)

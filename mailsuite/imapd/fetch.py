@@ -14,6 +14,7 @@ ENVELOPE, BODYSTRUCTURE and MIME part numbers are not served yet: asking for the
 a BAD, never a wrong answer.
 """
 
+import bisect
 import re
 
 from ..core import maildir, msginfo
@@ -124,8 +125,8 @@ async def fetch(s, cmd):
         items.append(Item("MODSEQ"))
     if _asks(items, "MODSEQ"):
         condstore.enable(s)
-    builder = Builder(items, condstore.condstore_on(s))
     view = s.selected
+    builder = Builder(items, condstore.condstore_on(s), recent_of(s))
     spans = check_spans(view, ranges, cmd.uid)
     if vanished:
         # RFC 7162 3.2.6: the UIDs of the set expunged since, before the FETCHes.
@@ -159,6 +160,16 @@ def _asks(items, label):
     return any(item.label == label for item in items)
 
 
+def recent_of(s):
+    """What says whether a message is \\Recent for the session, for Builder:
+    None when no message is, or for an IMAP4rev2 client, which has no \\Recent
+    (RFC 9051 appendix E)."""
+    view = s.selected
+    if view is None or not view.recent or "IMAP4rev2" in s.enabled:
+        return None
+    return view.is_recent
+
+
 def check_spans(view, ranges, by_uid):
     """The [(start, stop)] slices of view.uids a sequence set names; RFC 9051 9:
     a sequence number beyond the last message is an error, while "*" in an empty
@@ -188,11 +199,13 @@ FLAG_LINES = 5000       # lines per piece of a flags-only answer
 class Builder:
     """The one maker of `* n FETCH (...)` lines, for FETCH, for STORE and for flag
     changes reported unasked, so an item's rule lives in one place. `condstore`
-    says the session has CONDSTORE on (RFC 7162 3.1)."""
+    says the session has CONDSTORE on (RFC 7162 3.1); `recent(uid)`, if given,
+    whether FLAGS include \\Recent (RFC 3501 2.3.2)."""
 
-    def __init__(self, items, condstore=False):
+    def __init__(self, items, condstore=False, recent=None):
         self.items = items
         self.condstore = condstore
+        self.recent = recent
         self.has_flags = _asks(items, "FLAGS")
         self.has_uid = _asks(items, "UID")
         self.has_modseq = _asks(items, "MODSEQ")
@@ -225,10 +238,24 @@ class Builder:
             wanted = [("UID", not self.has_uid and self.condstore),
                       ("FLAGS", not self.has_flags),
                       ("MODSEQ", not self.has_modseq and self.condstore)]
-            parts = [_render(Item(label), record, None, None)
+            parts = [self._render(Item(label), record, None, None)
                      for label, missing in wanted if missing]
-        parts += [_render(item, record, body, info) for item in self.items]
+        parts += [self._render(item, record, body, info) for item in self.items]
         return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
+
+    def _render(self, item, record, body, info):
+        if item.label == "FLAGS":
+            return b"FLAGS " + self.flags(record.uid, record.flags)
+        return _render(item, record, body, info)
+
+    def flags(self, uid, flags):
+        """The formatted flag list of a message, \\Recent included if it is."""
+        if self.recent is not None and self.recent(uid):
+            flags = flags | RECENT
+        return format_flags(flags).encode("utf-8")
+
+
+RECENT = frozenset({"\\Recent"})
 
 
 def _source(item):
@@ -248,7 +275,8 @@ def flag_lines(view, builder, spans):
     uids, bits = view.uids, slots.bits
     where = None if slots.uids == uids else {uid: i for i, uid in enumerate(slots.uids)}
     records = _keyworded(view.folder, slots)
-    texts = {}
+    texts = {}                  # flag bits (+256 if \\Recent) -> formatted flags
+    recent = _recent_marks(view, builder)
     pieces, lines = [], []
     for start, stop in spans:
         for i in range(start, stop):
@@ -258,17 +286,31 @@ def flag_lines(view, builder, spans):
                 continue            # expunged by another session meanwhile
             mark = bits[j]
             if mark & KEYWORDS_BIT and uid in records:
-                text = format_flags(records[uid].flags).encode("utf-8")
+                text = builder.flags(uid, records[uid].flags)
             else:
-                text = texts.get(mark)
+                key = mark | 256 if recent is not None and recent[i] else mark
+                text = texts.get(key)
                 if text is None:
-                    text = texts[mark] = format_flags(system_flags(mark)).encode()
+                    text = texts[key] = builder.flags(uid, system_flags(mark))
             lines.append(builder.flags_line(i + 1, uid, text))
             if len(lines) >= FLAG_LINES:
                 pieces.append(b"".join(lines))
                 lines = []
     pieces.append(b"".join(lines))
     return pieces
+
+
+def _recent_marks(view, builder):
+    """One byte per message of the view, 1 where it is \\Recent; None if the
+    builder shows no \\Recent."""
+    if builder.recent is None:
+        return None
+    marks = bytearray(len(view.uids))
+    for low, high in view.recent:
+        start = bisect.bisect_left(view.uids, low)
+        stop = bisect.bisect_left(view.uids, high)
+        marks[start:stop] = b"\x01" * (stop - start)
+    return marks
 
 
 _HAS_KEYWORDS = bytes(1 if n & KEYWORDS_BIT else 0 for n in range(256))
@@ -332,8 +374,6 @@ def _read(folder, record, source, info):
 
 def _render(item, record, body, info):
     label = item.label.encode("ascii")
-    if item.label == "FLAGS":
-        return label + b" " + format_flags(record.flags).encode("utf-8")
     if item.label == "UID":
         return b"UID %d" % record.uid
     if item.label == "MODSEQ":

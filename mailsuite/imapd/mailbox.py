@@ -17,7 +17,7 @@ from ..core import maildir
 from ..core.mailview import Exists, Expunged, FlagsChanged, UidValidityChanged
 from . import condstore, names
 from .errors import Bad, Logout, No
-from .fetch import Builder, Item, check_messages
+from .fetch import Builder, Item, check_messages, recent_of
 from .parser import atom, expect, flag_list, list_mailbox, sequence_set
 from .pattern import compile_pattern
 from .response import number_set
@@ -31,9 +31,10 @@ PERMANENT_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
 def changes_builder(s):
     """The FETCH lines of flag changes the client did not ask for: with UID, and
     with MODSEQ once CONDSTORE is on (RFC 7162 3.1)."""
+    items = [Item("UID"), Item("FLAGS")]
     if condstore.condstore_on(s):
-        return Builder([Item("UID"), Item("FLAGS"), Item("MODSEQ")], True)
-    return Builder([Item("UID"), Item("FLAGS")])
+        items.append(Item("MODSEQ"))
+    return Builder(items, condstore.condstore_on(s), recent_of(s))
 
 
 async def report_changes(s):
@@ -58,6 +59,9 @@ async def report_changes(s):
     for event in events:
         if isinstance(event, Exists):
             s.untagged(f"{event.count} EXISTS")
+            if "IMAP4rev2" not in s.enabled:
+                # RFC 3501 7.3.2; IMAP4rev2 has no RECENT (RFC 9051 appendix E).
+                s.untagged(f"{event.recent} RECENT")
         elif isinstance(event, FlagsChanged):
             s.write(builder.line(event.seq, event.record))
     if stale:
@@ -130,7 +134,7 @@ async def select(s, cmd, readonly=False):
 def _describe(s, view, name, readonly):
     """SELECT's untagged responses (RFC 9051 6.3.2, RFC 3501 6.3.1). IMAP4rev2
     has no \\Recent, and names the mailbox in a LIST response instead of
-    pointing at its first unseen message (RFC 9051 E.6, E.7)."""
+    pointing at its first unseen message (RFC 9051 6.3.2, appendix E)."""
     summary = view.summary
     rev2 = "IMAP4rev2" in s.enabled
     s.untagged(f"FLAGS {SYSTEM_FLAGS}")
@@ -138,7 +142,7 @@ def _describe(s, view, name, readonly):
     if rev2:
         s.untagged(f'LIST () "{DELIMITER}" {names.encode(s, name)}')
     else:
-        s.untagged("0 RECENT")
+        s.untagged(f"{summary.recent} RECENT")
         if summary.first_unseen:
             s.untagged(f"OK [UNSEEN {summary.first_unseen}] first unseen message")
     s.untagged(f"OK [UIDVALIDITY {summary.uidvalidity}] UIDs valid")
@@ -219,7 +223,7 @@ def _report_store(s, cmd, records, silent):
         return
     else:
         items = [Item("UID"), Item("FLAGS")] if cmd.uid else [Item("FLAGS")]
-    builder = Builder(items, condstore.condstore_on(s))
+    builder = Builder(items, condstore.condstore_on(s), recent_of(s))
     for uid in sorted(records):
         s.write(builder.line(view.seq(uid), records[uid]))
 

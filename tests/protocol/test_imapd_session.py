@@ -209,7 +209,7 @@ def test_condstore_modseqs_in_fetch_store_and_select(imapd):
     # A CONDSTORE enabling command with a mailbox selected tells HIGHESTMODSEQ.
     _, untagged = client.ok("FETCH 1:3 (FLAGS MODSEQ)")
     assert highestmodseq(untagged) == start
-    assert all(re.fullmatch(r"FLAGS \(\) MODSEQ \(\d+\)", v)
+    assert all(re.fullmatch(r"FLAGS \(\\Recent\) MODSEQ \(\d+\)", v)
                for v in fetched(untagged).values())
     # Every STORE reply now carries UID and MODSEQ, even a silent one.
     _, untagged = client.ok("STORE 1 +FLAGS (\\Seen)")
@@ -225,7 +225,7 @@ def test_condstore_modseqs_in_fetch_store_and_select(imapd):
     assert sorted(fetched(untagged)) == [1, 2]
     # A FETCH that sets \Seen reports UID, FLAGS and MODSEQ.
     _, untagged = client.ok("FETCH 3 (BODY[TEXT])")
-    assert re.search(rf"UID {uids[2]} FLAGS \(\\Seen\) MODSEQ \(\d+\) BODY\[TEXT\]",
+    assert re.search(rf"UID {uids[2]} FLAGS \(\\Seen \\Recent\) MODSEQ \(\d+\) BODY\[TEXT\]",
                      untagged[0].decode())
 
 
@@ -279,7 +279,8 @@ def test_other_sessions_changes_reach_a_condstore_session_with_modseq(imapd):
     assert untagged[0] == b"* 3 EXPUNGE\r\n"
     assert b"* 4 EXISTS\r\n" in untagged
     flags = fetched(untagged)[2]
-    assert re.fullmatch(rf"UID {uids[1]} FLAGS \(\\Flagged\) MODSEQ \(\d+\)", flags)
+    assert re.fullmatch(rf"UID {uids[1]} FLAGS \(\\Flagged \\Recent\) MODSEQ \(\d+\)",
+                        flags)
     tagged, _ = watcher.ok("EXPUNGE")
     assert highestmodseq([tagged]) >= int(re.search(r"MODSEQ \((\d+)\)", flags).group(1))
 
@@ -321,7 +322,7 @@ def test_qresync_brings_back_a_client_that_was_away(imapd):
     assert set(changes) == {2, 3, 5}
     assert re.fullmatch(rf"UID {uids[1]} FLAGS \(\\Seen\) MODSEQ \(\d+\)", changes[2])
     assert changes[3].startswith(f"UID {uids[3]} FLAGS (\\Answered)")
-    assert changes[5].startswith(f"UID {new} FLAGS ()")
+    assert changes[5].startswith(f"UID {new} FLAGS (\\Recent)")
     now = highestmodseq(untagged)
     assert now > seen
     # The same answer by UID FETCH; nothing since `now`.
@@ -351,6 +352,27 @@ def test_qresync_sessions_hear_vanished_instead_of_expunge(imapd):
     assert not any(b"EXPUNGE" in u for u in untagged)
     _, untagged = watcher.ok("FETCH 1:* (UID)")
     assert fetched(untagged) == {1: f"UID {uids[2]}", 2: f"UID {uids[4]}"}
+
+
+def test_recent_goes_to_the_first_session_to_hear_of_a_message(imapd):
+    deliver(imapd, 2)
+    first, second = Client(imapd.port("imap")), Client(imapd.port("imap"))
+    for c in (first, second):
+        c.login()
+    # EXAMINE looks without taking (RFC 3501 2.3.2), SELECT takes.
+    assert b"* 2 RECENT\r\n" in first.ok("EXAMINE INBOX")[1]
+    assert b"* 2 RECENT\r\n" in first.ok("SELECT INBOX")[1]
+    _, untagged = first.ok("FETCH 1 (FLAGS)")
+    assert fetched(untagged) == {1: "FLAGS (\\Recent)"}
+    assert b"* 0 RECENT\r\n" in second.ok("SELECT INBOX")[1]
+    deliver(imapd)
+    _, untagged = second.ok("NOOP")
+    assert untagged[:2] == [b"* 3 EXISTS\r\n", b"* 1 RECENT\r\n"]
+    assert fetched(second.ok("FETCH 1:3 (FLAGS)")[1]) == {
+        1: "FLAGS ()", 2: "FLAGS ()", 3: "FLAGS (\\Recent)"}
+    _, untagged = first.ok("NOOP")
+    assert untagged[:2] == [b"* 3 EXISTS\r\n", b"* 2 RECENT\r\n"]
+    assert fetched(first.ok("FETCH 3 (FLAGS)")[1]) == {3: "FLAGS ()"}
 
 
 # UNAUTHENTICATE, COMPRESS

@@ -53,7 +53,7 @@ def test_sync_reports_expunges_highest_first_then_exists_then_flags(store):
     new = store.deliver("new.Q.host", MSG)
     events = view.sync()
     assert events[:2] == [Expunged(4, uids[3]), Expunged(2, uids[1])]
-    assert events[2] == Exists(4)
+    assert events[2].count == 4
     assert [(e.seq, e.record.uid, e.record.flags) for e in events[3:]] == [
         (3, uids[4], {"\\Flagged"})]
     assert list(view.uids) == [uids[0], uids[2], uids[4], new]
@@ -113,7 +113,7 @@ def test_files_another_tool_puts_into_an_empty_folder_reach_an_open_view(store):
     (store.root / "new" / "1700000000.other-tool.host").write_bytes(MSG)
     assert inbox.scan(force=True)
     (event,) = view.sync()
-    assert event == Exists(1)
+    assert event == Exists(1, recent=1)
 
 
 def test_expunged_since_keeps_every_expunge_up_to_the_view(store):
@@ -168,3 +168,27 @@ def test_a_conditional_change_leaves_messages_changed_since_alone(store):
     assert all(r.modseq == change.modseq for r in change.records.values())
     again = inbox.change_flags([uids[0]], ["\\Deleted"], "add")
     assert again.modseq == 0 and again.modified == []
+
+
+def test_recent_goes_to_one_read_write_session_and_read_only_ones_only_look(store):
+    fill(store, 3)
+    first = View(store.folder("INBOX"))
+    first.take_recent()
+    assert first.summary.recent == 3 and first.is_recent(1)
+    second = View(store.folder("INBOX"))
+    second.take_recent()
+    assert second.summary.recent == 0 and not second.is_recent(1)
+    new = store.deliver("new.Q.host", MSG)
+    assert second.sync() == [Exists(4, recent=1)]
+    assert first.sync() == [Exists(4, recent=3)]
+    looker = View(store.folder("INBOX"), readonly=True)
+    looker.take_recent()
+    assert looker.summary.recent == 0
+    newer = store.deliver("newer.Q.host", MSG)
+    assert looker.sync() == [Exists(5, recent=1)]
+    assert first.sync() == [Exists(5, recent=4)]
+    assert looker.is_recent(newer) and first.is_recent(newer)
+    assert second.is_recent(new) and not first.is_recent(new)
+    store.folder("INBOX").expunge([1])
+    first.sync()
+    assert first.recent_count() == 3
