@@ -141,7 +141,8 @@ class View:
         return any(low <= uid < high for low, high in self.recent)
 
     def recent_count(self):
-        return sum(bisect.bisect_left(self.uids, high) - bisect.bisect_left(self.uids, low)
+        where = bisect.bisect_left
+        return sum(where(self.uids, high) - where(self.uids, low)
                    for low, high in self.recent)
 
     def own(self, modseq):

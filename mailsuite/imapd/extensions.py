@@ -75,7 +75,8 @@ def _id_pairs(token):
             value = String(b"NIL")
         if not isinstance(value, String) or len(value) > ID_VALUE:
             raise Bad(f"an ID value is a string of at most {ID_VALUE} octets, or NIL")
-        pairs.append((field.decode("utf-8", "replace"), value.decode("utf-8", "replace")))
+        pairs.append((field.decode("utf-8", "replace"),
+                      value.decode("utf-8", "replace")))
     return pairs
 
 

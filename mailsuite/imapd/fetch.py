@@ -117,17 +117,12 @@ async def fetch(s, cmd):
     since, vanished = None, False
     if len(cmd.args) == 3:
         since, vanished = condstore.fetch_modifiers(s, cmd, cmd.args[2])
-    if cmd.uid and not _asks(items, "UID"):
-        # RFC 9051 6.4.9: UID FETCH always returns the UID.
-        items.insert(0, Item("UID"))
-    if since is not None and not _asks(items, "MODSEQ"):
-        # RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ.
-        items.append(Item("MODSEQ"))
+    _add_implied(items, cmd.uid, since)
+    view = s.selected
+    spans = check_spans(view, ranges, cmd.uid)
     if _asks(items, "MODSEQ"):
         condstore.enable(s)
-    view = s.selected
     builder = Builder(items, condstore.condstore_on(s), recent_of(s))
-    spans = check_spans(view, ranges, cmd.uid)
     if vanished:
         # RFC 7162 3.2.6: the UIDs of the set expunged since, before the FETCHes.
         gone = await s.mail.call(view.expunged_since, since)
@@ -154,6 +149,15 @@ async def fetch(s, cmd):
     if gone:
         # RFC 9051 7.1: another session expunged some; the client hears at NOOP.
         raise No("some messages were expunged", "EXPUNGEISSUED")
+
+
+def _add_implied(items, by_uid, since):
+    # RFC 9051 6.4.9: UID FETCH always returns the UID.
+    if by_uid and not _asks(items, "UID"):
+        items.insert(0, Item("UID"))
+    # RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ.
+    if since is not None and not _asks(items, "MODSEQ"):
+        items.append(Item("MODSEQ"))
 
 
 def _asks(items, label):

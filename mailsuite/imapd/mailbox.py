@@ -194,9 +194,9 @@ async def store(s, cmd):
     view = s.selected
     if view.readonly:
         raise No("mailbox is read-only", "READ-ONLY")
+    uids = check_messages(view, ranges, cmd.uid)
     if unchangedsince is not None:
         condstore.enable(s)
-    uids = check_messages(view, ranges, cmd.uid)
     if not uids:
         return None
     change = await s.mail.call(view.folder.change_flags, uids, wanted, mode,

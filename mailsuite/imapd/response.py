@@ -17,7 +17,8 @@ MAX_UNTAGGED = 64 * 1024    # characters of an untagged response line
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_SYSTEM_ORDER = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "\\Recent")
+_SYSTEM_ORDER = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft",
+                 "\\Recent")
 _NOT_TEXT = re.compile(r"[^\x20-\x7e]")
 
 

@@ -225,8 +225,8 @@ def test_condstore_modseqs_in_fetch_store_and_select(imapd):
     assert sorted(fetched(untagged)) == [1, 2]
     # A FETCH that sets \Seen reports UID, FLAGS and MODSEQ.
     _, untagged = client.ok("FETCH 3 (BODY[TEXT])")
-    assert re.search(rf"UID {uids[2]} FLAGS \(\\Seen \\Recent\) MODSEQ \(\d+\) BODY\[TEXT\]",
-                     untagged[0].decode())
+    assert re.search(rf"UID {uids[2]} FLAGS \(\\Seen \\Recent\) MODSEQ \(\d+\) "
+                     r"BODY\[TEXT\]", untagged[0].decode())
 
 
 def test_conditional_store_refuses_what_changed_meanwhile(imapd):
