@@ -207,9 +207,11 @@ def _big(path):
 def _open_view(store, name, readonly):
     """(View, stale, folder), or (None, None, folder) if it was never indexed."""
     folder = store.folder(name, build=False)
-    if not folder.indexed():
+    opening = folder.opening()
+    if opening is None:
         return None, None, folder
-    return View(folder, readonly), folder.needs_scan(), folder
+    state, slots, stale = opening
+    return View(folder, readonly, (state, slots)), stale, folder
 
 
 def _catch_up(view):
