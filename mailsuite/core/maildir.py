@@ -12,7 +12,7 @@
         store(uids, flags, mode) -> {uid: Record}; expunge(uids) -> [uid]
         append(data, flags=(), internaldate=None) -> uid
 
-Folder "A/B" lives in `.A.B` (Maildir++), so "." cannot appear in a folder name.
+Folder "A/B" lives in `.A.B` (Maildir++; a "." in a name is escaped: core.mailnames).
 A message file is `new/<base>,S=<size>,W=<wire size>` until its flags are first set,
 then `cur/<base>,S=..,W=..:2,<letters>`: the index is authoritative for flags and the
 file name mirrors them (D F P R S T), so the Maildir stays a faithful, portable copy.
@@ -32,9 +32,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import msginfo
+from . import mailfolders, msginfo
 from .mailfolder import Folder, FolderError, NoSuchFolder, NoSuchMessage
 from .mailindex import Index
+from .mailnames import directory, folder_of, normalize
 from .mailrecord import Record, canonical_flags, suffix_for
 from .files import fsync_dir
 from .mailscan import (dovecot_uidlist, index_files, make_maildir,
@@ -45,39 +46,13 @@ __all__ = ["Store", "Folder", "Record", "FolderError", "NoSuchFolder",
            "NoSuchMessage", "unique_base", "normalize"]
 
 
-def normalize(name):
-    """The canonical API name ("inbox/x" -> "INBOX/x"); raises FolderError."""
-    if not isinstance(name, str) or not name:
-        raise FolderError("folder name is empty")
-    parts = name.split("/")
-    if parts[0].upper() == "INBOX":
-        parts[0] = "INBOX"
-    # The folder's directory, "." and its levels joined by "." (Maildir++), is one
-    # file name: NAME_MAX, 255 bytes on Linux file systems, bounds it and so each
-    # level. Checked first, so that no message below repeats an over-long name.
-    try:
-        size = len(os.fsencode("." + ".".join(parts)))
-    except UnicodeEncodeError:
-        raise FolderError("folder name is not valid Unicode") from None
-    if size > 255:
-        raise FolderError(f"folder name too long: {size} bytes on disk, at most 255")
-    for part in parts:
-        if not part:
-            raise FolderError(f"folder name {name!r} has an empty level")
-        if "." in part:
-            raise FolderError(f"folder name {name!r}: '.' is not allowed "
-                              "(it separates levels on disk)")
-        if any(ord(c) < 32 or ord(c) == 127 for c in part):
-            raise FolderError(f"folder name {name!r} has a control character")
-    return "/".join(parts)
-
-
 class Store:
     """The mail of one user, rooted at `root` (created if missing)."""
 
     def __init__(self, root):
         self.root = Path(root)
         self.snapshots = {}         # folder name -> the last Slots read (Folder.slots)
+        self.sizes = {}             # folder name -> the last size (mailfolders.status)
         make_maildir(self.root)
         self.index = Index(self.root)
 
@@ -94,28 +69,20 @@ class Store:
         """The directory of the folder with this canonical name."""
         if name == "INBOX":
             return self.root
-        return self.root / ("." + name.replace("/", "."))
+        return self.root / directory(name)
 
     def folders(self):
         names = []
         with os.scandir(self.root) as entries:
             for entry in entries:
-                if entry.name.startswith(".") and os.path.isdir(
-                        os.path.join(entry.path, "cur")):
-                    names.append(entry.name[1:].replace(".", "/"))
-        return ["INBOX"] + sorted(n for n in names if n and n != "INBOX")
+                name = folder_of(entry.name)
+                if name is not None and os.path.isdir(os.path.join(entry.path, "cur")):
+                    names.append(name)
+        return ["INBOX"] + sorted(names)
 
-    def create_folder(self, name):
-        name = normalize(name)
-        path = self.path(name)
-        if name == "INBOX" or path.exists():
-            raise FolderError(f"folder {name!r} already exists")
-        make_maildir(path, subfolder=True)
-        with self.index.write() as txn:
-            if txn.folder(name) is None:
-                state, kept = self.new_folder_state(txn, name)
-                sync(txn, state, path, force=True, kept_uids=kept)
-                txn.put_folder(state)
+    def create_folder(self, name, uses=()):
+        """Create a folder (core.mailfolders.create): FolderError if it exists."""
+        mailfolders.create(self, name, uses)
 
     def folder(self, name, build=True):
         """The Folder; a folder the index does not know yet is indexed first from

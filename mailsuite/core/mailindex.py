@@ -59,6 +59,7 @@ TABLES = ("folders", "slots", "messages", "names", "changes", "cache", "meta")
 FORMAT = 2
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+_SIZES = struct.Struct(">qq")      # the first two fields of RECORD: size, wire size
 _NAMES_PENDING = b"names-pending:"
 
 _STRUCTURE = ("envelope", "body")
@@ -159,6 +160,23 @@ class Txn:
 
     def put_folder(self, state):
         self._txn.put(state.name.encode(), state.to_json(), db=self._db["folders"])
+
+    def rename_folder(self, state, name):
+        """Give a folder another name; its id, UIDs and UIDVALIDITY stay."""
+        self._txn.delete(state.name.encode(), db=self._db["folders"])
+        state.name = name
+        self.put_folder(state)
+
+    def drop_folder(self, state):
+        """Forget a folder and all the index holds about its messages."""
+        prefix = _U32.pack(state.id)
+        for table in ("slots", "messages", "names", "changes", "cache"):
+            cursor = self._txn.cursor(db=self._db[table])
+            if cursor.set_range(prefix):
+                while cursor.key()[:4] == prefix and cursor.delete():
+                    pass
+        self._txn.delete(_NAMES_PENDING + prefix, db=self._db["meta"])
+        self._txn.delete(state.name.encode(), db=self._db["folders"])
 
     def folder_names(self):
         keys = self._txn.cursor(db=self._db["folders"]).iternext(values=False)
@@ -297,6 +315,25 @@ class Txn:
                 break
             found[os.fsdecode(key[4:])] = _parse_location(raw)
         return found
+
+    def sizes(self, folder_id):
+        """(the sum of the known wire sizes, [uids whose wire size is unknown]) of
+        a folder's messages: only the two sizes of each record are decoded."""
+        prefix = _U32.pack(folder_id)
+        cursor = self._txn.cursor(db=self._db["messages"])
+        total, unknown = 0, []
+        if not cursor.set_range(prefix):
+            return total, unknown
+        sizes = _SIZES.unpack_from
+        for key, raw in cursor:
+            if key[:4] != prefix:
+                break
+            wire = sizes(raw)[1]
+            if wire == UNKNOWN:
+                unknown.append(_U32.unpack(key[4:])[0])
+            else:
+                total += wire
+        return total, unknown
 
     def changes_since(self, folder_id, modseq):
         """[(modseq, uid, expunged)] for changes after `modseq`, oldest first."""

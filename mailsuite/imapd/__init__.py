@@ -6,7 +6,7 @@ user who just got mail, so that sessions in IDLE look at once (see idle.py).
 
 This module holds the session loop: it reads a command, looks it up in COMMANDS,
 checks the state (RFC 9051 3) and runs the verb, a plain function in one of the part
-modules (auth, mailbox, fetch, idle). Failure policy: a ProtocolError becomes a tagged
+modules (auth, folders, mailbox, fetch, idle). Failure policy: a ProtocolError becomes a tagged
 NO or BAD and the session goes on; too many BADs in a row, a literal that cannot be
 skipped, or silence beyond the autologout timer end it with BYE; any other exception
 is logged with its traceback and answered `NO [SERVERBUG]`, and the session goes on.
@@ -20,9 +20,10 @@ import sys
 import traceback
 
 from ..core import accounts, login, server, tls
+from ..core.mailfolder import NoSuchFolder
 from ..core.mailservice import MailService, StoreError
 from ..core.stream import LineTooLong, StreamClosed
-from . import auth, fetch, idle, mailbox
+from . import auth, fetch, folders, idle, mailbox
 from .errors import Bad, Logout, ProtocolError, TooBig
 from .parser import (MAX_LINE, MAX_LITERAL, MAX_PREAUTH_LITERAL, parse_command,
                      read_command, tag_of)
@@ -54,7 +55,15 @@ COMMANDS = {
     "AUTHENTICATE": (auth.authenticate, {NOT_AUTHENTICATED}),
     "SELECT": (mailbox.select, LOGGED_IN),
     "EXAMINE": (mailbox.examine, LOGGED_IN),
-    "LIST": (mailbox.list_mailboxes, LOGGED_IN),
+    "CREATE": (folders.create, LOGGED_IN),
+    "DELETE": (folders.delete, LOGGED_IN),
+    "RENAME": (folders.rename, LOGGED_IN),
+    "SUBSCRIBE": (folders.subscribe, LOGGED_IN),
+    "UNSUBSCRIBE": (folders.unsubscribe, LOGGED_IN),
+    "LIST": (folders.list_mailboxes, LOGGED_IN),
+    "LSUB": (folders.lsub, LOGGED_IN),
+    "STATUS": (folders.status, LOGGED_IN),
+    "NAMESPACE": (folders.namespace, LOGGED_IN),
     "IDLE": (idle.idle, LOGGED_IN),
     "CHECK": (mailbox.noop, {SELECTED}),
     "CLOSE": (mailbox.close, {SELECTED}),
@@ -201,6 +210,8 @@ class Session:
             log.error("%s: mailbox store failed: %s", self.who(), exc)
             return self.write(status(tag, "NO", "mailbox temporarily unavailable",
                                      "UNAVAILABLE"))
+        except NoSuchFolder:
+            return await self.folder_gone(tag)
         except Exception:
             log_internal_error(self.who(), data)
             # The tag as parse_command reads it, even when parsing is what failed.
@@ -225,6 +236,15 @@ class Session:
         if self.state not in states:
             raise Bad(f"{cmd.name} is not allowed in the {self.state} state")
         return verb
+
+    async def folder_gone(self, tag):
+        """A folder vanished under a command: the selected one, deleted or renamed
+        by another session, ends the session as Dovecot does (RFC 9051 7.1.5:
+        BYE); else the command fails."""
+        if self.selected is not None and not await self.mail.call(
+                self.selected.folder.indexed):
+            raise Logout("the selected mailbox was removed")
+        return self.write(status(tag, "NO", "no such mailbox", "NONEXISTENT"))
 
     def fail(self, tag, exc):
         self.write(status(tag, exc.status, exc.text, exc.code))

@@ -18,6 +18,7 @@ import logging
 from ..core import login as core_login
 from ..core.stream import StreamClosed
 from ..core.tls import TLSUnavailable
+from . import folders
 from .errors import Bad, Logout, No
 from .parser import astring, atom, expect
 from .response import ANSWERED, status
@@ -41,7 +42,7 @@ ANSWERS = {
 
 def capabilities(s):
     """The capability list for the session's current state (RFC 9051 7.2.2)."""
-    caps = list(BASE_CAPABILITIES)
+    caps = list(BASE_CAPABILITIES + folders.CAPABILITIES)
     if s.user is None:
         if not s.stream.tls and s.ctx.credentials.available():
             caps.append("STARTTLS")
@@ -156,6 +157,7 @@ async def authenticate_as(s, credentials, method):
     except Exception:
         log.exception("cannot open the mailbox of %s", result.address)
         raise No("mailbox unavailable", "UNAVAILABLE") from None
+    await folders.prepare(s, store, result.address)
     s.logged_in(result.address, store)
     tls_info = s.stream.tls_info()
     log.info("login: %s method=%s tls=%s cached=%s", s.who(), method,

@@ -24,7 +24,9 @@ _ANNOUNCEMENT_AT_END = re.compile(rb"\{\d+\+?\}\r?\Z")
 MAX_COMMAND = 60000     # bytes, literals included: every line under imapd's 64 KiB
 
 NAMES = ["CAPABILITY", "NOOP", "SELECT", "EXAMINE", "LIST", "CHECK", "CLOSE",
-         "UNSELECT", "EXPUNGE", "FETCH", "STORE", "UID", "Uid", "fetch", "FROB"]
+         "UNSELECT", "EXPUNGE", "FETCH", "STORE", "UID", "Uid", "fetch", "FROB",
+         "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LSUB", "STATUS",
+         "NAMESPACE"]
 WORDS = ["INBOX", "inbox", "Sent", "Archive/2024", "&Jjo-", "&", "&-", "&AGE",
          "*", "%", "1", "1:*", "*:1", "2,1:3", "0", "4294967296", "FLAGS", "+FLAGS",
          "-FLAGS.SILENT", "\\Seen", "\\Deleted", "\\Recent", "$Label", "UID", "FAST",
