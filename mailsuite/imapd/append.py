@@ -198,5 +198,7 @@ class Upload:
     async def discard(self):
         try:
             await self.s.mail.call(self.incoming.discard)
-        except StoreError as exc:
+        except (StoreError, RuntimeError) as exc:
+            # A failing disk, or a daemon stopping (its threads gone): tmp/ is
+            # cleared of old files anyway (core.mailscan).
             log.warning("%s: left in tmp/ for later: %s", self.incoming.tmp, exc)
