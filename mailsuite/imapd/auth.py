@@ -21,11 +21,14 @@ from ..core.tls import TLSUnavailable
 from . import folders
 from .errors import Bad, Logout, No
 from .parser import astring, atom, expect
+from .quota import CAPABILITIES as QUOTA
 from .response import ANSWERED, status
 
 log = logging.getLogger("imapd")
 
-BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL+", "SASL-IR", "IDLE", "UNSELECT", "CHILDREN")
+# LITERAL-: RFC 7888 5 (non-synchronizing literals of 4096 octets at most).
+BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL-", "SASL-IR", "IDLE", "UNSELECT",
+                     "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND") + QUOTA
 MAX_FAILURES = 3        # failed or refused logins before the session is ended
 
 # core.login's refusals as IMAP answers: (status, response code); RFC 5530 3.
@@ -50,6 +53,8 @@ def capabilities(s):
             caps.append("LOGINDISABLED")
         else:
             caps += [f"AUTH={name}" for name in core_login.MECHANISMS]
+    else:
+        caps.append(f"APPENDLIMIT={s.cfg.imapd.max_message_size}")
     return " ".join(caps)
 
 

@@ -1,5 +1,6 @@
 """Mailbox verbs: SELECT, EXAMINE, NOOP/CHECK, STORE, EXPUNGE, CLOSE, UNSELECT
-(RFC 9051 6.3 and 6.4; RFC 3501 the same; UNSELECT is RFC 3691).
+(RFC 9051 6.3 and 6.4; RFC 3501 the same; UNSELECT is RFC 3691; UID EXPUNGE is
+RFC 4315 2.1).
 
 A selected mailbox is seen through a core.mailview.View: the UIDs the client has
 been told about, in order, so that message sequence number n is always
@@ -126,11 +127,17 @@ def _store_item(item):
 
 async def expunge(s, cmd):
     # RFC 9051 6.4.3: one EXPUNGE response per message removed.
-    expect(cmd.args, 0, "no arguments")
     view = s.selected
+    only = None
+    if cmd.uid:
+        # RFC 4315 2.1: UID EXPUNGE removes only the \Deleted messages of the set.
+        ranges = sequence_set(expect(cmd.args, 1, "a UID set")[0])
+        only = set(check_messages(view, ranges, True))
+    else:
+        expect(cmd.args, 0, "no arguments")
     if view.readonly:
         raise No("mailbox is read-only", "READ-ONLY")
-    await s.mail.call(_expunge_deleted, view)
+    await s.mail.call(_expunge_deleted, view, only)
     await report_changes(s)
 
 
@@ -142,9 +149,12 @@ async def close(s, cmd):
     s.select(None)
 
 
-def _expunge_deleted(view):
-    """Remove the messages in view marked \\Deleted, including by other sessions."""
+def _expunge_deleted(view, only=None):
+    """Remove the messages in view marked \\Deleted, including by other sessions
+    (those of `only`, if given)."""
     deleted = view.deleted()
+    if only is not None:
+        deleted = [uid for uid in deleted if uid in only]
     if deleted:
         view.folder.expunge(deleted)
 
