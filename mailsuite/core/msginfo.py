@@ -9,10 +9,12 @@ first time a client asks about a message another tool put in the Maildir.
          "envelope": [...], "body": entity}    # RFC 9051 7.5.2 ENVELOPE, BODYSTRUCTURE
     entity: {"type", "subtype" (lowercase), "params": [[name, value], ...],
              "start", "body", "end": where its header, its body and its end are,
-             "disposition": [value, params] or None, "language", "location",
+             "disposition": [value, params] or None, "location",
+             "language": [tag, ...] or None (RFC 3282),
              then "parts": [entity, ...] for a multipart that has parts, else
-             "id", "description", "encoding", "md5", "size", "lines", and for a
-             message/rfc822 also "message": {"envelope": [...], "body": entity}}
+             "id", "description", "md5", "size", "lines",
+             "encoding": the transfer encoding's name, as written ("7bit" if none),
+             and for a message/rfc822 also "message": {"envelope", "body"}}
 
 Offsets and sizes count the bytes IMAP sends, so BODY[1.2] and partial fetches can be
 served from them. Raw header text is kept as bytes decoded as Latin-1 (so JSON can hold
@@ -232,7 +234,7 @@ def _part(data, start, end, default_type, depth, parts, header=None):
     entity = {"type": maintype, "subtype": subtype, "params": params,
               "start": start, "body": body, "end": end,
               "disposition": [disposition, disp_params] if disposition else None,
-              "language": header.get("content-language"),
+              "language": _languages(header.get("content-language")),
               "location": header.get("content-location")}
     boundary = dict(params).get("boundary")
     if maintype == "multipart" and boundary and depth < MAX_DEPTH:
@@ -244,7 +246,7 @@ def _part(data, start, end, default_type, depth, parts, header=None):
         del entity["parts"]
     entity.update({"id": header.get("content-id"),
                    "description": header.get("content-description"),
-                   "encoding": header.get("content-transfer-encoding") or "7bit",
+                   "encoding": _token(header.get("content-transfer-encoding")),
                    "md5": header.get("content-md5"), "size": end - body,
                    "lines": _lines(data, body, end)})
     if (maintype, subtype) == ("message", "rfc822") and depth < MAX_DEPTH:
@@ -254,6 +256,32 @@ def _part(data, start, end, default_type, depth, parts, header=None):
                              "body": _part(data, body, end, "text/plain", depth + 1,
                                            parts, inner)}
     return entity
+
+
+def _token(value, default="7bit"):
+    """The first word of a field such as Content-Transfer-Encoding, without the
+    comments around it (RFC 2045 6.1; RFC 5322 3.2.2)."""
+    words = _uncommented(value or "").split()
+    return words[0] if words else default
+
+
+def _languages(value):
+    """Content-Language's tags (RFC 3282: a comma-separated list)."""
+    tags = [tag.strip() for tag in _uncommented(value or "").split(",")]
+    return [tag for tag in tags if tag] or None
+
+
+def _uncommented(value):
+    """`value` without its comments, nested ones too (RFC 5322 3.2.2)."""
+    out, depth = [], 0
+    for c in value:
+        if c == "(":
+            depth += 1
+        elif c == ")" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(c)
+    return "".join(out)
 
 
 def _lines(data, start, end):

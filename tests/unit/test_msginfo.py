@@ -156,3 +156,14 @@ def test_addresses_in_the_envelope():
                                    [None, "@route", "u", "h.test"]]
     assert info["envelope"][6] == [[None, None, "group", None],
                                    [None, None, "a", "b.test"], [None] * 4]
+
+
+def test_fields_are_read_without_their_comments():
+    body = msginfo.analyse(b"Content-Type: text\r\n"
+                           b"Content-Transfer-Encoding: Base64 (a comment)\r\n"
+                           b"Content-Language: en-GB (British), de\r\n\r\nx")["body"]
+    # RFC 2045 5.2: an invalid Content-Type is the default one.
+    assert (body["type"], body["subtype"]) == ("text", "plain")
+    assert body["encoding"] == "Base64"
+    assert body["language"] == ["en-GB", "de"]
+    assert msginfo.analyse(b"\r\nx")["body"]["encoding"] == "7bit"
