@@ -24,7 +24,8 @@ from .response import ANSWERED, status
 
 log = logging.getLogger("imapd")
 
-BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL+", "SASL-IR", "IDLE", "UNSELECT", "CHILDREN")
+BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL+", "SASL-IR", "IDLE", "UNSELECT", "CHILDREN",
+                     "BINARY")
 MAX_FAILURES = 3        # failed or refused logins before the session is ended
 
 # core.login's refusals as IMAP answers: (status, response code); RFC 5530 3.
