@@ -28,7 +28,7 @@ log = logging.getLogger("imapd")
 
 # LITERAL-: RFC 7888 5 (non-synchronizing literals of 4096 octets at most).
 BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL-", "SASL-IR", "IDLE", "UNSELECT",
-                     "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND") + QUOTA
+                     "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND", "BINARY") + QUOTA
 MAX_FAILURES = 3        # failed or refused logins before the session is ended
 
 # core.login's refusals as IMAP answers: (status, response code); RFC 5530 3.

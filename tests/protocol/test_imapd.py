@@ -345,7 +345,7 @@ def test_fetch_sequence_sets(inst):
     with pytest.raises(imaplib.IMAP4.error):
         client.fetch("5", "(FLAGS)")
     with pytest.raises(imaplib.IMAP4.error):
-        client.fetch("1", "(BODYSTRUCTURE)")
+        client.fetch("1", "(BODYSTRUCTURE.PEEK)")
 
 
 def test_fetch_star_in_empty_mailbox(inst):
