@@ -18,17 +18,22 @@ import logging
 from ..core import login as core_login
 from ..core.stream import StreamClosed
 from ..core.tls import TLSUnavailable
+from . import folders
 from .errors import Bad, Logout, No
 from .parser import astring, atom, expect
+from .quota import CAPABILITIES as QUOTA
 from .response import ANSWERED, status
 
 log = logging.getLogger("imapd")
 
 # What a client may need before it logs in (RFC 9051 7.2.2), and what is announced
-# once it has: COMPRESS (RFC 4978 3) and UNAUTHENTICATE (RFC 8437) serve only a
-# logged-in session. IMAP4rev2 is listed when imapd.imap4rev2 says so (decision 0008).
-BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE",
-                     "UNSELECT", "CHILDREN", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT")
+# once it has: COMPRESS (RFC 4978 3), UNAUTHENTICATE (RFC 8437) and APPENDLIMIT
+# serve only a logged-in session. LITERAL-: RFC 7888 5 (non-synchronizing literals
+# of 4096 octets at most). IMAP4rev2 is listed when imapd.imap4rev2 says so
+# (decision 0010).
+BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL-", "SASL-IR", "ID", "ENABLE", "IDLE",
+                     "UNSELECT", "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND",
+                     "BINARY", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT") + QUOTA
 LOGGED_IN_CAPABILITIES = ("UNAUTHENTICATE", "COMPRESS=DEFLATE")
 MAX_FAILURES = 3        # failed or refused logins before the session is ended
 
@@ -46,18 +51,19 @@ ANSWERS = {
 
 def capabilities(s):
     """The capability list for the session's current state (RFC 9051 7.2.2)."""
-    caps = list(BASE_CAPABILITIES)
+    caps = list(BASE_CAPABILITIES + folders.CAPABILITIES)
     if s.cfg.imapd.imap4rev2:
         caps.insert(1, "IMAP4rev2")
-    if s.user is not None:
-        caps += LOGGED_IN_CAPABILITIES
-    else:
+    if s.user is None:
         if not s.stream.tls and s.ctx.credentials.available():
             caps.append("STARTTLS")
         if plaintext_refused(s):
             caps.append("LOGINDISABLED")
         else:
             caps += [f"AUTH={name}" for name in core_login.MECHANISMS]
+    else:
+        caps += LOGGED_IN_CAPABILITIES
+        caps.append(f"APPENDLIMIT={s.cfg.imapd.max_message_size}")
     return " ".join(caps)
 
 
@@ -165,6 +171,7 @@ async def authenticate_as(s, credentials, method):
     except Exception:
         log.exception("cannot open the mailbox of %s", result.address)
         raise No("mailbox unavailable", "UNAVAILABLE") from None
+    await folders.prepare(s, store, result.address)
     s.logged_in(result.address, store)
     tls_info = s.stream.tls_info()
     log.info("login: %s method=%s tls=%s cached=%s", s.who(), method,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .errors import Bad
 from .parser import Atom, atom, number, sequence_set
-from .response import number_set
+from .response import sequence
 
 # RFC 7162 7: a mod-sequence is a positive 63-bit number (0 where "valzer").
 MAX_MODSEQ = 2 ** 63 - 1
@@ -157,7 +157,7 @@ def report_vanished(s, uids, earlier=False):
     """RFC 7162 3.2.10: `* VANISHED [(EARLIER)] uid-set`, in lines of bounded
     length; `uids` ascending."""
     label = "VANISHED (EARLIER) " if earlier else "VANISHED "
-    ranges = number_set(uids).split(",") if uids else []
+    ranges = sequence(uids).split(",") if uids else []
     for at in range(0, len(ranges), VANISHED_RANGES):
         s.untagged(label + ",".join(ranges[at:at + VANISHED_RANGES]))
 

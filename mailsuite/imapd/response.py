@@ -32,20 +32,15 @@ def quoted(text):
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def number_set(numbers):
-    """Ascending numbers as a sequence set (RFC 9051 9): [1, 2, 3, 5] -> "1:3,5"."""
-    parts = []
-    start = previous = None
-    for n in numbers:
-        if previous is not None and n == previous + 1:
-            previous = n
-            continue
-        if start is not None:
-            parts.append(str(start) if start == previous else f"{start}:{previous}")
-        start = previous = n
-    if start is not None:
-        parts.append(str(start) if start == previous else f"{start}:{previous}")
-    return ",".join(parts)
+def sequence(numbers):
+    """RFC 9051 9 sequence-set of ascending numbers, runs as ranges: "1:3,7"."""
+    runs = []
+    for number in numbers:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in runs)
 
 
 def flags(values):

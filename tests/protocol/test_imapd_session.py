@@ -139,7 +139,7 @@ def test_capabilities_before_and_after_login(imapd):
     for cap in (b"ID", b"ENABLE", b"CONDSTORE", b"QRESYNC", b"UTF8=ACCEPT"):
         assert cap in before
     assert b"COMPRESS=DEFLATE" not in before and b"UNAUTHENTICATE" not in before
-    # IMAP4rev2 waits for the whole of it (decision 0008).
+    # IMAP4rev2 waits for the whole of it (decision 0010).
     assert b"IMAP4rev2" not in before
     client.login()
     after = capabilities(client)
@@ -454,3 +454,4 @@ def test_imap4rev2_session_when_advertised(inst):
     old.select("INBOX")
     assert old.untagged_responses.get("RECENT") == [b"0"]
     old.logout()
+
