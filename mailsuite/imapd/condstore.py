@@ -20,11 +20,12 @@ says what the session has enabled; the verbs use them in mailbox.py and fetch.py
 from dataclasses import dataclass
 
 from .errors import Bad
-from .parser import Atom, atom, number, sequence_set
+from .parser import Atom, atom, number, resolve_range, sequence_set
 from .response import sequence
 
 # RFC 7162 7: a mod-sequence is a positive 63-bit number (0 where "valzer").
 MAX_MODSEQ = 2 ** 63 - 1
+MAX_UID = 2 ** 32 - 1
 VANISHED_RANGES = 1000      # ranges per VANISHED line: lines of bounded length
 
 
@@ -145,10 +146,12 @@ def store_modifiers(token):
 
 
 def within(uid, ranges):
-    """True if `uid` is in a set of UID ranges ("*" reaching every UID)."""
+    """True if `uid` is in a set of UID ranges. "*" is the largest UID in use
+    (RFC 9051 9); a UID expunged above it is beyond it, so "n:*" reaches every
+    UID from n, in either order (RFC 9051 9: 4:2 is 2:4)."""
     for low, high in ranges:
-        low, high = low or 0, high or 2 ** 32
-        if min(low, high) <= uid <= max(low, high):
+        low, high = resolve_range(low, high, MAX_UID)
+        if low <= uid <= high:
             return True
     return False
 

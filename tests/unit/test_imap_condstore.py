@@ -96,3 +96,6 @@ def test_within_a_uid_set():
     assert condstore.within(5, [(1, 3), (5, None)])
     assert condstore.within(9000, [(5, None)])
     assert not condstore.within(4, [(1, 3), (5, 7)])
+    # "*:5" is "5:*", not "0:5".
+    assert condstore.within(9000, [(None, 5)])
+    assert not condstore.within(4, [(None, 5)])
