@@ -19,6 +19,8 @@ from ..core.mailfolder import Folder, FolderError, NoSuchFolder
 from ..core.mailfolders import FolderExists, SPECIAL_USES
 from ..core.mailnames import DELIMITER, normalize
 from ..core.mailservice import StoreError
+from . import condstore
+from .append import limit as append_limit
 from .errors import Bad, No
 from .folderlist import Tree, list_entries, lsub_entries, parse_list, status_items
 from .names import decode as mailbox_name, encode as wire_name, utf8 as utf8_names
@@ -183,6 +185,9 @@ async def status(s, cmd):
     found = await folder_statuses(s, [name], "SIZE" in wanted)
     if name not in found:
         raise No("no such mailbox", "NONEXISTENT")
+    # RFC 7162 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
+    if "HIGHESTMODSEQ" in wanted:
+        condstore.enable(s)
     s.untagged(status_line(s, name, wanted, found[name]))
 
 
@@ -190,7 +195,8 @@ def status_line(s, name, wanted, result):
     values = {"MESSAGES": result.messages, "UIDNEXT": result.uidnext,
               "UIDVALIDITY": result.uidvalidity, "UNSEEN": result.unseen,
               "DELETED": result.deleted, "SIZE": result.size,
-              "HIGHESTMODSEQ": result.highestmodseq, "RECENT": 0}
+              "HIGHESTMODSEQ": result.highestmodseq, "RECENT": result.recent,
+              "APPENDLIMIT": append_limit(s)}
     items = " ".join(f"{item} {values[item]}" for item in wanted)
     return f"STATUS {wire_name(s, name)} ({items})"
 

@@ -455,3 +455,20 @@ def test_imap4rev2_session_when_advertised(inst):
     assert old.untagged_responses.get("RECENT") == [b"0"]
     old.logout()
 
+
+def test_status_recent_appendlimit_and_highestmodseq(imapd):
+    deliver(imapd, 3)
+    client = Client(imapd.port("imap"))
+    client.login()
+    _, untagged = client.ok("STATUS INBOX (RECENT APPENDLIMIT)")
+    assert untagged == [b'* STATUS "INBOX" (RECENT 3 APPENDLIMIT 67108864)\r\n']
+    client.ok("SELECT INBOX")           # this session takes the three as \Recent
+    _, untagged = client.ok("STATUS INBOX (RECENT)")
+    assert untagged == [b'* STATUS "INBOX" (RECENT 0)\r\n']
+    _, untagged = client.ok("STORE 1 +FLAGS (\\Flagged)")
+    assert "MODSEQ" not in fetched(untagged)[1]
+    # RFC 7162 3.1: STATUS (HIGHESTMODSEQ) turns CONDSTORE on.
+    _, untagged = client.ok("STATUS INBOX (HIGHESTMODSEQ)")
+    assert highestmodseq(untagged)
+    _, untagged = client.ok("STORE 1 +FLAGS (\\Seen)")
+    assert re.search(r"MODSEQ \(\d+\)", fetched(untagged)[1])
