@@ -17,7 +17,8 @@ read or written) stops setup with exit 1 before the step that needed it; the ste
 before it stay done, and running setup again continues from there.
 """
 
-import shutil
+import os
+import stat
 import subprocess
 import sys
 import tomllib
@@ -161,10 +162,19 @@ def _write_config(path, text):
         temporary = path.with_name(path.name + ".new")
         temporary.write_text(text)
         if path.exists():
-            shutil.copymode(path, temporary)
+            _same_owner_and_mode(path, temporary)
         temporary.replace(path)
     except OSError as exc:
         raise Failure(f"cannot write {path}: {exc}") from None
+
+
+def _same_owner_and_mode(original, copy):
+    """The package's file is root:mailsuite 0640, so that the daemons can read it:
+    the new file must keep that group, not take root's."""
+    status = original.stat()
+    if os.geteuid() == 0:
+        os.chown(copy, status.st_uid, status.st_gid)
+    os.chmod(copy, stat.S_IMODE(status.st_mode))
 
 
 def _step_domain(instance, domain):

@@ -152,3 +152,16 @@ def test_setup_on_a_terminal_stops_when_not_confirmed(fresh):
     assert "Aborted!" in output
     assert fresh.config.read_text() == FRESH_CONFIG
     assert not (fresh.root / "state").exists()
+
+
+def test_setup_keeps_the_configuration_files_owner_and_mode(fresh):
+    # The package's file is root:mailsuite 0640: the daemons read it through the
+    # group, so the rewritten file must keep both.
+    group = 4242 if os.geteuid() == 0 else os.getegid()
+    os.chown(fresh.config, -1, group)
+    os.chmod(fresh.config, 0o640)
+    assert run_setup(fresh, "--hostname", "mail.example.test", "--admin",
+                     "admin@example.test", "--yes").returncode == 0
+    status = fresh.config.stat()
+    assert (status.st_gid, status.st_mode & 0o7777) == (group, 0o640)
+    assert config.load(fresh.config).server.hostname == "mail.example.test"
