@@ -1,8 +1,8 @@
 """The maildrop a POP3 session sees, and the store work on it.
 
 A session sees its INBOX as it was when it logged in: the UIDs and sizes are
-taken once, from the index (a core.mailview.View's snapshot and the records'
-wire sizes), and never read again. Messages that arrive meanwhile show at the next
+taken once, from one snapshot of the index (Folder.wire_sizes, which reads the
+packed records without decoding them), and never read again. Messages that arrive meanwhile show at the next
 session, and a message another client expunges meanwhile keeps its number and is
 answered `-ERR` when asked for (RFC 1939 4: messages are numbered from 1 when the
 maildrop is opened, and keep their numbers for the session).
@@ -61,9 +61,17 @@ class Maildrop:
     def unique_id(self, number):
         return f"{self.uids[number - 1]:08X}{self.uidvalidity:08X}"
 
-    def present(self):
-        """The numbers of the messages not marked deleted, in order."""
-        return [n for n in range(1, len(self.uids) + 1) if n not in self.deleted]
+    def listing(self):
+        """LIST's lines for every message not marked deleted."""
+        deleted = self.deleted
+        return [f"{n} {size}" for n, size in enumerate(self.sizes, 1)
+                if n not in deleted]
+
+    def unique_ids(self):
+        """UIDL's lines for every message not marked deleted."""
+        deleted, validity = self.deleted, f"{self.uidvalidity:08X}"
+        return [f"{n} {uid:08X}{validity}" for n, uid in enumerate(self.uids, 1)
+                if n not in deleted]
 
     def stat(self):
         """(messages, octets), those marked deleted left out (RFC 1939 5 STAT)."""
@@ -75,12 +83,22 @@ class Maildrop:
         return sorted(self.uids[n - 1] for n in self.deleted)
 
 
-def snapshot(view):
-    """A Maildrop of the messages in `view` that the index still has."""
-    records = view.folder.records(view.uids)
-    uids = array.array("I", sorted(records))
-    sizes = array.array("Q", (records[uid].wire for uid in uids))
-    return Maildrop(view.folder, view.uidvalidity, uids, sizes)
+class NotIndexed(Exception):
+    """The INBOX was never indexed: the mailbox service must index it first."""
+
+    def __init__(self, folder):
+        super().__init__(folder.name)
+        self.folder = folder
+
+
+def snapshot(store):
+    """(Maildrop of the INBOX, stale): `stale` says other Maildir tools may have
+    changed it since its last scan. Raises NotIndexed."""
+    folder = store.folder("INBOX", build=False)
+    if not folder.indexed():
+        raise NotIndexed(folder)
+    state, uids, sizes = folder.wire_sizes()
+    return Maildrop(folder, state.uidvalidity, uids, sizes), folder.needs_scan()
 
 
 def retrieve(folder, uid):

@@ -57,8 +57,8 @@ def err(text, code=None):
 def multiline(first, lines):
     """A multi-line answer whose lines are the server's own (listings, never
     starting with the termination octet)."""
-    body = "".join(f"{line}\r\n" for line in lines).encode()
-    return ok(first) + body + END
+    body = "\r\n".join(lines).encode()
+    return ok(first) + body + (CRLF + END if lines else END)
 
 
 def stuffed(data):

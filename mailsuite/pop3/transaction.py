@@ -18,17 +18,19 @@ from .replies import Bad, Err, multiline, ok
 
 log = logging.getLogger("pop3d")
 
-INBOX = "INBOX"
-
-
 async def open_maildrop(mail, store):
-    """The session's Maildrop of the user's INBOX. The index answers as it stands:
-    changes other Maildir tools made are taken in the background, for the next
-    session (docs/decisions/0007), unless the INBOX was never indexed."""
-    view, stale = await mail.view(store, INBOX, readonly=True)
+    """The session's Maildrop of the user's INBOX, in one thread trip as a rule.
+    The index answers as it stands: changes other Maildir tools made are taken
+    in the background, for the next session (docs/decisions/0007), unless the
+    INBOX was never indexed."""
+    try:
+        drop, stale = await mail.call(maildrop.snapshot, store)
+    except maildrop.NotIndexed as exc:
+        await mail.scan(exc.folder, force=True)
+        drop, stale = await mail.call(maildrop.snapshot, store)
     if stale:
-        mail.scan_soon(view.folder)
-    return await mail.call(maildrop.snapshot, view)
+        mail.scan_soon(drop.folder)
+    return drop
 
 
 def arguments(arg, low, high, usage):
@@ -54,8 +56,7 @@ async def list_messages(s, arg):
         s.answer(f"{number} {drop.size(number)}")
         return
     count, octets = drop.stat()
-    s.write(multiline(f"{count} messages ({octets} octets)",
-                      [f"{n} {drop.size(n)}" for n in drop.present()]))
+    s.write(multiline(f"{count} messages ({octets} octets)", drop.listing()))
 
 
 async def uidl(s, arg):
@@ -66,8 +67,7 @@ async def uidl(s, arg):
         number = drop.number(words[0])
         s.answer(f"{number} {drop.unique_id(number)}")
         return
-    s.write(multiline("unique-id listing follows",
-                      [f"{n} {drop.unique_id(n)}" for n in drop.present()]))
+    s.write(multiline("unique-id listing follows", drop.unique_ids()))
 
 
 async def retr(s, arg):

@@ -6,7 +6,6 @@ import array
 import pytest
 
 from mailsuite.core import maildir
-from mailsuite.core.mailview import View
 from mailsuite.pop3 import maildrop
 from mailsuite.pop3.replies import Bad, Err, err, multiline, stuffed
 
@@ -16,7 +15,7 @@ LONG_LF = b"Subject: lf\n\n" + b"body line\n" * 2000
 
 def drop(count=3):
     return maildrop.Maildrop(None, 0x5F3A1B2C, array.array("I", range(1, count + 1)),
-                             array.array("Q", [100 * n for n in range(1, count + 1)]))
+                             array.array("q", [100 * n for n in range(1, count + 1)]))
 
 
 def test_stuffing():
@@ -53,7 +52,8 @@ def test_stat_and_listing_leave_out_the_deleted():
     assert box.stat() == (3, 600)
     box.deleted.update({1, 3})
     assert box.stat() == (1, 200)
-    assert box.present() == [2]
+    assert box.listing() == ["2 200"]
+    assert box.unique_ids() == ["2 000000025F3A1B2C"]
     assert box.marked() == [1, 3]
 
 
@@ -85,11 +85,16 @@ class Reading:
 
 
 @pytest.fixture
-def folder(tmp_path):
+def store(tmp_path):
     with maildir.Store(tmp_path / "mail") as store:
         store.deliver("1.a", MESSAGE)
         store.deliver("2.b", LONG_LF)
-        yield store.folder("INBOX")
+        yield store
+
+
+@pytest.fixture
+def folder(store):
+    return store.folder("INBOX")
 
 
 def test_top_zero_reads_the_header_only(folder):
@@ -106,9 +111,40 @@ def test_top_lines(folder):
         b"Subject: lf\r\n\r\n" + b"body line\r\n" * 1500 + b".\r\n"
 
 
-def test_snapshot_and_retrieve(folder):
-    box = maildrop.snapshot(View(folder, readonly=True))
+def test_snapshot_and_retrieve(store, folder):
+    box, _ = maildrop.snapshot(store)
     assert list(box.uids) == [1, 2]
     assert list(box.sizes) == [len(MESSAGE), len(LONG_LF.replace(b"\n", b"\r\n"))]
     assert box.uidvalidity == folder.state().uidvalidity
     assert maildrop.retrieve(folder, 1) == stuffed(MESSAGE)
+
+
+def test_snapshot_learns_the_sizes_of_other_tools_files(tmp_path):
+    root = tmp_path / "mail"
+    with maildir.Store(root) as store:
+        store.folder("INBOX")
+    for name, data in (("1.other", b"A: b\n\nlf body\n"), ("2.other", MESSAGE)):
+        (root / "new" / name).write_bytes(data)
+    with maildir.Store(tmp_path / "fresh") as fresh:
+        with pytest.raises(maildrop.NotIndexed):
+            maildrop.snapshot(fresh)
+    with maildir.Store(root) as store:
+        box, stale = maildrop.snapshot(store)
+        assert stale and len(box) == 0
+        store.folder("INBOX").scan()
+        box, _ = maildrop.snapshot(store)
+        assert list(box.sizes) == [len(b"A: b\r\n\r\nlf body\r\n"), len(MESSAGE)]
+    with maildir.Store(root) as store:
+        # Learnt once, kept in the index.
+        _, _, sizes = store.folder("INBOX").wire_sizes()
+        assert list(sizes) == list(box.sizes)
+
+
+def test_wire_sizes_are_the_folders_own(store):
+    store.create_folder("Sub")
+    store.deliver("3.c", b"S: sub\r\n\r\nin a folder after the INBOX\r\n", folder="Sub")
+    _, uids, sizes = store.folder("INBOX").wire_sizes()
+    assert list(uids) == [1, 2] and sizes[0] == len(MESSAGE)
+    _, uids, sizes = store.folder("Sub").wire_sizes()
+    assert list(uids) == [1] and list(sizes) == [len(b"S: sub\r\n\r\nin a folder after "
+                                                     b"the INBOX\r\n")]
