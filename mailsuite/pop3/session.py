@@ -126,7 +126,8 @@ class Session:
         except (Closing, StreamClosed, ConnectionError, ssl.SSLError):
             raise
         except Exception:
-            log.exception("%s: %r failed", self.who(), bytes(raw[:60]))
+            # The keyword only: the rest may be a password (PASS, AUTH).
+            log.exception("%s: %r failed", self.who(), bytes(raw.split(b" ", 1)[0][:8]))
             # Counted, so that a client cannot make a bug log tracebacks forever.
             self.fail(Bad("internal server error", "SYS/TEMP"))
 
@@ -166,7 +167,30 @@ class Session:
         if self.out:
             self.stream.write(bytes(self.out))
             self.out.clear()
-        await self.stream.drain()
+        await self.drain()
+
+    async def send(self, data):
+        """Message data, after what is gathered, and drained, so that a client
+        pipelining RETRs never has more than one message waiting in memory. A
+        large one is written as it is rather than copied into the output."""
+        if len(data) < FLUSH_SIZE:
+            self.out += data
+        else:
+            if self.out:
+                self.stream.write(bytes(self.out))
+                self.out.clear()
+            self.stream.write(data)
+        await self.flush()
+
+    async def drain(self):
+        """Wait for the client to take what was sent, within the timer: a client
+        that stops reading must not hold the session, and its mailbox, for ever."""
+        try:
+            await asyncio.wait_for(self.stream.drain(), self.timeout())
+        except TimeoutError:
+            self.end_reason = "client stopped reading"
+            self.stream.abort()
+            raise StreamClosed() from None
 
     async def readline(self):
         """One line of a SASL exchange, under the timer."""

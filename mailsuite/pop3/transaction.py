@@ -74,7 +74,8 @@ async def retr(s, arg):
     # RFC 1939 5
     number = s.drop.number(arguments(arg, 1, 1, "a message number")[0])
     data = await message_data(s, number, maildrop.retrieve)
-    s.write(ok(f"{s.drop.size(number)} octets") + data)
+    s.write(ok(f"{s.drop.size(number)} octets"))
+    await s.send(data)
     s.retrieved += 1
 
 
@@ -85,7 +86,8 @@ async def top(s, arg):
     if not (count.isascii() and count.isdigit()) or len(count) > maildrop.MAX_NUMBER:
         raise Bad(f"not a number of lines: {count[:20]}")
     data = await message_data(s, number, maildrop.top, int(count))
-    s.write(ok("top of message follows") + data)
+    s.write(ok("top of message follows"))
+    await s.send(data)
 
 
 async def message_data(s, number, read, *args):
