@@ -24,6 +24,7 @@ service's threads (core.mailservice), never the event loop.
 import array
 from dataclasses import dataclass, field
 
+from .headers import ReadAhead
 from .replies import Bad, Err, stuffed
 
 MAX_NUMBER = 10         # digits of a message number or a line count
@@ -36,6 +37,7 @@ class Maildrop:
     uids: array.array           # by message number - 1
     sizes: array.array          # wire sizes, likewise
     deleted: set = field(default_factory=set)   # numbers marked by DELE
+    ahead: ReadAhead = field(default_factory=ReadAhead)    # for TOP n 0
 
     def __len__(self):
         return len(self.uids)
@@ -109,7 +111,8 @@ def retrieve(folder, uid):
 def top(folder, uid, lines):
     """The header, the blank line and the first `lines` lines of the body,
     stuffed (RFC 1939 7, TOP). The header's length is known to the index
-    (core.msginfo), so `TOP n 0` reads only the header from the file."""
+    (core.msginfo), so `TOP n 0` reads only the header from the file (the
+    session reads those through pop3.headers)."""
     record = folder.record(uid)
     header = folder.message_info(record)["header"]
     if lines == 0:

@@ -13,7 +13,7 @@ import logging
 
 from ..core.mailfolder import NoSuchMessage
 from ..core.mailservice import StoreError
-from . import maildrop
+from . import headers, maildrop
 from .replies import Bad, Err, multiline, ok
 
 log = logging.getLogger("pop3d")
@@ -85,9 +85,28 @@ async def top(s, arg):
     number = s.drop.number(first)
     if not (count.isascii() and count.isdigit()) or len(count) > maildrop.MAX_NUMBER:
         raise Bad(f"not a number of lines: {count[:20]}")
-    data = await message_data(s, number, maildrop.top, int(count))
+    if int(count) == 0:
+        data = await header(s, number)
+    else:
+        data = await message_data(s, number, maildrop.top, int(count))
     s.write(ok("top of message follows"))
     await s.send(data)
+
+
+async def header(s, number):
+    """TOP `number` 0, read ahead while the client walks the list (pop3.headers)."""
+    drop = s.drop
+    data = drop.ahead.take(number)
+    if data is not None:
+        return data
+    numbers = drop.ahead.batch(number, drop)
+    found = await s.mail.call(headers.read, drop.folder, [drop.uid(n) for n in numbers])
+    found = {n: found[drop.uid(n)] for n in numbers if drop.uid(n) in found}
+    data = found.pop(number, None)
+    if data is None:
+        raise Err(f"message {number} was removed by another client")
+    drop.ahead.keep(found)
+    return data
 
 
 async def message_data(s, number, read, *args):

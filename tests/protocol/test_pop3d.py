@@ -289,6 +289,16 @@ def test_top(pop):
     assert conn.command("TOP 1 -1") == b"-ERR not a number of lines: -1\r\n"
 
 
+def test_top_zero_over_the_whole_list_up_and_down(inst):
+    deliver(inst, *(b"Subject: number %d\r\n\r\nbody\r\n" % n for n in range(1, 41)))
+    inst.start("pop3d")
+    box = client(inst)
+    box.dele(20)
+    walk = [n for n in range(1, 41) if n != 20] + [n for n in range(40, 0, -1) if n != 20]
+    for number in walk + [7, 3, 33]:
+        assert box.top(number, 0)[1] == [b"Subject: number %d" % number, b""], number
+
+
 def test_dele_rset_and_quit_remove_only_the_marked(pop):
     box = client(pop)
     assert box.dele(1) == b"+OK message 1 deleted"
