@@ -186,7 +186,8 @@ class Session:
         """Wait for the client to take what was sent, within the timer: a client
         that stops reading must not hold the session, and its mailbox, for ever."""
         try:
-            await asyncio.wait_for(self.stream.drain(), self.timeout())
+            async with asyncio.timeout(self.timeout()):
+                await self.stream.drain()
         except TimeoutError:
             self.end_reason = "client stopped reading"
             self.stream.abort()
