@@ -10,8 +10,12 @@ login.cache_ttl). Then each run times, on each server, the servers taking turns:
 
   login_stat_uidl   connect, USER, PASS, STAT and UIDL to its last line: what a
                     fetcher that leaves mail on the server does at every poll
-  top_newest        TOP n 0 of the newest 50, in a session already logged in
-                    (the median of five in a row)
+  stat_uidl         STAT and UIDL in a session already logged in: the mailbox
+                    work alone, without the password check (Dovecot verifies the
+                    argon2id hash at every login, ours remembers a verified
+                    login for login.cache_ttl)
+  top_newest        TOP n 0 of the newest 50, one after another, in that session
+  (the last two are the median of five in a row)
 
 Every answer is checked (STAT's count, one UIDL line and one header per message).
 Printed: each median, the median of the paired ratios (ours / Dovecot), the target
@@ -53,6 +57,7 @@ class Op(NamedTuple):
 
 
 OPS = [Op("login_stat_uidl", "LOGIN+STAT+UIDL", 2),
+       Op("stat_uidl", "STAT+UIDL, logged in", 2),
        Op("top_newest", "TOP n 0 of the newest 50", 2)]
 
 
@@ -173,38 +178,48 @@ def login_stat_uidl(server, user, count):
     client = Client(server.port)
     try:
         client.login(user)
-        stat = client.command("STAT").split()
-        lines = client.multiline("UIDL")
+        stat_uidl(client, count)
         seconds = time.perf_counter() - start
-        if int(stat[1]) != count or len(lines) != count:
-            raise PopError(f"STAT said {int(stat[1])} and UIDL listed {len(lines)} "
-                           f"messages, expected {count}")
     finally:
         client.quit()
         server.session_over()
     return seconds
 
 
-def top_newest(server, user, count):
+def session_ops(server, user, count):
     client = Client(server.port)
     try:
         client.login(user)
-        times = []
-        for _ in range(REPEAT):
-            start = time.perf_counter()
-            headers = [client.multiline(f"TOP {n} 0")
-                       for n in range(max(1, count - NEWEST + 1), count + 1)]
-            times.append(time.perf_counter() - start)
-            if not all(any(line.lower().startswith(b"subject:") for line in h)
-                       for h in headers):
-                raise PopError("a TOP answer without a Subject")
+        return {"stat_uidl": repeated(stat_uidl, client, count),
+                "top_newest": repeated(top_newest, client, count)}
     finally:
         client.quit()
         server.session_over()
+
+
+def repeated(fn, *args):
+    """The median of REPEAT timings of fn(*args)."""
+    times = []
+    for _ in range(REPEAT):
+        start = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - start)
     return sorted(times)[REPEAT // 2]
 
 
-MEASURES = {"login_stat_uidl": login_stat_uidl, "top_newest": top_newest}
+def stat_uidl(client, count):
+    stat = client.command("STAT").split()
+    lines = client.multiline("UIDL")
+    if int(stat[1]) != count or len(lines) != count:
+        raise PopError(f"STAT said {int(stat[1])} and UIDL listed {len(lines)} "
+                       f"messages, expected {count}")
+
+
+def top_newest(client, count):
+    for number in range(max(1, count - NEWEST + 1), count + 1):
+        header = client.multiline(f"TOP {number} 0")
+        if not any(line.lower().startswith(b"subject:") for line in header):
+            raise PopError(f"TOP {number} 0: no Subject")
 
 
 def measure(servers, user, count, runs, deadline):
@@ -226,8 +241,8 @@ def measure(servers, user, count, runs, deadline):
         for server in order:
             figures = {}
             try:
-                for op in OPS:
-                    figures[op.key] = MEASURES[op.key](server, user, count)
+                figures["login_stat_uidl"] = login_stat_uidl(server, user, count)
+                figures.update(session_ops(server, user, count))
             except (PopError, Unavailable, OSError) as exc:
                 problems.append(f"{server.name}, run {run + 1}: {exc}")
             samples[server.name].append(figures)
