@@ -2,9 +2,9 @@
 
 A session sees its INBOX as it was when it logged in: the UIDs and sizes are
 taken once, from one snapshot of the index (Folder.wire_sizes, which reads the
-packed records without decoding them), and never read again. Messages that arrive meanwhile show at the next
-session, and a message another client expunges meanwhile keeps its number and is
-answered `-ERR` when asked for (RFC 1939 4: messages are numbered from 1 when the
+packed records without decoding them), and never read again. Messages that
+arrive meanwhile show at the next session, and a message another client
+expunges meanwhile keeps its number and is answered `-ERR` when asked for (RFC 1939 4: messages are numbered from 1 when the
 maildrop is opened, and keep their numbers for the session).
 
 Sizes are the messages' wire sizes: every line end CRLF, as the data is sent,
