@@ -55,11 +55,12 @@ class Envelope:
 
 class Session:
     protocol = "ESMTP"
+    section = "smtpd"       # the configuration section that holds the limits
 
     def __init__(self, stream, cfg, credentials=None, name="smtp"):
         self.stream = stream
         self.cfg = cfg
-        self.limits = cfg.smtpd
+        self.limits = getattr(cfg, self.section)
         self.credentials = credentials
         self.hostname = cfg.server.hostname
         self.name = name
