@@ -26,14 +26,14 @@ def suite(instance):
 
 
 def swaks(inst, *args, port="submission", sender=DEMO, tls=True):
-    """Run swaks against submitd; returns (exit status, transcript)."""
+    """Run swaks against submitd; returns (exit status, transcript and errors)."""
     connection = ["--tls"] if port == "submission" else ["--tls-on-connect"]
     proc = subprocess.run(
         [SWAKS, "--server", "127.0.0.1", "--port", str(inst.port(port)),
          "--helo", "client.test", "--from", sender, "--to", BOB,
          "--header", "Subject: swaks submission", "--timeout", "30",
          *(connection if tls else []), *args],
-        capture_output=True, timeout=60)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
     return proc.returncode, proc.stdout.decode(errors="replace")
 
 
