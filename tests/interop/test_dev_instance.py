@@ -1,5 +1,6 @@
 """`make run`'s launcher, run for real: it provisions a fresh instance folder and
-serves mail with no other step (swaks in, IMAPS out), then stops cleanly."""
+serves mail with no other step (swaks in on the MX port and on the submission
+port with AUTH, IMAPS out), then stops cleanly."""
 
 import imaplib
 import os
@@ -43,6 +44,15 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
              "--body", body, "--header", "Subject: dev instance"],
             capture_output=True, text=True, timeout=60)
         assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert f"127.0.0.1:{1587 + OFFSET}" in banner, banner
+        submitted = subprocess.run(
+            ["swaks", "--server", "127.0.0.1", "--port", str(1587 + OFFSET), "--tls",
+             "--auth", "PLAIN", "--auth-user", "demo@example.test",
+             "--auth-password", password, "--to", "demo@example.test",
+             "--from", "demo@example.test", "--body", "submitted",
+             "--header", "Subject: dev submission"],
+            capture_output=True, text=True, timeout=60)
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
         ctx = ssl.create_default_context(cafile=str(base / "tls/cert.pem"))
         ctx.check_hostname = False
 
@@ -53,8 +63,10 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
                 typ, data = imap.fetch("1:*", "(BODY.PEEK[])")
                 return [part[1] for part in data if isinstance(part, tuple)]
 
-        messages = wait_for(fetched, timeout=15, interval=0.2)
-        assert len(messages) == 1 and body.encode() in messages[0]
+        messages = wait_for(lambda: len(fetched()) == 2 and fetched(), timeout=15,
+                            interval=0.2)
+        assert messages and any(body.encode() in m for m in messages), messages
+        assert any(b"Subject: dev submission" in m for m in messages), messages
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
