@@ -34,8 +34,9 @@ def refusal(exc):
     return ProtocolError(code, enhanced, str(exc))
 
 
-async def authenticate(session, arg, login, loopback_allowed=False):
-    """Run the AUTH command `arg` ("mechanism [initial-response]")."""
+async def authenticate(session, arg, login):
+    """Run the AUTH command `arg` ("mechanism [initial-response]"). Credentials
+    wait for TLS, even from loopback (RFC 8314 3)."""
     words = arg.split(" ")
     if not 1 <= len(words) <= 2 or not words[0]:
         raise ProtocolError(501, "5.5.4", "syntax: AUTH mechanism [response]")
@@ -44,8 +45,7 @@ async def authenticate(session, arg, login, loopback_allowed=False):
     try:
         if mechanism not in core_login.MECHANISMS:
             raise core_login.UnsupportedMechanism()
-        core_login.require_privacy(session.stream.tls, session.client_ip,
-                                   loopback_allowed)
+        core_login.require_privacy(session.stream.tls, session.client_ip, False)
         credentials = await core_login.sasl(mechanism, initial,
                                             functools.partial(_ask, session))
         return await login.attempt(credentials, session.client_ip,

@@ -86,7 +86,7 @@ def _envid(value):
     return text
 
 
-def rcpt_params(session, envelope, path, params):
+def rcpt_params(session, params):
     """The (notify, orcpt) of RCPT TO's parameters, or None without them."""
     notify, orcpt = (), None
     for name, value in params.items():

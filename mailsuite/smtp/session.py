@@ -260,7 +260,7 @@ class Session:
         if not arg.upper().startswith("TO:"):
             raise ProtocolError(501, "5.5.4", "syntax: RCPT TO:<address>")
         path, given = parse_path(arg[3:])
-        dsn = params.rcpt_params(self, self.envelope, path, given)
+        dsn = params.rcpt_params(self, given)
         if not path.ascii and not self.envelope.smtputf8:
             raise ProtocolError(553, "5.6.7", "non-ASCII address without SMTPUTF8")
         # RFC 5321 4.5.3.1.8: at least 100 recipients must be taken; past our
