@@ -9,11 +9,14 @@ deliverd (the queue-runner side); LMDB serializes them across processes.
         def draft(self, qid) -> Draft   # a message being received (core.spoolfiles):
             # `await draft.write(piece)` as it arrives; over INLINE_MAX it goes
             # to the file <state_dir>/spool/files/<qid> instead of memory
-        async def enqueue(self, qid, sender, recipients, data, info=None)
-            # data: bytes or a Draft; returns once the message is durable
-            # (fsync'ed); concurrent callers in one process share commits
-            # (group commit: one fsync for a batch)
-        def enqueue_sync(self, qid, sender, recipients, data, info=None)
+        async def enqueue(self, qid, sender, recipients, data, info=None,
+                          alone=False, options=None)
+            # data: bytes or a Draft; recipients: addresses or Recipients (DSN
+            # parameters); options: an Options (DSN, REQUIRETLS, the submitter);
+            # returns once the message is durable (fsync'ed); concurrent callers
+            # in one process share commits (group commit: one fsync for a batch)
+        def enqueue_sync(self, qid, sender, recipients, data, info=None,
+                         options=None)
         # queue runner (deliverd), mailctl:
         def due(self, now=None, limit=None) -> list[Entry]  # next_try <= now
         def get(self, qid) -> Entry | None;  entries(self) -> list[Entry]
@@ -54,11 +57,11 @@ import time
 from pathlib import Path
 
 from . import lmdbenv, spoolfiles
-from .spoolentry import (BACKOFF_MAX, BACKOFF_MIN, Entry, Recipient, backoff,
-                         check_qid, new_qid)
+from .spoolentry import (BACKOFF_MAX, BACKOFF_MIN, Entry, Options, Recipient,
+                         backoff, check_qid, new_qid)
 from .spoolfiles import INLINE_MAX, ORPHAN_AGE, Draft, SpoolError, SpoolFull, spool_error
 
-__all__ = ["Spool", "Entry", "Recipient", "Draft", "SpoolError", "SpoolFull",
+__all__ = ["Spool", "Entry", "Options", "Recipient", "Draft", "SpoolError", "SpoolFull",
            "new_qid", "backoff", "BACKOFF_MIN", "BACKOFF_MAX", "INLINE_MAX",
            "ORPHAN_AGE", "ORPHAN_SCAN"]
 
@@ -76,14 +79,19 @@ def _schedule_key(next_try, qid):
     return struct.pack(">Q", max(int(next_try * 1000), 0)) + qid.encode()
 
 
-def _new_entry(qid, sender, recipients, size, info):
+def _new_entry(qid, sender, recipients, size, info, options):
+    """A new message's record. A recipient is an address, or a Recipient with its
+    DSN parameters; the first of each address counts."""
     check_qid(qid)
-    unique = list(dict.fromkeys(recipients))
+    unique = {}
+    for rcpt in recipients:
+        rcpt = Recipient(rcpt) if isinstance(rcpt, str) else rcpt
+        unique.setdefault(rcpt.address, rcpt)
     if not unique:
         raise SpoolError(f"{qid}: no recipients")
     now = time.time()
-    return Entry(qid, sender, [Recipient(a) for a in unique], now, size,
-                 next_try=now, info=dict(info or {}))
+    return Entry(qid, sender, list(unique.values()), now, size, next_try=now,
+                 info=dict(info or {}), **(options or Options())._asdict())
 
 
 def _insert(txn, db, entry, data):
@@ -116,9 +124,11 @@ class Spool(lmdbenv.Handle):
         check_qid(qid)
         return Draft(self._files, qid)
 
-    async def enqueue(self, qid, sender, recipients, data, info=None, alone=False):
+    async def enqueue(self, qid, sender, recipients, data, info=None, alone=False,
+                      options=None):
         """Queue a message (bytes or a Draft); returns once it is durable. Raises
-        SpoolError.
+        SpoolError. `recipients` are addresses or Recipients (with their DSN
+        parameters); `options` is an Options (DSN, REQUIRETLS, the submitter).
 
         `alone` says the caller is the only client being served: then the commit
         of a message in memory runs in the calling thread, because there is
@@ -128,9 +138,11 @@ class Spool(lmdbenv.Handle):
         if draft is None:
             data = _in_memory(data)
             if alone:
-                return self.enqueue_sync(qid, sender, recipients, data, info)
+                return self.enqueue_sync(qid, sender, recipients, data, info,
+                                         options)
         entry = _new_entry(qid, sender, recipients,
-                           draft.size if draft is not None else len(data), info)
+                           draft.size if draft is not None else len(data), info,
+                           options)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         done = _when_done(loop, future, draft)
@@ -151,12 +163,13 @@ class Spool(lmdbenv.Handle):
             return
         self._writer().submit(lambda txn: _insert(txn, self._db, entry, None), done)
 
-    def enqueue_sync(self, qid, sender, recipients, data, info=None):
+    def enqueue_sync(self, qid, sender, recipients, data, info=None, options=None):
         """Queue a message in the calling thread, in its own commit."""
         draft = _on_disk(qid, data)
         data = None if draft is not None else _in_memory(data)
         entry = _new_entry(qid, sender, recipients,
-                           draft.size if draft is not None else len(data), info)
+                           draft.size if draft is not None else len(data), info,
+                           options)
         try:
             if draft is not None:
                 draft.take()

@@ -381,3 +381,55 @@ def test_full_disk_is_told_apart():
     assert isinstance(spoolfiles.spool_error(OSError(errno.EDQUOT, "quota")), SpoolFull)
     other = spoolfiles.spool_error(OSError(errno.EACCES, "denied"))
     assert isinstance(other, SpoolError) and not isinstance(other, SpoolFull)
+
+
+def test_dsn_fields_and_submitter_are_kept_through_updates(queue):
+    qid = new_qid()
+    rcpts = [spool.Recipient("b@x.test", notify=("SUCCESS", "DELAY"),
+                             orcpt="rfc822;B@x.test"),
+             "c@x.test"]
+    options = spool.Options(envid="env 1+", ret="HDRS", requiretls=True,
+                            user="demo@example.test")
+    queue.enqueue_sync(qid, "a@example.test", rcpts, b"x", options=options)
+    queue.update({qid: {"c@x.test": ("done", "")}})
+    entry = queue.get(qid)
+    assert (entry.envid, entry.ret, entry.requiretls, entry.user, entry.held) == \
+        ("env 1+", "HDRS", True, "demo@example.test", False)
+    first, second = entry.recipients
+    assert (first.notify, first.orcpt) == (("SUCCESS", "DELAY"), "rfc822;B@x.test")
+    assert (second.notify, second.orcpt, second.state) == ((), None, "done")
+
+
+def test_async_enqueue_keeps_the_options(queue):
+    qid = new_qid()
+    options = spool.Options(ret="FULL", user="demo@example.test")
+    asyncio.run(queue.enqueue(qid, "", [spool.Recipient("b@x.test", notify=("NEVER",))],
+                              b"x", options=options))
+    entry = queue.get(qid)
+    assert (entry.ret, entry.user, entry.recipients[0].notify) == \
+        ("FULL", "demo@example.test", ("NEVER",))
+
+
+def test_record_written_before_the_dsn_fields_loads_with_defaults(queue):
+    qid = new_qid()
+    queue.enqueue_sync(qid, "a@b", ["x@d"], b"x")
+    old = (b'{"sender":"a@b","rcpts":[["x@d","pending",""]],"arrival":1.0,'
+           b'"size":1,"attempts":0,"next_try":1.0,"info":{}}')
+    with queue._env.begin(write=True) as txn:
+        txn.put(qid.encode(), old, db=queue._db["meta"])
+    entry = queue.get(qid)
+    assert (entry.envid, entry.ret, entry.requiretls, entry.user, entry.held) == \
+        (None, None, False, None, False)
+    assert (entry.recipients[0].notify, entry.recipients[0].orcpt) == ((), None)
+    assert b"envid" not in entry.to_json() and b"notify" not in entry.to_json()
+
+
+def test_record_with_unknown_notify_value_is_quarantined(queue):
+    qid = new_qid()
+    queue.enqueue_sync(qid, "a@b", ["x@d"], b"x")
+    bad = (b'{"sender":"a@b","rcpts":[["x@d","pending","",["ALWAYS"],null]],'
+           b'"arrival":1.0,"size":1,"attempts":0,"next_try":1.0,"info":{}}')
+    with queue._env.begin(write=True) as txn:
+        txn.put(qid.encode(), bad, db=queue._db["meta"])
+    assert queue.get(qid) is None
+    assert queue.quarantined() == [qid]
