@@ -91,4 +91,4 @@ def main(ctx, config_file):
     ctx.call_on_close(instance.close)
 
 
-from . import domain, user, alias, tls, dkim  # noqa: E402,F401  (each adds its group to main)
+from . import domain, user, alias, tls, dkim, queue  # noqa: E402,F401  (each adds its group to main)
