@@ -11,13 +11,15 @@
 Both signatures are rsa-sha256 / ed25519-sha256 with relaxed/relaxed
 canonicalization (RFC 6376 3.4.2, 3.4.4), over the header fields of SIGNED
 present in the message, From once more than it occurs (RFC 6376 5.4.2: no From
-can be added without breaking the signature).
+can be added without breaking the signature). The field is folded only where
+RFC 6376 allows FWS, never inside a header name of h= or a domain.
 
 Memory: dkimpy parses a whole message into a list of lines, more copies than a
 50 MiB message may take. So dkimpy gets the header section alone, which it
-canonicalizes, hashes and signs (DomainSigner.gen_header), and the body hash
-(bh=) is computed here (BodyHash) while the body is read in pieces of CHUNK
-bytes: a message in a file is never in memory, one in bytes is never copied.
+parses, canonicalizes, hashes (dkim.hash_headers) and signs (its RSA and
+PyNaCl's Ed25519), and the body hash (bh=) is computed here (BodyHash) while
+the body is read in pieces of CHUNK bytes: a message in a file is never in
+memory, one in bytes is never copied.
 
 Keys are read when a domain is first signed for, and read again when its
 `active` file changes (mailctl dkim rotate), so a running daemon follows a
@@ -39,11 +41,12 @@ import dkim
 import nacl.encoding
 import nacl.signing
 from dkim.canonicalization import CanonicalizationPolicy
-from dkim.crypto import UnparsableKeyError, parse_pem_private_key
+from dkim.crypto import RSASSA_PKCS1_v1_5_sign, UnparsableKeyError, parse_pem_private_key
 
 from .dkimkeys import ALGORITHMS, DKIMKeyError, KeyStore, check_domain
 
 CHUNK = 64 << 10
+FOLD_AT = 76               # columns of a folded DKIM-Signature line
 HEADER_MAX = 1 << 20
 SIGNED = (b"from", b"sender", b"reply-to", b"subject", b"date", b"to", b"cc",
           b"message-id", b"in-reply-to", b"references", b"mime-version",
@@ -191,21 +194,48 @@ class Signer:
 
 
 def _sign(header, domain, key, bh):
-    signer = dkim.DKIM(header, signature_algorithm=key.algorithm, linesep=b"\r\n")
-    names = [name.lower() for name, _ in signer.headers]
+    """One DKIM-Signature field: dkimpy parses and canonicalizes the header
+    section and makes the signature; the field is laid out here."""
+    headers = dkim.DKIM(header).headers
+    names = [name.lower() for name, _ in headers]
     if b"from" not in names:
         # RFC 6376 5.4: the From header field MUST be signed.
         raise SigningError("the message has no From header field")
     include = [name for name in names if name in SIGNED] + [b"from"]
-    fields = [(b"v", b"1"), (b"a", key.algorithm), (b"c", b"relaxed/relaxed"),
-              (b"d", domain), (b"s", key.selector),
-              (b"t", str(int(time.time())).encode()),
-              (b"h", b":".join(include)), (b"bh", bh),
-              # dkimpy's own placeholder: b= gets a line of its own.
-              (b"b", b"0" * 60)]
-    signer.hasher = dkim.HASH_ALGORITHMS[key.algorithm]
-    return b"DKIM-Signature: " + signer.gen_header(
-        fields, include, _CANON, b"DKIM-Signature", key.pk)
+    tags = [b"v=1;", b"a=" + key.algorithm + b";", b"c=relaxed/relaxed;",
+            b"d=" + domain + b";", b"s=" + key.selector + b";",
+            b"t=%d;" % time.time()]
+    unsigned = _fold(tags, include, [b"bh=" + bh + b";"]) + b"\r\n b="
+    hasher = dkim.HashThrough(hashlib.sha256())
+    # RFC 6376 3.7: the signed fields, then this one with an empty b=.
+    dkim.hash_headers(hasher, _CANON, _CANON.canonicalize_headers(headers), include,
+                      (b"DKIM-Signature", unsigned), {})
+    if key.algorithm == b"rsa-sha256":
+        signature = RSASSA_PKCS1_v1_5_sign(hasher, key.pk)
+    else:
+        signature = key.pk.sign(hasher.digest()).signature
+    value = base64.b64encode(signature)
+    step = FOLD_AT - 4
+    pieces = [value[i:i + step] for i in range(0, len(value), step)]
+    return b"DKIM-Signature:" + unsigned + b"\r\n ".join(pieces) + b"\r\n"
+
+
+def _fold(tags, include, tail):
+    """The tag list, folded before FOLD_AT columns only where RFC 6376 3.2 and
+    3.5 allow FWS: between tags, and around the colons of h= (a fold inside
+    a header name breaks verifiers that parse h= strictly, as Mail::DKIM)."""
+    atoms = [b" " + tag for tag in tags] + [b" h=" + include[0]]
+    atoms += [b":" + name for name in include[1:]]
+    atoms[-1] += b";"
+    atoms += [b" " + tag for tag in tail]
+    out, width = [], len(b"DKIM-Signature:")
+    for atom in atoms:
+        if width + len(atom) > FOLD_AT and width > 1:
+            out.append(b"\r\n" if atom.startswith(b" ") else b"\r\n ")
+            width = 0
+        out.append(atom)
+        width += len(atom)
+    return b"".join(out)
 
 
 def _header_section(source):

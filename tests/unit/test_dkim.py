@@ -165,6 +165,20 @@ def test_signs_with_both_keys_ed25519_first(both):
     assert verified(both, signature + MESSAGE, 2)
 
 
+def test_folds_only_between_tags_and_at_the_colons_of_h(both, made):
+    headers = b"".join(b"%s: x\r\n" % name for name in (
+        b"Content-Transfer-Encoding", b"Content-Description", b"Content-Disposition",
+        b"Content-Language", b"In-Reply-To", b"References", b"Reply-To", b"Sender"))
+    message = MESSAGE.replace(b"\r\n\r\n", b"\r\n" + headers + b"\r\n", 1)
+    for field in fields(Signer(both).headers("example.test", message)):
+        lines = field.split(b"\r\n")[:-1]
+        assert all(len(line) <= 76 for line in lines), lines
+        before_b = lines[1:lines.index(next(l for l in lines if l.startswith(b" b=")))]
+        assert before_b and all(re.match(rb" (:|[a-z]+=)", line) for line in before_b)
+        assert re.sub(rb"\s", b"", field).count(b"content-transfer-encoding") == 1
+    assert verified(both, Signer(both).headers("example.test", message) + message, 2)
+
+
 def test_a_signed_message_verifies_with_lf_line_ends(both):
     message = MESSAGE.replace(b"\r\n", b"\n")
     signature = Signer(both).headers("example.test", message)
