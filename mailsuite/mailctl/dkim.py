@@ -76,7 +76,8 @@ def generate(instance, domain, algorithm):
 @pass_instance
 def list_(instance, domain):
     """Print the DKIM keys, of DOMAIN or of every domain, one a line: domain,
-    selector, algorithm, and "signing" for the keys that sign."""
+    selector, algorithm, and "signing" for the keys that sign or "verifying" for
+    those kept, after a rotation, for the mail they signed."""
     if domain is not None:
         domain = _local(instance, domain)
     for key in _store(instance).keys(domain):
