@@ -41,7 +41,8 @@ import dkim
 import nacl.encoding
 import nacl.signing
 from dkim.canonicalization import CanonicalizationPolicy
-from dkim.crypto import RSASSA_PKCS1_v1_5_sign, UnparsableKeyError, parse_pem_private_key
+from dkim.crypto import (RSASSA_PKCS1_v1_5_sign, UnparsableKeyError,
+                         parse_pem_private_key)
 
 from .dkimkeys import ALGORITHMS, DKIMKeyError, KeyStore, check_domain
 

@@ -109,7 +109,8 @@ class KeyStore:
         with files.locked_dir(directory):
             selector = self._new_selector(domain, algorithm, now)
             path = directory / f"{selector}.{algorithm}.key"
-            files.write_atomic(path, _new_private_pem(algorithm, bits), self._mode(), self.gid)
+            files.write_atomic(path, _new_private_pem(algorithm, bits), self._mode(),
+                               self.gid)
             active = dict(self.active(domain), **{algorithm: selector})
             self._write_active(domain, active)
         return Key(domain, selector, algorithm, path, True)

@@ -192,7 +192,8 @@ def test_a_file_signs_as_its_bytes(both, tmp_path):
     from_file = [tags(f)[b"bh"] for f in fields(signer.headers("example.test", path))]
     with open(path, "rb") as opened:
         opened.read(10)
-        from_open = [tags(f)[b"bh"] for f in fields(signer.headers("example.test", opened))]
+        from_open = [tags(f)[b"bh"]
+                     for f in fields(signer.headers("example.test", opened))]
         assert not opened.closed
     from_bytes = [tags(f)[b"bh"] for f in fields(signer.headers("example.test", MESSAGE))]
     assert from_file == from_open == from_bytes

@@ -81,7 +81,8 @@ def test_rotate_then_remove_the_old_selector(inst):
         f"example.test ms{MONTH}e ed25519 verifying\n")
     assert len(txt_records(inst.mailctl("dkim", "dns", "example.test").stdout)) == 4
     refused(inst, "dkim", "remove", "example.test", f"ms{MONTH}-2",
-            message=f"selector ms{MONTH}-2 signs for example.test: rotate to a new one first")
+            message=f"selector ms{MONTH}-2 signs for example.test: "
+                    "rotate to a new one first")
     assert inst.mailctl("dkim", "remove", "example.test", f"ms{MONTH}").stdout == ""
     assert set(txt_records(inst.mailctl("dkim", "dns", "example.test").stdout)) == {
         f"ms{MONTH}-2._domainkey.example.test.", f"ms{MONTH}e-2._domainkey.example.test.",

@@ -158,7 +158,8 @@ def test_stats(queued):
 def test_bad_queue_ids(queued):
     inst, _ = queued
     for command in ("show", "retry", "delete", "hold", "release"):
-        refused(inst, "queue", command, "../../etc", message="not a queue id: '../../etc'")
+        refused(inst, "queue", command, "../../etc",
+                message="not a queue id: '../../etc'")
         proc = inst.mailctl("queue", command, check=False)
         assert proc.returncode == USAGE
     proc = inst.mailctl("queue", "frob", check=False)
