@@ -165,6 +165,8 @@ class Signer:
         return cls(KeyStore(cfg.state_dir), cfg.dkim.sign)
 
     def headers(self, domain, message):
+        """The DKIM-Signature fields for `message` (bytes, a path, a binary
+        file) signed by `domain`'s active keys; b"" when there are none."""
         keys = self._active_keys(domain) if self.enabled else []
         if not keys:
             return b""
