@@ -15,11 +15,12 @@ import tracemalloc
 import dkim
 import pytest
 from dkim.canonicalization import Relaxed
+from dkim.crypto import RSASSA_PKCS1_v1_5_sign, parse_pem_private_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailsuite.core import config
-from mailsuite.core.dkim import HEADER_MAX, BodyHash, Signer, SigningError
+from mailsuite.core.dkim import HEADER_MAX, BodyHash, Signer, SigningError, SigningKey
 from mailsuite.core.dkimkeys import DKIMKeyError, KeyStore
 
 NOVEMBER = datetime.datetime(2026, 11, 5, tzinfo=datetime.timezone.utc)
@@ -258,3 +259,21 @@ def test_headers_only_message_is_signed(both):
 def test_rsa_bits_are_checked_by_the_configuration():
     with pytest.raises(config.ConfigError, match="dkim.rsa_bits: must be from 2048"):
         config.from_dict({"dkim": {"rsa_bits": 1024}})
+
+
+def test_rsa_signatures_are_dkimpys_own(both):
+    """OpenSSL signs here; its PKCS#1 v1.5 signature must be the very bytes
+    dkimpy's RSA makes."""
+    key = next(k for k in both.keys() if k.algorithm == "rsa")
+    digest = hashlib.sha256(b"header data").digest()
+    ours = SigningKey(both, key).sign(digest)
+    hasher = hashlib.sha256(b"header data")
+    assert ours == RSASSA_PKCS1_v1_5_sign(hasher, parse_pem_private_key(both.private(key)))
+
+
+def test_an_unusable_key_is_reported(both):
+    key = next(k for k in both.keys() if k.algorithm == "rsa")
+    key.path.write_bytes(b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n"
+                         b"-----END RSA PRIVATE KEY-----\n")
+    with pytest.raises(DKIMKeyError, match="unusable key"):
+        Signer(both).headers("example.test", MESSAGE)
