@@ -7,6 +7,7 @@ the table).
         recipient.final
     Entry(qid, sender, recipients, arrival, size, attempts=0, next_try=0.0, info={},
           envid=None, ret=None, requiretls=False, user=None, held=False)
+        # held: mailctl queue hold; deliverd skips the message
         entry.pending();  entry.to_json() -> bytes;  Entry.from_json(qid, raw)
     Options(envid=None, ret=None, requiretls=False, user=None)
         # what the receiving daemon learnt beyond sender and recipients
