@@ -13,15 +13,19 @@ past it). Any recipient is taken, but for a user unknown in a local domain.
 
 On top of each message go a Received field, without the client's name and address
 unless `submitd.received_client_address` is set, and the Message-ID and Date the
-client left out (RFC 6409 8.2, 8.3). The message gets its 250 only once durable in
-the queue; deliverd is then woken, and delivers local recipients at once.
+client left out (RFC 6409 8.2, 8.3), and, once the whole message is in, the
+DKIM-Signature fields of the From domain's keys (core.dkim; `mailctl dkim
+generate`). The message gets its 250 only once durable in the queue; deliverd is then woken, and delivers local recipients at once.
 """
 
 import asyncio
+import email.parser
+import email.policy
+import email.utils
 import ipaddress
 import logging
 
-from .core import server
+from .core import dkim, server
 from .core.accounts import AccountError
 from .core.login import MECHANISMS, Login, shown
 from .core.spool import Options
@@ -133,9 +137,18 @@ class SubmitSession(Session):
                        requiretls=envelope.requiretls, user=self.user)
 
     async def before_queue(self, incoming):
-        """Where the DKIM signer is called (issue 7): it reads the message from
-        `incoming.draft` (in memory or in its spool file) and adds its
-        DKIM-Signature fields before the message is queued."""
+        # RFC 6376: signed by the From field's domain (what DMARC aligns with,
+        # RFC 7489 3.1.1), else by the sender's, when that domain has keys.
+        sender = incoming.envelope.sender
+        domains = [signing_domain(incoming.header_section),
+                   None if sender.null else sender.domain]
+        try:
+            fields = await self.service.sign(incoming.draft, domains)
+        except (dkim.SigningError, dkim.DKIMKeyError) as exc:
+            log.warning("%s: not signed: %s", incoming.qid, exc)
+            return
+        if fields:
+            await incoming.prepend(fields)
 
     def queued(self, qid, envelope, incoming):
         self.service.rate.count(self.sender_key())
@@ -152,6 +165,7 @@ class Service(service.Service):
         super().__init__(cfg, implicit_tls={"submissions"})
         self.login = Login(cfg.login, self.accounts)
         self.rate = RateLimit(cfg.submitd.rate_limit)
+        self.signer = dkim.Signer.load(cfg)
         self.relay_networks = [ipaddress.ip_network(network)
                                for network in cfg.submitd.relay_networks]
 
@@ -166,10 +180,31 @@ class Service(service.Service):
         address = getattr(address, "ipv4_mapped", None) or address
         return any(address in network for network in self.relay_networks)
 
+    async def sign(self, draft, domains):
+        """The DKIM-Signature fields of the first of `domains` that has keys
+        (b"" when none has); the work runs off the event loop."""
+        message = draft.directory / draft.qid if draft.on_disk else draft.value()
+        loop = asyncio.get_running_loop()
+        for domain in dict.fromkeys(d for d in domains if d):
+            fields = await loop.run_in_executor(None, self.signer.headers, domain,
+                                                message)
+            if fields:
+                return fields
+        return b""
+
     async def owns(self, user, address):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self.accounts.may_send_as, user,
                                           address)
+
+
+def signing_domain(header_section):
+    """The domain of the From field's first address, or None."""
+    fields = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
+        header_section)
+    addresses = email.utils.getaddresses(fields.get_all("From", []))
+    domain = addresses[0][1].rpartition("@")[2] if addresses else ""
+    return domain.lower() or None
 
 
 async def start(cfg, sockets):

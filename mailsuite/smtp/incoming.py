@@ -10,7 +10,8 @@ The first pieces are held until the header section has come (or the header limit
 is passed), because the fields the service puts on top (Received; for submitd also
 Message-ID and Date when missing) depend on it: `session.top_fields(qid, envelope,
 head)` gives them. Before the commit, `session.before_queue(incoming)` may still
-look at the whole message (DKIM signing, to come). The record gets
+look at the whole message, and put fields on top of it (`incoming.prepend`:
+submitd's DKIM-Signature). The record gets
 `session.queue_info()` and `session.queue_options(envelope)` (core.spool.Options).
 
 Failure policy: a full queue is 452 4.3.1 and any other spool failure 451 4.3.0
@@ -36,6 +37,7 @@ class Incoming:
         self.draft = spool.draft(self.qid)
         self.head = bytearray()     # the first pieces, until the header section ends
         self.started = False        # the top fields and the head are written
+        self.header_section = b""   # the client's header fields, once started
 
     async def write(self, piece):
         if self.started:
@@ -47,6 +49,7 @@ class Incoming:
     async def _start(self):
         self.started = True
         head, self.head = bytes(self.head), bytearray()
+        self.header_section = head.partition(b"\r\n\r\n")[0] + b"\r\n"
         top = self.session.top_fields(self.qid, self.envelope, head)
         await self._spooled(self.draft.write(top + head))
 
@@ -63,6 +66,10 @@ class Incoming:
             self.session.queue_info(), alone=self.alone,
             options=self.session.queue_options(envelope)))
         return self.qid
+
+    async def prepend(self, fields):
+        """Put header fields on top of the message (before the commit)."""
+        await self._spooled(self.draft.prepend(fields))
 
     def discard(self):
         self.draft.discard()

@@ -481,3 +481,27 @@ def test_records_without_held_load_as_not_held(queue):
         txn.put(qid.encode(), old, db=queue._db["meta"])
     assert queue.get(qid).held is False
     assert queue.hold(qid).held is True
+
+
+@pytest.mark.parametrize("body_size, in_front", [
+    (100, b"X-Top: small\r\n"),                          # stays in the record
+    (spool.INLINE_MAX - 10, b"X-Top: " + b"y" * 20 + b"\r\n"),  # spills to a file
+    (spool.INLINE_MAX * 3, b"X-Top: big\r\n"),           # already in its file
+])
+def test_prepend_puts_bytes_in_front_wherever_the_message_is(queue, body_size, in_front):
+    qid = new_qid()
+    body = bytes(range(256)) * (body_size // 256) + b"end"
+    draft = queue.draft(qid)
+
+    async def fill():
+        await draft.write(body[:1000])
+        await draft.write(body[1000:])
+        await draft.prepend(in_front)
+    asyncio.run(fill())
+    assert draft.size == len(in_front) + len(body)
+    queue.enqueue_sync(qid, "a@b", ["x@d"], draft)
+    with queue.open(qid) as stored:
+        assert stored.read() == in_front + body
+    # No file but the message's own is left beside it.
+    assert sorted(p.name for p in queue._files.glob("*")) == \
+        ([qid] if draft.on_disk else [])
