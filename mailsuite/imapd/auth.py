@@ -30,7 +30,7 @@ log = logging.getLogger("imapd")
 # once it has: COMPRESS (RFC 4978 3), UNAUTHENTICATE (RFC 8437) and APPENDLIMIT
 # serve only a logged-in session. LITERAL-: RFC 7888 5 (non-synchronizing literals
 # of 4096 octets at most). IMAP4rev2 is listed when imapd.imap4rev2 says so
-# (decision 0010).
+# (decision 0012).
 BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL-", "SASL-IR", "ID", "ENABLE", "IDLE",
                      "UNSELECT", "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND",
                      "BINARY", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT") + QUOTA

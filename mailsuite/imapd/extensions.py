@@ -3,7 +3,7 @@
 
 What a client ENABLEs lives in `s.enabled` for the rest of the session (or until
 UNAUTHENTICATE): CONDSTORE and QRESYNC (imapd.condstore), UTF8=ACCEPT (mailbox names
-in UTF-8, imapd.names) and IMAP4rev2 when it is advertised (decision 0010). A client's
+in UTF-8, imapd.names) and IMAP4rev2 when it is advertised (decision 0012). A client's
 ID is logged once per session, escaped and bounded, whatever it sent.
 """
 

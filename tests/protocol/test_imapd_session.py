@@ -139,7 +139,7 @@ def test_capabilities_before_and_after_login(imapd):
     for cap in (b"ID", b"ENABLE", b"CONDSTORE", b"QRESYNC", b"UTF8=ACCEPT"):
         assert cap in before
     assert b"COMPRESS=DEFLATE" not in before and b"UNAUTHENTICATE" not in before
-    # IMAP4rev2 waits for the whole of it (decision 0010).
+    # IMAP4rev2 waits for the whole of it (decision 0012).
     assert b"IMAP4rev2" not in before
     client.login()
     after = capabilities(client)
