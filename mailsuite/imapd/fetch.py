@@ -15,12 +15,11 @@ come from the index's compact slots. `Builder` makes every FETCH line, solicited
 or not.
 """
 
-import bisect
 import re
 
 from ..core import maildir, msginfo
-from ..core.mailrecord import KEYWORDS_BIT, system_flags
 from . import condstore, section, structure
+from .flaglines import flag_lines
 from .errors import Bad, No
 from .parser import sequence_set
 from .response import flags as format_flags, internaldate, literal
@@ -190,7 +189,6 @@ def check_messages(view, ranges, by_uid):
 NOTHING, CACHE, HEADER, PART, WHOLE = range(5)
 CHUNK = 1000            # messages per trip to a worker thread
 CHUNK_BODIES = 50       # when whole messages or parts are read
-FLAG_LINES = 5000       # lines per piece of a flags-only answer
 
 
 class Builder:
@@ -278,64 +276,6 @@ def _source(item):
     if item.section == "HEADER.FIELDS" and item.fields <= set(msginfo.CACHED_FIELDS):
         return CACHE
     return HEADER
-
-
-def flag_lines(view, builder, spans):
-    """FLAGS and UID for many messages at once, from the index's compact slots
-    rather than one record per message; lines in pieces of FLAG_LINES."""
-    _, slots = view.folder.slots()
-    uids, bits = view.uids, slots.bits
-    where = None if slots.uids == uids else {uid: i for i, uid in enumerate(slots.uids)}
-    records = _keyworded(view.folder, slots)
-    texts = {}                  # flag bits (+256 if \\Recent) -> formatted flags
-    recent = _recent_marks(view, builder)
-    pieces, lines = [], []
-    for start, stop in spans:
-        for i in range(start, stop):
-            uid = uids[i]
-            j = i if where is None else where.get(uid)
-            if j is None:
-                continue            # expunged by another session meanwhile
-            mark = bits[j]
-            if mark & KEYWORDS_BIT and uid in records:
-                text = builder.flags(uid, records[uid].flags)
-            else:
-                key = mark | 256 if recent is not None and recent[i] else mark
-                text = texts.get(key)
-                if text is None:
-                    text = texts[key] = builder.flags(uid, system_flags(mark))
-            lines.append(builder.flags_line(i + 1, uid, text))
-            if len(lines) >= FLAG_LINES:
-                pieces.append(b"".join(lines))
-                lines = []
-    pieces.append(b"".join(lines))
-    return pieces
-
-
-def _recent_marks(view, builder):
-    """One byte per message of the view, 1 where it is \\Recent; None if the
-    builder shows no \\Recent."""
-    if builder.recent is None:
-        return None
-    marks = bytearray(len(view.uids))
-    for low, high in view.recent:
-        start = bisect.bisect_left(view.uids, low)
-        stop = bisect.bisect_left(view.uids, high)
-        marks[start:stop] = b"\x01" * (stop - start)
-    return marks
-
-
-_HAS_KEYWORDS = bytes(1 if n & KEYWORDS_BIT else 0 for n in range(256))
-
-
-def _keyworded(folder, slots):
-    """{uid: Record} of the messages with keywords, which only records hold."""
-    marks = slots.bits.translate(_HAS_KEYWORDS)
-    found, at = [], marks.find(1)
-    while at >= 0:
-        found.append(slots.uids[at])
-        at = marks.find(1, at + 1)
-    return folder.records(found) if found else {}
 
 
 def fetch_lines(view, builder, uids, since=None):
