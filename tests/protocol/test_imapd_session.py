@@ -436,7 +436,9 @@ def test_utf8_accept_names_folders_in_utf8(imapd):
 
 
 def test_imap4rev2_session_when_advertised(inst):
-    inst.add_config("imap4rev2 = true")
+    # A key of [imapd], which is not the file's last table.
+    inst.config.write_text(inst.config.read_text().replace(
+        "[imapd]\n", "[imapd]\nimap4rev2 = true\n", 1))
     inst.start("imapd")
     deliver(inst, 2)
     client = Client(inst.port("imap"))
