@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import msginfo
+from . import msginfo, msgkeys
 from .mailfolder import Folder, FolderError, NoSuchFolder, NoSuchMessage
 from .mailindex import Index
 from .mailrecord import Record, canonical_flags, suffix_for
@@ -166,7 +166,7 @@ class Store:
         try:
             for base, data in items:
                 if base not in uids and base not in ready:
-                    ready[base] = _prepare(path, base, data, internaldate)
+                    ready[base] = _prepare(path, base, data, internaldate, date)
             uids.update(self._commit(name, path, ready, target, flags, date))
         finally:
             for message in ready.values():
@@ -232,31 +232,36 @@ class _Ready:
     size: int
     wire: int
     info: dict            # core.msginfo.analyse
+    keys: dict            # core.msgkeys.keys: its columns
 
 
-def _prepare(path, base, data, internaldate):
+def _prepare(path, base, data, internaldate, date):
     tmp, size = write_tmp(path, base, data, internaldate)
     try:
-        wire, info = _describe(tmp, data, size)
+        wire, info, head = _describe(tmp, data, size)
+        keys = msgkeys.keys(head, date)
     except BaseException:
         unlink(tmp)
         raise
-    return _Ready(base, f"{base},S={size},W={wire}", tmp, size, wire, info)
+    return _Ready(base, f"{base},S={size},W={wire}", tmp, size, wire, info, keys)
 
 
 def _describe(tmp, data, size):
-    """(wire size, core.msginfo.analyse) of a message: from the bytes given, or
-    from the copy just written, read a piece at a time rather than whole."""
+    """(wire size, core.msginfo.analyse, header section) of a message: from the
+    bytes given, or from the copy just written, read a piece at a time rather
+    than whole."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         wire = msginfo.wire(data)
-        return len(wire), msginfo.analyse(wire)
+        info = msginfo.analyse(wire)
+        return len(wire), info, wire[:info["header"]]
     with open(tmp, "rb") as f:
         message = msginfo.FileData(f)
         wire = msginfo.wire_size(message)
-        if wire == size:
-            return wire, msginfo.analyse(message)
-        # Bare LF line ends: rare in a queued message (smtpd writes CRLF).
-        return wire, msginfo.analyse(msginfo.wire(f.read()))
+        if wire != size:
+            # Bare LF line ends: rare in a queued message (smtpd writes CRLF).
+            message = msginfo.wire(f.read())
+        info = msginfo.analyse(message)
+        return wire, info, bytes(message[:info["header"]])
 
 
 def _check_base(base):
@@ -269,11 +274,14 @@ def _check_base(base):
 def _index_delivered(txn, state, delivered, target, flags, date):
     state.highestmodseq += 1
     uids = {}
+    first = state.uidnext
     for message in delivered:
         record = Record(state.uidnext, message.name, target[0], target[1],
                         message.size, message.wire, date, state.highestmodseq, flags)
         txn.put_message(state.id, record)
         txn.put_cache(state.id, record.uid, message.info)
+        txn.columns.put(state.id, record.uid, message.keys)
         uids[message.base] = state.uidnext
         state.uidnext += 1
+    txn.columns.delivered(state.id, first, state.uidnext)
     return uids
