@@ -40,6 +40,7 @@ REFERENCES = b"r"        # the msg-ids it refers to, space-separated, oldest fir
 CODES = (DATE, SUBJECT, BASE_SUBJECT, FROM, TO, CC, BCC, SORT_FROM, SORT_TO,
          SORT_CC, DISPLAY_FROM, DISPLAY_TO, MESSAGE_ID, REFERENCES)
 ADDRESS_FIELDS = {"from": FROM, "to": TO, "cc": CC, "bcc": BCC}
+MAX_REFERENCES = 100     # msg-ids kept of a References field
 
 # Sent time in seconds since the epoch, and the day the Date field names, as a
 # proleptic Gregorian ordinal: SENTON and friends disregard time and timezone
@@ -95,7 +96,9 @@ def keys(head, internaldate):
     own = message_ids(first.get("message-id", ""))
     if own:
         out[MESSAGE_ID] = own[0].encode()
-    refs = message_ids(" ".join(fields.get("references", ())))
+    # The last references are the closest ancestors; a thread deeper than this
+    # is still threaded, by the links its other messages give.
+    refs = message_ids(" ".join(fields.get("references", ())))[-MAX_REFERENCES:]
     if not refs:
         # RFC 5256 4 (1)(A): without References, the first msg-id of In-Reply-To.
         refs = message_ids(first.get("in-reply-to", ""))[:1]

@@ -22,7 +22,7 @@ import traceback
 from ..core import accounts, login, server, tls
 from ..core.mailservice import MailService, StoreError
 from ..core.stream import LineTooLong, StreamClosed
-from . import auth, fetch, idle, mailbox
+from . import auth, fetch, idle, mailbox, search, sort, thread
 from .errors import Bad, Logout, ProtocolError, TooBig
 from .parser import (MAX_LINE, MAX_LITERAL, MAX_PREAUTH_LITERAL, parse_command,
                      read_command, tag_of)
@@ -62,8 +62,11 @@ COMMANDS = {
     "EXPUNGE": (mailbox.expunge, {SELECTED}),
     "FETCH": (fetch.fetch, {SELECTED}),
     "STORE": (mailbox.store, {SELECTED}),
+    "SEARCH": (search.search, {SELECTED}),
+    "SORT": (sort.sort, {SELECTED}),
+    "THREAD": (thread.thread, {SELECTED}),
 }
-UID_COMMANDS = {"FETCH", "STORE"}
+UID_COMMANDS = {"FETCH", "STORE", "SEARCH", "SORT", "THREAD"}
 
 
 def main(argv=None):
@@ -138,6 +141,7 @@ class Session:
         self.user = None
         self.store = None
         self.selected = None
+        self.saved_search = None    # SEARCHRES's `$` (search.SavedResult)
         self.bad = 0
         self.failed_logins = 0
         self.waiting = False        # for a command, or in IDLE: safe to interrupt
@@ -224,6 +228,7 @@ class Session:
         verb, states = entry
         if self.state not in states:
             raise Bad(f"{cmd.name} is not allowed in the {self.state} state")
+        search.resolve_saved(self, cmd)
         return verb
 
     def fail(self, tag, exc):

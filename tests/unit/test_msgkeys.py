@@ -113,3 +113,9 @@ def test_several_fields_of_a_kind_are_searched_together():
 def test_hostile_address_fields_still_give_keys(raw):
     found = keys(b"To: " + raw + b"\r\n\r\n", 0)
     assert msgkeys.TO in found
+
+
+def test_only_the_closest_references_are_kept():
+    refs = b" ".join(b"<%d@x>" % n for n in range(500))
+    found = keys(b"References: " + refs + b"\r\n\r\n", 0)[msgkeys.REFERENCES]
+    assert found.split() == [b"<%d@x>" % n for n in range(400, 500)]
