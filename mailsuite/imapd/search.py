@@ -39,6 +39,9 @@ class SavedResult(NamedTuple):
 async def search(s, cmd):
     # RFC 9051 6.4.4; RFC 4731 3.1: RETURN options come before the program.
     options, program = return_options(cmd.args)
+    if options is None and "IMAP4rev2" in getattr(s, "enabled", ()):
+        # RFC 9051 6.4.4.1: no RETURN is RETURN (ALL); rev2 has only ESEARCH.
+        options = {"ALL"}
     saving = options is not None and "SAVE" in options
     if saving:
         # RFC 5182 2.4: a search that fails leaves the result variable empty.

@@ -176,8 +176,11 @@ async def _keyword(run, key, within):
 
 
 async def _recent(run, key, within):
-    recent = getattr(run.s, "recent", None) or ()
-    found = await run.call(from_uids, run.view.uids, recent) if recent else 0
+    # RFC 3501 2.3.2: \Recent is the session's; a view that keeps it (IMAP4rev1)
+    # holds the UID ranges [low, high) it took.
+    ranges = [(low, high - 1) for low, high in getattr(run.view, "recent", ())
+              if high > low]
+    found = from_spans(run.view.positions(ranges, True), run.n) if ranges else 0
     return within & (found if key.present else ~found)
 
 

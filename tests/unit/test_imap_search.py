@@ -155,7 +155,7 @@ def test_keys_match(unchanged, text, want):
 
 def test_recent_messages_are_the_session_s(store):
     s = session(store)
-    s.recent = {1, 3}
+    s.selected.recent = [(1, 2), (3, 4)]       # UIDs 1 and 3
     assert found(s, b"NEW") == [1]
     assert found(s, b"OLD") == [2]
 
