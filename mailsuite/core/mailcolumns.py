@@ -69,6 +69,10 @@ class ColumnTable:
         raw = self._txn.get(_UPTO + _U32.pack(folder_id), db=self._meta)
         return 1 if raw is None else _U32.unpack(raw)[0]
 
+    def forget(self, folder_id):
+        """The folder is dropped (its values go with the other tables' rows)."""
+        self._txn.delete(_UPTO + _U32.pack(folder_id), db=self._meta)
+
     def set_upto(self, folder_id, uid):
         self._txn.put(_UPTO + _U32.pack(folder_id), _U32.pack(uid), db=self._meta)
 

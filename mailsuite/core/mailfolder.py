@@ -71,14 +71,34 @@ class Folder:
         same one is still true: the Store keeps the last, and SELECT after SELECT
         of a big folder reads only its state. Callers must not change it."""
         with self.index.read() as txn:
-            state = self._state(txn)
-            stamp = (state.uidvalidity, state.highestmodseq)
-            kept = self.owner.snapshots.get(self.name)
-            if kept is not None and kept[0] == stamp:
-                return state, kept[1]
-            slots = txn.slots(state.id)
+            return self._slots(txn, self._state(txn))
+
+    def _slots(self, txn, state):
+        stamp = (state.uidvalidity, state.highestmodseq)
+        kept = self.owner.snapshots.get(self.name)
+        if kept is not None and kept[0] == stamp:
+            return state, kept[1]
+        slots = txn.slots(state.id)
         self.owner.snapshots[self.name] = (stamp, slots)
         return state, slots
+
+    def opening(self):
+        """(state, Slots, stale) for a session opening the folder, from one look
+        at the index and its directories (`stale`: needs_scan()); None if the
+        index does not know the folder yet."""
+        stats = self._stats()
+        with self.index.read() as txn:
+            state = txn.folder(self.name)
+            if state is None:
+                return None
+            state, slots = self._slots(txn, state)
+        return state, slots, needs_scan(state, stats) or rescan_due(state)
+
+    def _stats(self):
+        try:
+            return stat_dirs(self.path)
+        except FileNotFoundError:
+            raise NoSuchFolder(f"folder {self.name!r} was removed") from None
 
     def uids(self):
         """Every UID in the folder, ascending (a list: for small folders and tests;
@@ -100,10 +120,7 @@ class Folder:
     def needs_scan(self):
         """True if the Maildir may hold changes the index has not seen: cheap (two
         stat calls), so it may run on a command's path where scan() may not."""
-        try:
-            stats = stat_dirs(self.path)
-        except FileNotFoundError:
-            raise NoSuchFolder(f"folder {self.name!r} was removed") from None
+        stats = self._stats()
         with self.index.read() as txn:
             state = txn.folder(self.name)
         return state is None or needs_scan(state, stats) or rescan_due(state)
@@ -248,6 +265,17 @@ class Folder:
 
     def append(self, data, flags=(), internaldate=None):
         return self.owner.deliver(unique_base(), data, self.name, flags, internaldate)
+
+    def copy(self, uids, target, quota=0):
+        """Copy messages into the Folder `target`, all or none, within `quota`
+        bytes for the whole mailbox (0: none): core.mailcopy.Transferred."""
+        from .mailcopy import transfer    # here: core.mailcopy imports this module
+        return transfer(self, uids, target, quota)
+
+    def move(self, uids, target):
+        """Move messages into the Folder `target` in one step (RFC 6851)."""
+        from .mailcopy import transfer
+        return transfer(self, uids, target, move=True)
 
 
 class _Change:

@@ -40,7 +40,7 @@ import signal
 
 import lmdb
 
-from .maildir import Store
+from .maildir import NoSuchFolder, Store
 from .mailview import View
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,10 @@ class MailService:
         try:
             changed = await self.scan(folder)
         except Exception as exc:
-            log.error("%s: scan of %s failed: %s", folder.owner.root, folder.name, exc)
+            # A folder deleted or renamed meanwhile has nothing left to scan.
+            if not _vanished(exc):
+                log.error("%s: scan of %s failed: %s", folder.owner.root, folder.name,
+                          exc)
             return
         finally:
             if held:
@@ -207,6 +210,11 @@ def _reason(exc):
     return str(exc)[:200]
 
 
+def _vanished(exc):
+    return isinstance(exc, (NoSuchFolder, FileNotFoundError)) or isinstance(
+        exc.__cause__, FileNotFoundError)
+
+
 def _big(path):
     try:
         return sum(os.stat(path / sub).st_size for sub in ("new", "cur")) > BIG_DIRECTORY
@@ -217,9 +225,11 @@ def _big(path):
 def _open_view(store, name, readonly):
     """(View, stale, folder), or (None, None, folder) if it was never indexed."""
     folder = store.folder(name, build=False)
-    if not folder.indexed():
+    opening = folder.opening()
+    if opening is None:
         return None, None, folder
-    return View(folder, readonly), folder.needs_scan(), folder
+    state, slots, stale = opening
+    return View(folder, readonly, (state, slots)), stale, folder
 
 
 def _catch_up(view):

@@ -61,10 +61,11 @@ class FlagsChanged:
 
 
 class View:
-    def __init__(self, folder, readonly=False):
+    def __init__(self, folder, readonly=False, snapshot=None):
+        """`snapshot` is (state, Slots) if the caller has just read them."""
         self.folder = folder
         self.readonly = readonly
-        state, slots = folder.slots()
+        state, slots = snapshot or folder.slots()
         self.uids = slots.uids              # shared with the folder's snapshot:
         self._shared = True                 # copied before it is first changed
         self.uidvalidity = state.uidvalidity

@@ -25,7 +25,7 @@ import email.utils
 import re
 import struct
 
-from . import msginfo
+from . import mailaddress, msginfo
 from .msgtext import decode_words, header_value
 
 # Column codes (core.mailcolumns): one byte each.
@@ -245,10 +245,19 @@ def _address_lists(fields, head):
         found = [] if not values else _simple_list(", ".join(values))
         if found is None:
             envelope = envelope or msginfo.envelope(msginfo.Header(head))
-            found = [[_latin_text(part) for part in address]
-                     for address in envelope[_ENVELOPE_INDEX[name]] or ()]
+            found = [_written(address) for address in envelope[_ENVELOPE_INDEX[name]]
+                     or ()]
         lists[name] = found
     return lists
+
+
+def _written(address):
+    """An ENVELOPE address as the field has it: the parser's names for a missing
+    local part or domain (core.mailaddress) are not text a search or sort sees."""
+    name, adl, mailbox, host = (_latin_text(part) for part in address)
+    if mailbox == mailaddress.MISSING_MAILBOX:
+        mailbox = ""
+    return [name, adl, mailbox, None if host == mailaddress.MISSING_DOMAIN else host]
 
 
 def _latin_text(value):
