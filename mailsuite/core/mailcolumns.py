@@ -65,6 +65,15 @@ class ColumnTable:
         for code in msgkeys.CODES:
             self._txn.delete(prefix + code + tail, db=self._db)
 
+    def copy(self, folder_id, uid, to_folder, to_uid):
+        """A copy of a message has the original's values (core.mailcopy)."""
+        source = (_U32.pack(folder_id), _U32.pack(uid))
+        target = (_U32.pack(to_folder), _U32.pack(to_uid))
+        for code in msgkeys.CODES:
+            value = self._txn.get(source[0] + code + source[1], db=self._db)
+            if value is not None:
+                self._txn.put(target[0] + code + target[1], value, db=self._db)
+
     def upto(self, folder_id):
         raw = self._txn.get(_UPTO + _U32.pack(folder_id), db=self._meta)
         return 1 if raw is None else _U32.unpack(raw)[0]

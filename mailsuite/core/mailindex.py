@@ -411,13 +411,15 @@ class Txn:
         return doc
 
     def copy_cache(self, folder_id, uid, to_folder, to_uid):
-        """Give a copy of a message what was parsed of the original, as it is."""
+        """Give a copy of a message what was parsed of the original, as it is,
+        its columns included."""
         source = _U32.pack(folder_id) + _U32.pack(uid)
         target = _U32.pack(to_folder) + _U32.pack(to_uid)
         for half in (b"h", b"s"):
             raw = self._txn.get(source + half, db=self._db["cache"])
             if raw is not None:
                 self._txn.put(target + half, raw, db=self._db["cache"])
+        self.columns.copy(folder_id, uid, to_folder, to_uid)
 
     def put_cache(self, folder_id, uid, doc):
         key = _U32.pack(folder_id) + _U32.pack(uid)

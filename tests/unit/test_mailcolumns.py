@@ -2,11 +2,12 @@
 at delivery, filled on first need for other tools' files, removed at expunge; and
 searching the files' text."""
 
+import array
 import os
 
 import pytest
 
-from mailsuite.core import mailcolumns, mailsearch, msgkeys
+from mailsuite.core import mailcolumns, mailfolders, mailsearch, msgkeys
 from mailsuite.core.maildir import Store
 
 MSG = (b"From: Alice <alice@example.org>\r\nSubject: =?UTF-8?Q?Caf=C3=A9?= talk\r\n"
@@ -65,6 +66,26 @@ def test_expunge_removes_a_message_s_values(store):
     for code in msgkeys.CODES:
         assert 1 not in column(inbox, code)
     assert mailcolumns.pending(inbox) is None
+
+
+def test_a_copy_has_the_original_s_values(store):
+    store.deliver("1.Qa.host", MSG)
+    store.deliver("2.Qb.host", OTHER)
+    store.create_folder("Archive")
+    archive = store.folder("Archive")
+    store.folder("INBOX").copy([2], archive)
+    assert column(archive, msgkeys.SUBJECT) == {1: b"plain"}
+    assert mailcolumns.pending(archive) == []       # nothing to read from files
+
+
+def test_a_deleted_folder_s_values_go_with_it(store):
+    store.create_folder("Old")
+    store.deliver("1.Qa.host", MSG, folder="Old")
+    old_id = store.folder("Old").state().id
+    mailfolders.delete(store, "Old")
+    with store.index.read() as txn:
+        assert txn.columns.walk(old_id, msgkeys.SUBJECT) == (array.array("I"), [])
+        assert txn.columns.upto(old_id) == 1
 
 
 def test_files_of_other_tools_are_filled_on_first_need(store):
