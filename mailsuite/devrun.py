@@ -12,6 +12,7 @@ A port already in use is one line on stderr and exit 1.
 """
 
 import argparse
+import errno
 import os
 import selectors
 import signal
@@ -134,8 +135,12 @@ def _bind_tcp(program, name, port):
     try:
         return dev.bind_tcp(port)
     except OSError as exc:
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = ("; another program has that port: run with another offset, "
+                    "e.g. `make run PORT_OFFSET=100`")
         raise Fatal(f"cannot listen on 127.0.0.1:{port} for {program} ({name}): "
-                    f"{exc.strerror or exc}") from None
+                    f"{exc.strerror or exc}{hint}") from None
 
 
 # supervision
@@ -301,8 +306,12 @@ def banner(cfg, sockets, password_file, missing):
     cfg_shown = shown(cfg.path)
     lines = ["", f"mailsuite development instance ({cfg_shown})"]
     rows = [("smtp", "SMTP (MX)", ""),
+            ("submission", "Submission", "STARTTLS, then AUTH as a user"),
+            ("submissions", "Submissions", "implicit TLS, then AUTH as a user"),
             ("imap", "IMAP", "STARTTLS; plaintext login allowed on loopback"),
-            ("imaps", "IMAPS", f"self-signed certificate {shown(cfg.tls.cert)}")]
+            ("imaps", "IMAPS", f"self-signed certificate {shown(cfg.tls.cert)}"),
+            ("pop3", "POP3", "STLS; plaintext login allowed on loopback"),
+            ("pop3s", "POP3S", "the same certificate")]
     for name, label, note in rows:
         if name in ports:
             lines.append(f"  {label:<11} 127.0.0.1:{ports[name]:<6} {note}".rstrip())

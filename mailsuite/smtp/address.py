@@ -26,6 +26,7 @@ _PARAM = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)(?:=([\x21-\x3c\x3e-\x7e\u0080-\
 MAX_LOCAL = 64
 MAX_DOMAIN = 255
 MAX_PATH = 256
+POSTMASTER = "postmaster"
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,9 @@ class Path:
         return str(self).isascii()
 
 
-def parse_path(text, allow_null=False):
-    """Parse '<path> params…'; return (Path, {PARAM: value or True})."""
+def parse_path(text, allow_null=False, allow_postmaster=False):
+    """Parse '<path> params…'; return (Path, {PARAM: value or True}). With
+    allow_postmaster, "<Postmaster>" gives Path("postmaster"), with no domain."""
     text = text.lstrip(" ")  # Postfix and others accept "FROM: <a@b>"
     if not text.startswith("<"):
         raise ProtocolError(501, "5.1.7", "syntax: the address must be in <>")
@@ -66,6 +68,10 @@ def parse_path(text, allow_null=False):
         if not allow_null:
             raise ProtocolError(501, "5.1.3", "a null address is not allowed here")
         return Path(), params
+    # RFC 5321 4.1.1.3: RCPT TO:<Postmaster> with no domain must be accepted, and
+    # the local part "postmaster" is case-insensitive (4.5.1).
+    if allow_postmaster and raw.lower() == POSTMASTER:
+        return Path(POSTMASTER), params
     return _parse_mailbox(raw), params
 
 
@@ -141,5 +147,9 @@ def _parse_params(rest):
         match = _PARAM.fullmatch(word)
         if not match:
             raise ProtocolError(501, "5.5.4", f"syntax: bad parameter {word[:40]}")
-        params[match.group(1).upper()] = match.group(2) if match.group(2) is not None else True
+        name = match.group(1).upper()
+        # RFC 5321 4.1.2: each parameter at most once (Mail-parameters).
+        if name in params:
+            raise ProtocolError(501, "5.5.4", f"syntax: duplicate parameter {name[:40]}")
+        params[name] = match.group(2) if match.group(2) is not None else True
     return params

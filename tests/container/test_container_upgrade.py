@@ -37,6 +37,11 @@ def test_upgrade_keeps_users_mail_and_units(boot, debs, enabled):
     qid = steps.send(box, "before the upgrade", "sent to the old version\n")
     assert steps.read(box, 993, "before the upgrade")["body"] \
         == "sent to the old version\r\n"
+    assert steps.pop(box, 995, "before the upgrade")["body"] \
+        == "sent to the old version\r\n"
+    steps.submit(box, "submitted before the upgrade", "to the old submitd\n")
+    assert steps.read(box, 993, "submitted before the upgrade")["body"] \
+        == "to the old submitd\r\n"
     before = steps.probe(box, *steps.SERVICES)
     assert all(before[unit]["pid"] for unit in steps.SERVICES), before
 
@@ -63,7 +68,13 @@ def test_upgrade_keeps_users_mail_and_units(boot, debs, enabled):
     for port in (993, 143):
         assert steps.read(box, port, "before the upgrade")["body"] \
             == "sent to the old version\r\n"
+    for port in (995, 110):
+        assert steps.pop(box, port, "before the upgrade")["body"] \
+            == "sent to the old version\r\n"
     assert qid in steps.journal_has(box, "mail-smtpd", qid)
     steps.send(box, "after the upgrade", "sent to the new version\n")
     assert steps.read(box, 993, "after the upgrade")["body"] \
         == "sent to the new version\r\n"
+    steps.submit(box, "submitted after the upgrade", "to the new submitd\n")
+    assert steps.read(box, 993, "submitted after the upgrade")["body"] \
+        == "to the new submitd\r\n"

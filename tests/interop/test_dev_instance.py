@@ -1,9 +1,12 @@
 """`make run`'s launcher, run for real: it provisions a fresh instance folder and
-serves mail with no other step (swaks in, IMAPS out), then stops cleanly."""
+serves mail with no other step (swaks in on the MX port and on the submission
+port with AUTH, IMAPS and POP3S out), then stops cleanly."""
 
 import imaplib
 import os
+import poplib
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -43,6 +46,15 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
              "--body", body, "--header", "Subject: dev instance"],
             capture_output=True, text=True, timeout=60)
         assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert f"127.0.0.1:{1587 + OFFSET}" in banner, banner
+        submitted = subprocess.run(
+            ["swaks", "--server", "127.0.0.1", "--port", str(1587 + OFFSET), "--tls",
+             "--auth", "PLAIN", "--auth-user", "demo@example.test",
+             "--auth-password", password, "--to", "demo@example.test",
+             "--from", "demo@example.test", "--body", "submitted",
+             "--header", "Subject: dev submission"],
+            capture_output=True, text=True, timeout=60)
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
         ctx = ssl.create_default_context(cafile=str(base / "tls/cert.pem"))
         ctx.check_hostname = False
 
@@ -53,8 +65,16 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
                 typ, data = imap.fetch("1:*", "(BODY.PEEK[])")
                 return [part[1] for part in data if isinstance(part, tuple)]
 
-        messages = wait_for(fetched, timeout=15, interval=0.2)
-        assert len(messages) == 1 and body.encode() in messages[0]
+        messages = wait_for(lambda: len(fetched()) == 2 and fetched(), timeout=15,
+                            interval=0.2)
+        assert messages and any(body.encode() in m for m in messages), messages
+        assert any(b"Subject: dev submission" in m for m in messages), messages
+        pop = poplib.POP3_SSL("127.0.0.1", 1995 + OFFSET, context=ctx, timeout=10)
+        pop.user("demo@example.test")
+        pop.pass_(password)
+        retrieved = [b"\r\n".join(pop.retr(number)[1]) for number in (1, 2)]
+        assert any(body.encode() in message for message in retrieved), retrieved
+        pop.quit()
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
@@ -76,3 +96,20 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
     assert again.returncode == 0, out
     # Stopped at once, even right after start: no daemon lost the signal.
     assert "did not stop" not in out, out
+
+
+def test_a_busy_port_is_named_with_the_way_out(tmp_path):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 1025 + OFFSET + 7))
+    busy.listen(1)
+    try:
+        proc = subprocess.run(
+            [str(ROOT / "bin/mailsuite-dev"), "--dir", str(tmp_path / "dev"),
+             "--port-offset", str(OFFSET + 7)],
+            capture_output=True, text=True, timeout=60)
+    finally:
+        busy.close()
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{1025 + OFFSET + 7} for smtpd (smtp)" in proc.stderr
+    assert "make run PORT_OFFSET=" in proc.stderr
+    assert "Traceback" not in proc.stderr
