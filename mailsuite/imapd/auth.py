@@ -35,6 +35,9 @@ BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL-", "SASL-IR", "ID", "ENABLE", "IDLE",
                      "UNSELECT", "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND",
                      "BINARY", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT") + QUOTA
 LOGGED_IN_CAPABILITIES = ("UNAUTHENTICATE", "COMPRESS=DEFLATE")
+# search.py, sort.py, thread.py: RFC 4731, 5182, 5256, 5957.
+SEARCH_CAPABILITIES = ("ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY",
+                       "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")
 MAX_FAILURES = 3        # failed or refused logins before the session is ended
 
 # core.login's refusals as IMAP answers: (status, response code); RFC 5530 3.
@@ -51,7 +54,7 @@ ANSWERS = {
 
 def capabilities(s):
     """The capability list for the session's current state (RFC 9051 7.2.2)."""
-    caps = list(BASE_CAPABILITIES + folders.CAPABILITIES)
+    caps = list(BASE_CAPABILITIES + folders.CAPABILITIES + SEARCH_CAPABILITIES)
     if s.cfg.imapd.imap4rev2:
         caps.insert(1, "IMAP4rev2")
     if s.user is None:

@@ -22,7 +22,8 @@ def dkim_group():
     """Manage the DKIM keys that sign mail sent from the local domains."""
 
 
-def _store(instance):
+def key_store(instance):
+    """The instance's DKIM keys; new ones get the daemons' group."""
     cfg = instance.config
     return dkimkeys.KeyStore(cfg.state_dir, gid=_daemon_group(cfg.state_dir))
 
@@ -59,7 +60,7 @@ def generate(instance, domain, algorithm):
     records are published. Refused when DOMAIN already has such a key: `mailctl
     dkim rotate` makes new ones."""
     domain = _local(instance, domain)
-    store = _store(instance)
+    store = key_store(instance)
     wanted = dkimkeys.ALGORITHMS if algorithm == "both" else (algorithm,)
     existing = store.active(domain)
     for name in wanted:
@@ -80,7 +81,7 @@ def list_(instance, domain):
     those kept, after a rotation, for the mail they signed."""
     if domain is not None:
         domain = _local(instance, domain)
-    for key in _store(instance).keys(domain):
+    for key in key_store(instance).keys(domain):
         state = "signing" if key.active else "verifying"
         click.echo(f"{key.domain} {key.selector} {key.algorithm} {state}")
 
@@ -93,7 +94,7 @@ def dns_records(instance, domain):
     selector, so that mail signed before a rotation still verifies. A long RSA
     key is split into strings of 255 octets within its one record."""
     domain = _local(instance, domain)
-    records = dnsrecords.dkim_records(_store(instance), domain)
+    records = dnsrecords.dkim_records(key_store(instance), domain)
     if not records:
         raise Failure(f"no DKIM keys for {domain}: mailctl dkim generate {domain}")
     _print_records(records)
@@ -108,7 +109,7 @@ def rotate(instance, domain):
     selectors keep verifying the mail they signed: keep their records published
     for a few days, then `mailctl dkim remove DOMAIN SELECTOR`."""
     domain = _local(instance, domain)
-    store = _store(instance)
+    store = key_store(instance)
     signing = store.active(domain)
     if not signing:
         raise Failure(f"no DKIM keys for {domain}: mailctl dkim generate {domain}")
@@ -124,7 +125,7 @@ def rotate(instance, domain):
 def remove(instance, domain, selector):
     """Delete the key of SELECTOR, after a rotation: remove its DNS record too.
     Refused for a selector that signs."""
-    _store(instance).remove(_local(instance, domain), selector)
+    key_store(instance).remove(_local(instance, domain), selector)
 
 
 @main.command("dns")
@@ -136,6 +137,6 @@ def dns_command(instance, domain):
     SRV records of submission, IMAP and POP3 (RFC 6186), and the names mail
     clients look up to configure themselves (autoconfig, autodiscover)."""
     domain = _local(instance, domain)
-    dkim = dnsrecords.dkim_records(_store(instance), domain)
+    dkim = dnsrecords.dkim_records(key_store(instance), domain)
     _print_records(dnsrecords.domain_records(domain, instance.config.server.hostname,
                                              dkim))

@@ -21,6 +21,10 @@ import sys
 import threading
 from pathlib import Path
 
+import dns.exception
+import dns.message
+import dns.query
+
 TIMEOUT = 120
 
 
@@ -53,6 +57,7 @@ def _inside(workdir, origin, argv):
                             stderr=subprocess.PIPE, text=True)
     try:
         _wait_until_serving(knot, origin)
+        _wait_until_answering(origin)
         return subprocess.run(argv).returncode
     finally:
         knot.terminate()
@@ -74,6 +79,20 @@ def _wait_until_serving(knot, origin):
             threading.Thread(target=knot.stderr.read, daemon=True).start()
             return
     raise SystemExit("knotd is not serving the zone:\n" + "".join(log))
+
+
+def _wait_until_answering(origin, tries=60):
+    """Ask for the zone's SOA until knot answers: its log says "started" before
+    its UDP workers may take queries on a busy machine, and a verifier's first
+    lookup lost then is reported as a DNS timeout."""
+    query = dns.message.make_query(origin, "SOA")
+    for _ in range(tries):
+        try:
+            if dns.query.udp(query, "127.0.0.1", timeout=1).answer:
+                return
+        except (dns.exception.Timeout, OSError):
+            continue
+    raise SystemExit(f"knotd does not answer for {origin}")
 
 
 if __name__ == "__main__":
