@@ -18,9 +18,11 @@ says what the session has enabled; the verbs use them in mailbox.py and fetch.py
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from . import searchkeys, searchrun
 from .errors import Bad
-from .parser import Atom, atom, number, resolve_range, sequence_set
+from .parser import Atom, String, atom, number, resolve_range, sequence_set
 from .response import sequence
 
 # RFC 7162 7: a mod-sequence is a positive 63-bit number (0 where "valzer").
@@ -173,3 +175,45 @@ def history(view, modseq):
     changed = [(view.seq(uid), records[uid]) for uid in uids if uid in records
                and modseq < records[uid].modseq <= view.modseq]
     return view.expunged_since(modseq), changed
+
+
+# SEARCH MODSEQ (RFC 7162 3.1.5)
+
+
+class ModSeq(NamedTuple):
+    least: int          # messages whose MODSEQ is at least this
+
+
+def _modseq_key(reader):
+    # RFC 7162 7: "MODSEQ" [SP entry-name SP entry-type-req] SP
+    # mod-sequence-valzer. Flags have no modseqs of their own here, so the entry
+    # is read and ignored, as 3.1.5 asks of such a server.
+    token = reader.next("a mod-sequence")
+    if isinstance(token, String):
+        if atom(reader.next("an entry type"), "an entry type") not in (
+                "PRIV", "SHARED", "ALL"):
+            raise Bad("expected priv, shared or all")
+        token = reader.next("a mod-sequence")
+    return ModSeq(mod_sequence(token))
+
+
+async def _modseq_search(run, key, within):
+    # RFC 7162 3.1: a CONDSTORE enabling command; 3.1.5: the answer then ends
+    # with the highest MODSEQ of the messages found.
+    enable(run.s)
+    run.report_modseq = True
+    found = await run.call(_changed_from, run.view, key.least)
+    return within & await run.call(searchrun.from_uids, run.view.uids, found)
+
+
+def _changed_from(view, least):
+    """In a worker thread: the UIDs in view whose MODSEQ is at least `least`,
+    from the change log (cost: the size of the change, not of the folder)."""
+    uids = view.changed_since(max(least - 1, 0))
+    records = view.folder.records(uids) if uids else {}
+    return [uid for uid, record in records.items() if record.modseq >= least]
+
+
+searchkeys.KEYS["MODSEQ"] = _modseq_key
+searchrun.EVALUATE[ModSeq] = _modseq_search
+searchrun.COSTS[ModSeq] = 3

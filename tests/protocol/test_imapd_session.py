@@ -474,3 +474,28 @@ def test_status_recent_appendlimit_and_highestmodseq(imapd):
     assert highestmodseq(untagged)
     _, untagged = client.ok("STORE 1 +FLAGS (\\Seen)")
     assert re.search(r"MODSEQ \(\d+\)", fetched(untagged)[1])
+
+
+def test_search_modseq(imapd):
+    deliver(imapd, 3)
+    client = Client(imapd.port("imap"))
+    client.login()
+    client.ok("SELECT INBOX")
+    client.ok("STORE 2 +FLAGS (\\Flagged)")
+    client.ok("STORE 3 +FLAGS (\\Seen)")
+    # RFC 7162 3.1: SEARCH MODSEQ turns CONDSTORE on; 3.1.5: the answer ends
+    # with the highest MODSEQ of what it found.
+    _, untagged = client.ok("SEARCH MODSEQ 0")
+    assert highestmodseq(untagged)
+    modseqs = {seq: int(re.search(r"MODSEQ \((\d+)\)", text).group(1))
+               for seq, text in fetched(client.ok("FETCH 1:3 (MODSEQ)")[1]).items()}
+    assert untagged[-1] == b"* SEARCH 1 2 3 (MODSEQ %d)\r\n" % max(modseqs.values())
+    _, untagged = client.ok(f"SEARCH MODSEQ {modseqs[2]}")
+    assert untagged == [b"* SEARCH 2 3 (MODSEQ %d)\r\n" % modseqs[3]]
+    # A flag's own entry is read and ignored: messages have one modseq each.
+    _, untagged = client.ok(f'SEARCH MODSEQ "/flags/\\\\Seen" all {modseqs[3]}')
+    assert untagged == [b"* SEARCH 3 (MODSEQ %d)\r\n" % modseqs[3]]
+    assert client.command('SEARCH MODSEQ "/flags/\\\\Seen" mine 1')[0].startswith(
+        b"t1 BAD")
+    _, untagged = client.ok(f"SEARCH MODSEQ {modseqs[3] + 1}")
+    assert untagged == [b"* SEARCH\r\n"]
