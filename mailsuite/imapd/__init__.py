@@ -343,6 +343,7 @@ class Session:
         self.selected = None
         self.state = NOT_AUTHENTICATED
         self.enabled.clear()
+        self.saved_search = None
         if self.user:
             store, self.store = self.store, None
             log.info("logout: %s reason=%s", self.who(), reason)
