@@ -22,11 +22,11 @@ import re
 
 from ..core import maildir, mailquota
 from ..core.mailservice import StoreError
+from . import names
 from .errors import Bad, No
 from .mailbox import report_changes
-from .parser import Literal, Received, String, flag_list, mailbox, parse_command
+from .parser import Literal, Received, String, flag_list, parse_command
 from .response import sequence
-from .utf7 import decode as utf7_decode
 
 log = logging.getLogger("imapd")
 
@@ -49,7 +49,7 @@ async def append(s, cmd):
     # RFC 9051 6.3.12; RFC 3502: several messages, all or none.
     if not cmd.args:
         raise Bad("expected a mailbox and a message")
-    name = utf7_decode(mailbox(cmd.args[0]))
+    name = names.decode(s, cmd.args[0])
     messages = parse_messages(cmd.args[1:], limit(s))
     with refusals():
         folder, uidvalidity, uids = await s.mail.call(
@@ -132,7 +132,7 @@ def refusals():
 def receiver(s):
     """read_command's hook for a logged-in session (see the module docstring)."""
     async def receive(head, size):
-        name = _target(head)
+        name = _target(s, head)
         if name is None:
             return None
         # RFC 7889 4: over the limit, NO [TOOBIG] before the message is sent.
@@ -148,7 +148,7 @@ def receiver(s):
     return receive
 
 
-def _target(head):
+def _target(s, head):
     """The mailbox of the APPEND whose message literal `head` ends announcing;
     None for another command or literal (an APPEND's mailbox may be one)."""
     if not _APPEND.match(head):
@@ -159,7 +159,7 @@ def _target(head):
     cmd = parse_command(Received(before, head.streamed))
     if cmd.name != "APPEND" or not cmd.args:
         return None
-    return utf7_decode(mailbox(cmd.args[0]))
+    return names.decode(s, cmd.args[0])
 
 
 def _incoming(store, accounts, address, name, size):
