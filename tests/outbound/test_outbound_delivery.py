@@ -7,7 +7,7 @@ import email.policy
 
 import pytest
 
-from conftest import SENDER
+from outbound_fixtures import SENDER
 from harness import wait_for
 from mailsuite.core import notify
 from mailsuite.core.spool import Spool, new_qid
