@@ -4,7 +4,8 @@
     with Knot(base) as dns:            # dns.port: 127.0.0.1:<port>, zones below
         ...
     with RemoteMX(base) as mx:         # Postfix on 127.0.0.2:<mx.port>
-        mx.defer("later@remote.test")  # 450 for that recipient, until mx.accept()
+        mx.answer({"later@remote.test": "450 4.2.0 later"})   # until answer({})
+        mx.configure(smtpd_discard_ehlo_keywords="chunking")  # main.cf, reloaded
         mx.messages("rcpt@remote.test") -> [bytes]   # what it delivered
 
 Every MX host of the zones listens on the same port (MX records carry no port):
@@ -15,6 +16,7 @@ their own and are stopped and removed afterwards; neither touches the system's.
 
 import os
 import shutil
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -188,6 +190,8 @@ class RemoteMX:
         self.etc = self.base / "etc"
         self.port = free_port(MX_ADDRESS)
         self.started = False
+        self.hidden = set()       # EHLO keywords not offered (configure())
+        self.configured = False   # configure() changed main.cf
 
     def __enter__(self):
         try:
@@ -267,10 +271,59 @@ class RemoteMX:
 
     def answer(self, replies):
         """From now on, answer RCPT TO for these addresses with these replies
-        ("450 4.2.0 come back later", "550 5.1.1 no such user"); {} accepts all."""
+        ("450 4.2.0 come back later", "550 5.1.1 no such user"); {} accepts all.
+        Returns once a new session gets the new answers (a reload reaches the
+        running smtpd processes a moment later)."""
+        before = set(self.replies)
         self._write_access(replies)
-        if self.started:
-            self._run(POSTFIX, "-c", self.etc, "reload")
+        if not self.started:
+            return
+        self._run(POSTFIX, "-c", self.etc, "reload")
+        expected = {addr: int(replies.get(addr, "250")[:3]) for addr in before | set(replies)}
+        _wait(lambda: self._probe(expected) == expected, "postfix reload")
+
+    def _probe(self, addresses):
+        """{address: the code RCPT TO gets now}."""
+        try:
+            with smtplib.SMTP(MX_ADDRESS, self.port, timeout=5) as smtp:
+                smtp.ehlo("probe.test")
+                smtp.mail("probe@example.test")
+                codes = {addr: smtp.rcpt(addr)[0] for addr in addresses}
+                smtp.rset()
+                return codes
+        except (OSError, smtplib.SMTPException):
+            return None
+
+    def configure(self, **settings):
+        """Change main.cf settings (smtpd_discard_ehlo_keywords="8bitmime",
+        message_size_limit=1000) and reload. Returns once a new session sees
+        those two as set."""
+        self._run(POSTCONF, "-c", self.etc, "-e",
+                  *(f"{key}={value}" for key, value in settings.items()))
+        self._run(POSTFIX, "-c", self.etc, "reload")
+        self.configured = True
+        shown = set(self.hidden)
+        if "smtpd_discard_ehlo_keywords" in settings:
+            self.hidden = {k.strip().upper() for k in
+                           settings["smtpd_discard_ehlo_keywords"].split(",") if k.strip()}
+        shown -= self.hidden
+        size = settings.get("message_size_limit")
+
+        def seen():
+            features = self._ehlo_features()
+            return features is not None and not self.hidden & set(features) \
+                and shown <= set(features) \
+                and (size is None or features.get("SIZE") == str(size))
+        _wait(seen, "postfix reload")
+
+    def _ehlo_features(self):
+        """{KEYWORD: parameters} of a new session's EHLO reply."""
+        try:
+            with smtplib.SMTP(MX_ADDRESS, self.port, timeout=5) as smtp:
+                smtp.ehlo("probe.test")
+                return {k.upper(): v for k, v in smtp.esmtp_features.items()}
+        except (OSError, smtplib.SMTPException):
+            return None
 
     def _run(self, *argv):
         proc = subprocess.run([os.fspath(a) for a in argv], capture_output=True,
