@@ -109,7 +109,7 @@ def _human(kind, reports, hostname, returned):
                 "tried again; you do not need to send it again.\r\n\r\n")
     lines = [lead.format(hostname)]
     for report in reports:
-        lines.append(f"<{report.address}>: {report.text}\r\n")
+        lines.append(f"<{report.address}>: {_one_line(report.text)}\r\n")
     if returned == "headers":
         lines.append("\r\nOnly the header of your message is returned.\r\n")
     return "".join(lines)
