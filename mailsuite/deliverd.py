@@ -52,8 +52,9 @@ import lmdb
 from .core import activation, notify, server
 from .core.accounts import Accounts
 from .core.maildir import OverQuota, Store
-from .core.spool import ORPHAN_SCAN, Spool, SpoolFull
+from .core.spool import ORPHAN_SCAN, Spool, SpoolError, SpoolFull
 from .delivery import Batch
+from .outbound.record import notice_failures
 from .outbound.remote import Remote
 
 log = logging.getLogger("deliverd")
@@ -213,12 +214,25 @@ class Runner:
         now = {qid: outcome for qid, outcome in results.items() if not _all_done(outcome)}
         self._hold({qid: outcome for qid, outcome in results.items() if qid not in now})
         if now:
+            self._notify_failures(batch.entries, now)
             self.save(now)
         else:
             self._save_if_due()
         if self.full_until:
             return False, True
         return len(entries) < len(due) or len(due) == PASS_MESSAGES, True
+
+    def _notify_failures(self, entries, results):
+        """A failure notice for the local recipients that failed (RFC 5321
+        6.1: mail accepted and then not delivered is returned)."""
+        for qid, outcome in results.items():
+            failed = {a: why for a, (state, why) in outcome.items() if state == "failed"}
+            if failed:
+                try:
+                    notice_failures(self.spool, self.cfg.server.hostname,
+                                    entries[qid], failed)
+                except SpoolError as exc:
+                    log.error("%s: could not queue the failure notice: %s", qid, exc)
 
     def _remove_orphans_if_due(self):
         if time.monotonic() >= self.orphans_due:

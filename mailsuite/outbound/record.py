@@ -3,6 +3,7 @@ durable in the spool, expiry, the notices to the sender, and the log lines.
 
     policy = Policy.from_config(cfg)
     record(spool, policy, entry, outcomes, now=None) -> [Outcome]   # blocking
+    notice_failures(spool, hostname, entry, {address: error}) -> qid | None
 
 A deferred recipient whose message has been queued longer than `retry_max`
 fails (4.4.7, RFC 3463: delivery time expired). Failed recipients get a
@@ -21,7 +22,7 @@ import time
 from typing import NamedTuple
 
 from . import dsn
-from .status import Outcome
+from .status import Outcome, parse_record
 
 log = logging.getLogger("deliverd")
 
@@ -75,6 +76,22 @@ def record(spool, policy, entry, outcomes, now=None):
     if removed:
         log.info("%s: removed", entry.qid)
     return outcomes
+
+
+def notice_failures(spool, hostname, entry, failed):
+    """Queue a failure notice for local recipients that failed ({address:
+    spool error field}, such as "5.1.1 no such user"); returns its qid or None."""
+    rcpts = {r.address: r for r in entry.recipients}
+    reports = []
+    for address, error in failed.items():
+        status, text = parse_record(error)
+        if dsn.wanted(rcpts[address], "failed"):
+            reports.append(dsn.Report(address, status or "5.0.0", text, None,
+                                      getattr(rcpts[address], "orcpt", None)))
+    qid = dsn.queue_notice(spool, "failed", entry, reports, hostname)
+    if qid:
+        log.info("%s: sender non-delivery notification: %s", entry.qid, qid)
+    return qid
 
 
 def _expired(entry, outcome, policy, now):

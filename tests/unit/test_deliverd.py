@@ -41,9 +41,9 @@ def inbox(runner, address):
         return [folder.read(uid) for uid in folder.uids()]
 
 
-def enqueue(runner, recipients, data=MSG):
+def enqueue(runner, recipients, data=MSG, sender="a@remote.test"):
     qid = new_qid()
-    runner.spool.enqueue_sync(qid, "a@remote.test", recipients, data)
+    runner.spool.enqueue_sync(qid, sender, recipients, data)
     return qid
 
 
@@ -67,9 +67,17 @@ def test_unknown_recipient_fails_and_is_logged(runner, caplog):
     caplog.set_level(logging.INFO, "deliverd")
     qid = enqueue(runner, ["nobody@example.test", "demo@example.test"])
     runner.run_pass()
-    assert runner.spool.count() == 0
+    assert runner.spool.get(qid) is None
     assert any(r.getMessage().startswith(f"{qid}: to=<nobody@example.test>")
                and "status=bounced" in r.getMessage() for r in caplog.records)
+    # RFC 5321 6.1: the sender hears of it, from the null sender.
+    [notice] = runner.spool.entries()
+    assert (notice.sender, [r.address for r in notice.recipients]) == \
+        ("", ["a@remote.test"])
+    data = runner.spool.load(notice.qid)
+    assert b"Final-Recipient: rfc822; nobody@example.test" in data
+    assert b"Status: 5.1.1" in data
+    assert b"demo@example.test\r\nAction" not in data
 
 
 def test_remote_recipient_goes_to_the_remote_path(runner, caplog):
@@ -280,7 +288,7 @@ def test_deliveries_resume_after_the_pause_for_space(runner, monkeypatch, caplog
 def test_outcomes_the_spool_has_no_room_for_are_kept(runner, monkeypatch, caplog):
     caplog.set_level(logging.INFO, "deliverd")
     monkeypatch.setattr(deliverd, "FULL_RETRY", 0)
-    qid = enqueue(runner, ["nobody@example.test"])
+    qid = enqueue(runner, ["nobody@example.test"], sender="")     # no notice
     with monkeypatch.context() as full:
         full.setattr(runner.spool, "update", spool_full)
         assert runner.run_pass() == (False, True)
