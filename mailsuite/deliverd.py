@@ -111,7 +111,7 @@ class Runner:
             log.exception("could not record delivered messages; they will be "
                           "found delivered at the next start")
         self.worker.shutdown(wait=True)
-        self.remote.recorder.shutdown(wait=True)
+        self.remote.recorder.close()
         while self.stores:
             self.stores.popitem()[1].close()
         self.spool.close()
@@ -187,9 +187,9 @@ class Runner:
         if time.monotonic() < self.full_until:
             self._save_if_due()
             return False, False
-        limit = PASS_MESSAGES + len(self.unsaved) + len(skip)
-        due = [e for e in self.spool.due(limit=limit)
-               if e.qid not in self.unsaved and e.qid not in skip][:PASS_MESSAGES]
+        due = [e for e in self.spool.due(limit=PASS_MESSAGES + len(self.unsaved),
+                                         skip=skip)
+               if e.qid not in self.unsaved][:PASS_MESSAGES]
         entries = _take(due)
         if not entries:
             self._save_if_due()

@@ -75,10 +75,20 @@ class Unavailable(Exception):
     """A peer cannot run here; the message says why."""
 
 
-def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+def free_port(host="127.0.0.1", kinds=(socket.SOCK_STREAM,)):
+    """A port free on `host` for every kind of socket in `kinds`."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, kinds[0]) as first:
+            first.bind((host, 0))
+            port = first.getsockname()[1]
+            try:
+                for kind in kinds[1:]:
+                    with socket.socket(socket.AF_INET, kind) as other:
+                        other.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise Unavailable(f"no free port on {host}")
 
 
 def _wait(predicate, what, proc=None):
@@ -98,7 +108,7 @@ class Knot:
     def __init__(self, base, zones=ZONES):
         self.base = Path(base)
         self.zones = zones
-        self.port = free_port(kind=socket.SOCK_DGRAM)
+        self.port = free_port(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
         self.proc = None
 
     @property
@@ -126,7 +136,10 @@ class Knot:
                                      stderr=subprocess.STDOUT)
         log.close()
         first = next(iter(self.zones))
-        _wait(lambda: self._answers(first), f"knotd ({self.log()[-500:]})", self.proc)
+        try:
+            _wait(lambda: self._answers(first), "knotd", self.proc)
+        except Unavailable as exc:
+            raise Unavailable(f"{exc}: {self.log()[-500:]}") from None
 
     def _answers(self, name):
         query = dns.message.make_query(name, "SOA")
@@ -201,7 +214,10 @@ class RemoteMX:
             shutil.rmtree(self.base, ignore_errors=True)
             raise
         self.started = True
-        _wait(self._listening, f"postfix ({self.log()[-500:]})")
+        try:
+            _wait(self._listening, "postfix")
+        except Unavailable as exc:
+            raise Unavailable(f"{exc}: {self.log()[-500:]}") from None
         return self
 
     def __exit__(self, *exc):

@@ -15,7 +15,7 @@ deliverd (the queue-runner side); LMDB serializes them across processes.
             # (group commit: one fsync for a batch)
         def enqueue_sync(self, qid, sender, recipients, data, info=None)
         # queue runner (deliverd), mailctl:
-        def due(self, now=None, limit=None) -> list[Entry]  # next_try <= now
+        def due(self, now=None, limit=None, skip=()) -> list[Entry]  # next_try <= now
         def get(self, qid) -> Entry | None;  entries(self) -> list[Entry]
         def open(self, qid) -> binary file    # the message, inline or in a file
         def load(self, qid) -> bytes          # the message whole: for small ones
@@ -184,15 +184,18 @@ class Spool(lmdbenv.Handle):
 
     # reading
 
-    def due(self, now=None, limit=None):
-        """Messages whose next attempt is due, oldest schedule first."""
+    def due(self, now=None, limit=None, skip=frozenset()):
+        """Messages whose next attempt is due, oldest schedule first; those in
+        `skip` (qids being worked on) are passed over without being read."""
         end = _schedule_key(time.time() if now is None else now, "~")
         found, bad = [], []
         with self._env.begin() as txn:
-            for key, _ in txn.cursor(db=self._db["schedule"]):
+            for key in txn.cursor(db=self._db["schedule"]).iternext(values=False):
                 if key > end or (limit is not None and len(found) >= limit):
                     break
                 qid = key[8:].decode("ascii", "replace")
+                if qid in skip:
+                    continue
                 entry = self._entry(txn, qid, bad)
                 if entry is not None:
                     found.append(entry)

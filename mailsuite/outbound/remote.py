@@ -26,7 +26,6 @@ messages are deferred by the next pass, never a dead daemon.
 
 import asyncio
 import collections
-import concurrent.futures
 import logging
 from typing import NamedTuple
 
@@ -34,7 +33,7 @@ from ..core.config import host_port
 from .client import Session, SessionBroken, Timeouts
 from .dns import Resolver
 from .message import Outgoing
-from .record import Policy, record
+from .record import GroupRecorder, Policy
 from .status import DeliveryFailed, Outcome
 
 log = logging.getLogger("deliverd")
@@ -63,7 +62,7 @@ class Remote:
         self.queues = {}          # domain -> deque of Job
         self.workers = {}         # domain -> set of worker tasks
         self.in_flight = {}       # qid -> set of domains with work for it
-        self.recorder = concurrent.futures.ThreadPoolExecutor(1, "deliverd-record")
+        self.recorder = GroupRecorder(spool, self.policy)
 
     def submit(self, entry, recipients):
         """Take `recipients` of `entry` (all outside our domains)."""
@@ -165,10 +164,8 @@ class Remote:
             return {r.address: lost for r in message.recipients}, False
 
     async def _finish(self, job, outcomes):
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self.recorder, record, self.spool,
-                                       self.policy, job.entry, outcomes)
+            await self.recorder.record(job.entry, outcomes)
         except Exception:
             log.exception("%s: could not record the outcome; tried again later",
                           job.entry.qid)
@@ -189,4 +186,4 @@ class Remote:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self.recorder.shutdown(wait=True)
+        self.recorder.close()
