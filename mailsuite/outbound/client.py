@@ -141,11 +141,40 @@ class Session:
         refused = self._refusal(message)
         if refused is not None:
             return {r.address: refused for r in message.recipients}
-        outcomes, accepted = await self._envelope(message)
+        commands = [self._mail_command(message)]
+        commands += [self._rcpt_command(r) for r in message.recipients]
+        if "PIPELINING" not in self.extensions:
+            outcomes, accepted = self._envelope(message, await self.in_turn(commands))
+            if not accepted:
+                await self.command("RSET")
+                return outcomes
+            return self._with_body_reply(outcomes, accepted, await self._body(message))
+        # RFC 2920 3.1, RFC 3030 4: the message's first command (DATA, or BDAT
+        # with the whole message) may end the group of MAIL and RCPT.
+        opening = self._opening(message)
+        replies = await self.pipeline(commands, opening)
+        outcomes, accepted = self._envelope(message, replies[:len(commands)])
+        reply = replies[len(commands)] if opening else None
+        if reply is not None and reply.code == 354:
+            reply = await self._data(message, send=bool(accepted))
         if not accepted:
             await self.command("RSET")
             return outcomes
-        reply = await self._body(message)
+        if reply is None:
+            reply = await self._body(message)
+        return self._with_body_reply(outcomes, accepted, reply)
+
+    def _opening(self, message):
+        """What may end the pipelined group: the whole message in one BDAT
+        chunk when it is in memory, DATA without CHUNKING, else nothing (the
+        chunks follow the envelope's replies)."""
+        if "CHUNKING" not in self.extensions:
+            return b"DATA\r\n"
+        if message.data is not None and len(message.data) <= BDAT_CHUNK:
+            return f"BDAT {len(message.data)} LAST\r\n".encode() + message.data
+        return None
+
+    def _with_body_reply(self, outcomes, accepted, reply):
         for address in accepted:
             outcomes[address] = Outcome.from_reply(reply.code, _show(reply, False),
                                                    self.remote)
@@ -169,19 +198,18 @@ class Session:
                            "addresses (no SMTPUTF8)", self.remote)
         return None
 
-    async def _envelope(self, message):
-        """MAIL and RCPT, pipelined when the peer allows. Returns the outcomes of
-        the refused recipients and the list of accepted ones."""
-        commands = [self._mail_command(message)]
-        commands += [self._rcpt_command(r) for r in message.recipients]
-        if "PIPELINING" in self.extensions:
-            replies = await self.pipeline(commands)
-        else:
-            replies = []
-            for command in commands:
-                replies.append(await self.command(command))
-                if not replies[0].ok:
-                    break
+    async def in_turn(self, commands):
+        """Commands one at a time; the RCPTs are not sent after a failed MAIL."""
+        replies = []
+        for command in commands:
+            replies.append(await self.command(command))
+            if not replies[0].ok:
+                break
+        return replies
+
+    def _envelope(self, message, replies):
+        """The outcomes of the refused recipients and the list of accepted ones,
+        from the replies to MAIL and RCPT."""
         mail, rcpts = replies[0], replies[1:]
         if not mail.ok:
             outcome = Outcome.from_reply(mail.code, _show(mail, False), self.remote)
@@ -228,9 +256,16 @@ class Session:
         reply = await self.command("DATA")
         if reply.code != 354:
             return reply
-        async for piece in message.stuffed():
-            self.writer.write(piece)
-            await self._drain()
+        return await self._data(message)
+
+    async def _data(self, message, send=True):
+        """After 354: the message, dot-stuffed, and the final dot; with no
+        recipient accepted (a pipelined DATA that got 354 all the same),
+        only the dot, and the transaction is empty."""
+        if send:
+            async for piece in message.stuffed():
+                self.writer.write(piece)
+                await self._drain()
         self.writer.write(b".\r\n")
         return await self._flush_and_reply(self.timeouts.final)
 
@@ -255,11 +290,18 @@ class Session:
         self.writer.write(line.encode("utf-8") + b"\r\n")
         return await self._flush_and_reply(self.timeouts.command)
 
-    async def pipeline(self, lines):
-        """RFC 2920 3.1: the commands in one write, then their replies in order."""
-        self.writer.write(b"".join(line.encode("utf-8") + b"\r\n" for line in lines))
+    async def pipeline(self, lines, last=None):
+        """RFC 2920 3.1: the commands in one write, then their replies in order;
+        `last`, raw bytes (DATA, or a BDAT chunk), ends the group."""
+        group = b"".join(line.encode("utf-8") + b"\r\n" for line in lines)
+        self.writer.write(group + (last or b""))
         await self._drain()
-        return [await self._reply(self.timeouts.command) for _ in lines]
+        replies = [await self._reply(self.timeouts.command) for _ in lines]
+        if last is not None:
+            last_timeout = self.timeouts.final if last.startswith(b"BDAT") \
+                else self.timeouts.command
+            replies.append(await self._reply(last_timeout))
+        return replies
 
     async def _flush_and_reply(self, timeout):
         await self._drain()

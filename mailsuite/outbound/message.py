@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 BDAT_CHUNK = 1 << 20          # bytes in one BDAT chunk
 READ_CHUNK = 256 << 10        # bytes read from the spool at a time
+MEMORY_MAX = 256 << 10        # a message up to this size is read whole
 
 
 class Rcpt(NamedTuple):
@@ -33,24 +34,35 @@ class Outgoing:
     envid: str | None = None
     ret: str | None = None
     requiretls: bool = False
+    data: bytes | None = None     # the message, when it is small enough to hold
 
     @classmethod
     def prepare(cls, entry, recipients, spool):
         """The message of `entry` for `recipients` (Recipient records); reads
-        the message once to see whether it has 8-bit bytes. Blocks: call it in
-        a worker thread. Raises KeyError when the message is gone."""
+        the message once to see whether it has 8-bit bytes, and keeps it when
+        it is small. Blocks: call it in a worker thread. Raises KeyError when
+        the message is gone."""
+        data = None
         with spool.open(entry.qid) as source:
-            eight_bit = _has_8bit(source)
+            if entry.size <= MEMORY_MAX:
+                data = source.read()
+                eight_bit = not data.isascii()
+            else:
+                eight_bit = _has_8bit(source)
         rcpts = [Rcpt(r.address, tuple(getattr(r, "notify", ()) or ()),
                       getattr(r, "orcpt", None)) for r in recipients]
         utf8 = not all(a.isascii() for a in [entry.sender] + [r.address for r in rcpts])
         return cls(entry.qid, entry.sender, rcpts, entry.size,
                    lambda: spool.open(entry.qid), eight_bit, utf8,
                    getattr(entry, "envid", None), getattr(entry, "ret", None),
-                   bool(getattr(entry, "requiretls", False)))
+                   bool(getattr(entry, "requiretls", False)), data)
 
     async def chunks(self, size):
         """The message as stored, in chunks of `size` bytes."""
+        if self.data is not None:
+            for start in range(0, len(self.data), size):
+                yield self.data[start:start + size]
+            return
         loop = asyncio.get_running_loop()
         source = await loop.run_in_executor(None, self.open)
         try:

@@ -14,8 +14,9 @@ One connection carries the domain's queued messages one after the other. The
 outcome of each message is recorded in the spool (outbound.record) as soon as
 the peer has answered it and before the next is sent, so a message the peer
 acknowledged is never sent again, even after a crash; until that record, a
-message is sent at least once. `on_release()` is called when a message leaves
-the remote path, so that the runner looks at the queue again.
+message is sent at least once. `on_release()` is called when a message that
+still needs the runner (deferred, failed, not recorded) leaves the remote path,
+so that the runner looks at the queue again.
 
 Failure policy: a DNS answer or a connection failure is the outcome of every
 message queued for the domain (each host and address tried first); a session
@@ -62,6 +63,7 @@ class Remote:
         self.queues = {}          # domain -> deque of Job
         self.workers = {}         # domain -> set of worker tasks
         self.in_flight = {}       # qid -> set of domains with work for it
+        self.needs_runner = set()  # qids in flight that need a pass once released
         self.recorder = GroupRecorder(spool, self.policy)
 
     def submit(self, entry, recipients):
@@ -142,7 +144,7 @@ class Remote:
             message = await loop.run_in_executor(
                 None, Outgoing.prepare, job.entry, job.recipients, self.spool)
         except KeyError:
-            self._release(job)           # deleted meanwhile (mailctl queue delete)
+            self._release(job, wake=False)   # deleted meanwhile (mailctl queue delete)
             return True
         outcomes, alive = await self._send(session, message)
         await self._finish(job, outcomes)
@@ -165,20 +167,29 @@ class Remote:
 
     async def _finish(self, job, outcomes):
         try:
-            await self.recorder.record(job.entry, outcomes)
+            outcomes = await self.recorder.record(job.entry, outcomes)
         except Exception:
             log.exception("%s: could not record the outcome; tried again later",
                           job.entry.qid)
-        self._release(job)
+            outcomes = {}
+        # A message sent to all is gone from the queue: the runner has nothing
+        # to do for it. Anything else (deferred, failed with a notice queued, not
+        # recorded) needs a pass, or a new schedule.
+        self._release(job, wake=not outcomes or any(o.state != "done"
+                                                    for o in outcomes.values()))
 
-    def _release(self, job):
+    def _release(self, job, wake=True):
         domains = self.in_flight.get(job.entry.qid)
         if domains is None:
             return
         domains.discard(job.domain)
+        if wake:
+            self.needs_runner.add(job.entry.qid)
         if not domains:
             del self.in_flight[job.entry.qid]
-            self.on_release()
+            if job.entry.qid in self.needs_runner:
+                self.needs_runner.discard(job.entry.qid)
+                self.on_release()
 
     async def close(self):
         """Stop every worker; a message cut off is sent again later."""

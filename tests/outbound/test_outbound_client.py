@@ -28,10 +28,14 @@ def peer(postfix):
         postfix.configured = False
 
 
-def outgoing(data, recipients, sender="client@example.test", **fields):
+def outgoing(data, recipients, sender="client@example.test", in_memory=False,
+             **fields):
+    """A message read from a file (as a large one is), or held in memory (as
+    a small one is: then the client may pipeline it with the envelope)."""
     rcpts = [r if isinstance(r, Rcpt) else Rcpt(r) for r in recipients]
     return Outgoing("CLIENTTEST0000", sender, rcpts, len(data),
-                    lambda: io.BytesIO(data), **fields)
+                    lambda: io.BytesIO(data), data=data if in_memory else None,
+                    **fields)
 
 
 def send(peer, message, tls=True):
@@ -58,6 +62,40 @@ def test_every_extension_is_used_when_offered(peer):
     assert {"PIPELINING", "CHUNKING", "8BITMIME", "SMTPUTF8", "DSN",
             "SIZE"} <= set(session.extensions)
     assert wait_for(lambda: " bdat=1 " in peer.log(), WAIT)
+
+
+def test_whole_message_pipelined_with_the_envelope(peer):
+    """PIPELINING and CHUNKING: MAIL, RCPT and BDAT LAST in one write; a
+    transaction whose recipients are all refused is reset, and the session
+    goes on."""
+    peer.answer({"gone@remote.test": "550 5.1.1 gone"})
+    async def run():
+        session = await Session.open("mx.remote.test", MX_ADDRESS, peer.port,
+                                     "client.example.test", TIMEOUTS)
+        try:
+            first = await session.send(outgoing(b"Subject: refused\r\n\r\nx\r\n",
+                                                ["gone@remote.test"], in_memory=True))
+            second = await session.send(outgoing(b"Subject: piped\r\n\r\nx\r\n",
+                                                 ["piped@remote.test"], in_memory=True))
+            return first, second
+        finally:
+            await session.close()
+    first, second = asyncio.run(run())
+    assert first["gone@remote.test"][:2] == ("failed", "5.1.1")
+    assert second["piped@remote.test"].state == "done"
+    assert wait_for(lambda: arrived(peer, "piped@remote.test", "Subject: piped"), WAIT)
+
+
+def test_data_pipelined_with_the_envelope_without_chunking(peer):
+    peer.configure(smtpd_discard_ehlo_keywords="chunking")
+    body = b"Subject: piped-data\r\n\r\n.dot\r\n"
+    outcomes, session = send(peer, outgoing(body, ["pdata@remote.test"], in_memory=True))
+    assert "PIPELINING" in session.extensions
+    assert outcomes["pdata@remote.test"].state == "done"
+    assert wait_for(lambda: arrived(peer, "pdata@remote.test", "Subject: piped-data"),
+                    WAIT)
+    assert arrived(peer, "pdata@remote.test", "Subject: piped-data")[0].endswith(
+        b"\n\n.dot\n")
 
 
 def test_data_with_dot_stuffing_without_chunking_and_pipelining(peer):
