@@ -29,11 +29,14 @@ test: deps
 		$(PYTHON) -m pytest -q -o faulthandler_timeout=$(TEST_TIMEOUT) \
 		$(PYTEST_TIMEOUT_OPT) $(PYTEST_ARGS) tests
 
-# The SMTP bench against a private Postfix, then the IMAP bench against a private
-# Dovecot (tests/bench/imapbench.py); the install adds dovecot-imapd.
+# The SMTP bench against a private Postfix, the outbound bench (deliverd and
+# Postfix emptying one queue into smtp-sink, tests/bench/outbench.py), then the
+# IMAP bench against a private Dovecot (tests/bench/imapbench.py); the install
+# adds dovecot-imapd.
 bench:
 	@tools/install-deps --bench
 	$(PYTHON) tests/bench/bench.py
+	$(PYTHON) tests/bench/outbench.py
 	$(PYTHON) tests/bench/imapbench.py
 
 # The Debian package, built from a temporary copy of the tree with PATH limited to
