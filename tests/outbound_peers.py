@@ -194,10 +194,11 @@ class RemoteMX:
     certificate). Needs root (Postfix's master); the folder is outside the test's
     tmp_path because Postfix's delivery agent (as nobody) must reach it."""
 
-    def __init__(self, domains=MX_DOMAINS):
+    def __init__(self, domains=MX_DOMAINS, addresses=(MX_ADDRESS,)):
         if os.geteuid() != 0:
             raise Unavailable("a private Postfix instance needs root")
         self.domains = domains
+        self.addresses = addresses    # each a listener on the same port
         self.base = Path(tempfile.mkdtemp(prefix="mailsuite-mx-"))
         self.base.chmod(0o755)
         self.etc = self.base / "etc"
@@ -237,8 +238,9 @@ class RemoteMX:
         os.chown(self.base / "mail", 65534, 65534)       # nobody:nogroup
         dev.make_self_signed(self.etc / "cert.pem", self.etc / "key.pem",
                              "mx.remote.test")
-        (self.etc / "master.cf").write_text(MASTER_CF.format(address=MX_ADDRESS,
-                                                             port=self.port))
+        listeners = "".join(f"{address}:{self.port} inet n - n - - smtpd\n"
+                            for address in self.addresses)
+        (self.etc / "master.cf").write_text(listeners + MASTER_CF)
         (self.etc / "main.cf").write_text("")
         self._write_access({})
         self._run(POSTCONF, "-c", self.etc, "-e",
@@ -377,9 +379,9 @@ class RemoteMX:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-# Receiving and local (virtual) delivery, with TLS; no chroot.
+# Receiving and local (virtual) delivery, with TLS; no chroot. The smtpd
+# listeners come first.
 MASTER_CF = """\
-{address}:{port} inet n - n - - smtpd
 pickup    unix n - n 60 1 pickup
 cleanup   unix n - n - 0 cleanup
 qmgr      unix n - n 300 1 qmgr
