@@ -39,6 +39,7 @@ class Resolver:
         self.timeout = timeout
         self.own_names = {name.lower().rstrip(".") for name in own_names}
         self._resolver = dns.asyncresolver.Resolver(configure=not nameservers)
+        self._resolver.cache = dns.resolver.Cache()     # answers kept for their TTL
         if nameservers:
             self._resolver.nameservers = [host for host, _ in nameservers]
             self._resolver.nameserver_ports = dict(nameservers)

@@ -46,6 +46,22 @@ class Job(NamedTuple):
     domain: str
 
 
+class _Taker:
+    """Takes jobs from a domain's queue for one worker, and keeps those not
+    finished yet in the worker's `taken` (by id: an Entry is not hashable)."""
+
+    def __init__(self, queue, taken):
+        self.queue, self.taken = queue, taken
+
+    def next(self):
+        job = self.queue.popleft()
+        self.taken[id(job)] = job
+        return job
+
+    def done(self, job):
+        self.taken.pop(id(job), None)
+
+
 class Remote:
     def __init__(self, cfg, spool, on_release):
         out = cfg.outbound
@@ -64,6 +80,7 @@ class Remote:
         self.workers = {}         # domain -> set of worker tasks
         self.in_flight = {}       # qid -> set of domains with work for it
         self.needs_runner = set()  # qids in flight that need a pass once released
+        self.refusals = set()     # tasks recording REQUIRETLS refusals
         self.recorder = GroupRecorder(spool, self.policy)
 
     def submit(self, entry, recipients):
@@ -73,9 +90,23 @@ class Remote:
             by_domain[rcpt.address.rpartition("@")[2].lower()].append(rcpt)
         self.in_flight[entry.qid] = set(by_domain)
         for domain, rcpts in by_domain.items():
-            self.queues.setdefault(domain, collections.deque()).append(
-                Job(entry, rcpts, domain))
+            job = Job(entry, rcpts, domain)
+            if getattr(entry, "requiretls", False):
+                self._refuse_requiretls(job)
+                continue
+            self.queues.setdefault(domain, collections.deque()).append(job)
             self._start_worker(domain)
+
+    def _refuse_requiretls(self, job):
+        # RFC 8689 4.1: a REQUIRETLS message goes only over TLS whose server
+        # was authenticated (MTA-STS or DANE), which is not done here yet.
+        failed = Outcome("failed", "5.7.30", "REQUIRETLS needs an authenticated "
+                         "TLS path to the receiving server, which this server "
+                         "cannot establish yet")
+        task = asyncio.ensure_future(self._finish(job, {r.address: failed
+                                                        for r in job.recipients}))
+        self.refusals.add(task)
+        task.add_done_callback(self.refusals.discard)
 
     def _start_worker(self, domain):
         workers = self.workers.setdefault(domain, set())
@@ -95,30 +126,39 @@ class Remote:
                       exc_info=task.exception())
 
     async def _work(self, domain):
-        """Connections to `domain` while it has queued messages."""
+        """Connections to `domain` while it has queued messages. The messages a
+        worker has taken and not finished when it stops (a bug, a shutdown)
+        are let go, for the next pass."""
         queue = self.queues[domain]
-        while queue:
-            async with self.connections:
-                if queue:
-                    await self._connection(domain, queue)
-
-    async def _connection(self, domain, queue):
-        job = queue.popleft()
+        taken = {}                # id(job) -> job, taken and not finished
         try:
-            hosts = await self.resolver.route(domain)
+            while queue:
+                async with self.connections:
+                    if queue:
+                        await self._connection(queue, _Taker(queue, taken))
+        finally:
+            for job in taken.values():
+                self._release(job)
+
+    async def _connection(self, queue, taker):
+        job = taker.next()
+        try:
+            hosts = await self.resolver.route(job.domain)
             session = await self._open(hosts)
         except DeliveryFailed as exc:
-            # The domain's answer is the same for every message queued for it.
-            jobs = [job] + [queue.popleft() for _ in range(len(queue))]
-            for each in jobs:
-                await self._finish(each, {r.address: exc.outcome()
-                                          for r in each.recipients})
+            # The domain's answer is the same for every message queued for it;
+            # recorded together (they share commits).
+            jobs = [job] + [taker.next() for _ in range(len(queue))]
+            await asyncio.gather(*(self._finish(each, {r.address: exc.outcome()
+                                                       for r in each.recipients},
+                                                taker)
+                                   for each in jobs))
             return
         try:
             while job is not None:
-                if not await self._deliver(session, job):
+                if not await self._deliver(session, job, taker):
                     return
-                job = queue.popleft() if queue else None
+                job = taker.next() if queue else None
         finally:
             await session.close()
 
@@ -136,7 +176,7 @@ class Remote:
                     failure = exc
         raise failure
 
-    async def _deliver(self, session, job):
+    async def _deliver(self, session, job, taker):
         """Send one message on `session` and record it; False when the session
         broke (the message is deferred)."""
         loop = asyncio.get_running_loop()
@@ -144,20 +184,14 @@ class Remote:
             message = await loop.run_in_executor(
                 None, Outgoing.prepare, job.entry, job.recipients, self.spool)
         except KeyError:
+            taker.done(job)
             self._release(job, wake=False)   # deleted meanwhile (mailctl queue delete)
             return True
         outcomes, alive = await self._send(session, message)
-        await self._finish(job, outcomes)
+        await self._finish(job, outcomes, taker)
         return alive
 
     async def _send(self, session, message):
-        if message.requiretls:
-            # RFC 8689 4.1: a REQUIRETLS message goes only over TLS whose
-            # server was authenticated (MTA-STS or DANE): not offered here yet.
-            failed = Outcome("failed", "5.7.30", "REQUIRETLS needs an "
-                             "authenticated TLS path, which this server cannot "
-                             "establish yet", session.remote)
-            return {r.address: failed for r in message.recipients}, True
         try:
             return await session.send(message), True
         except SessionBroken as exc:
@@ -165,7 +199,9 @@ class Remote:
                            f"{session.remote} while sending: {exc}", session.remote)
             return {r.address: lost for r in message.recipients}, False
 
-    async def _finish(self, job, outcomes):
+    async def _finish(self, job, outcomes, taker=None):
+        if taker is not None:
+            taker.done(job)
         try:
             outcomes = await self.recorder.record(job.entry, outcomes)
         except Exception:
@@ -194,6 +230,7 @@ class Remote:
     async def close(self):
         """Stop every worker; a message cut off is sent again later."""
         tasks = [t for workers in self.workers.values() for t in workers]
+        tasks += list(self.refusals)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
