@@ -25,9 +25,10 @@ already holds; so a crash at any point (kill -9 between the Maildir commit and t
 spool commit, say) is repaired by the next pass, which finds the message delivered
 and only records it. A mailbox that fails (permissions, a broken index) defers its
 recipients, retried after the spool's growing backoff; a recipient nobody takes
-fails; a recipient outside our domains goes to the remote path, and a message
-it is working on is left out of the passes until it is done with it. A message that would take a mailbox past
-its quota (core.accounts) fails for that mailbox, 5.2.2 (RFC 3463: mailbox full);
+fails, and its sender gets a failure notice; a recipient outside our domains
+goes to the remote path, and a message it is working on is left out of the
+passes until it is done with it. A message that would take a mailbox past its
+quota (core.accounts) fails for that mailbox, 5.2.2 (RFC 3463: mailbox full);
 what still fits is delivered. An exception in a pass is logged and the
 pass is retried later, never a dead daemon.
 

@@ -297,7 +297,8 @@ class RemoteMX:
         if not self.started:
             return
         self._run(POSTFIX, "-c", self.etc, "reload")
-        expected = {addr: int(replies.get(addr, "250")[:3]) for addr in before | set(replies)}
+        expected = {addr: int(replies.get(addr, "250")[:3])
+                    for addr in before | set(replies)}
         _wait(lambda: self._probe(expected) == expected, "postfix reload")
 
     def _probe(self, addresses):
@@ -322,8 +323,8 @@ class RemoteMX:
         self.configured = True
         shown = set(self.hidden)
         if "smtpd_discard_ehlo_keywords" in settings:
-            self.hidden = {k.strip().upper() for k in
-                           settings["smtpd_discard_ehlo_keywords"].split(",") if k.strip()}
+            keywords = settings["smtpd_discard_ehlo_keywords"].split(",")
+            self.hidden = {k.strip().upper() for k in keywords if k.strip()}
         shown -= self.hidden
         size = settings.get("message_size_limit")
 

@@ -2,21 +2,15 @@
 carries several messages in turn, each to several recipients, and gives an
 outcome for every recipient.
 
-    session = await Session.open(host, port, helo_name, timeouts)
+    session = await Session.open(host, address, port, helo_name, timeouts)
     outcomes = await session.send(message)     # {address: Outcome}
     await session.close()                      # QUIT, then the socket
 
-The session speaks what the peer offers (RFC 5321 EHLO, HELO when EHLO is
-refused): STARTTLS (RFC 3207) whenever offered, without checking the
-certificate (opportunistic TLS, RFC 7435 3), and again in plain text if the
-handshake fails; PIPELINING (RFC 2920) for MAIL and RCPT; SIZE (RFC 1870);
-8BITMIME (RFC 6152); SMTPUTF8 (RFC 6531); CHUNKING (RFC 3030: BDAT, so the
-message goes as it is, without dot-stuffing); DSN (RFC 3461: RET, ENVID,
-NOTIFY, ORCPT passed on). Where the peer lacks what a message needs, the
-message is not sent and its recipients fail: an 8-bit message to a peer
-without 8BITMIME (5.6.3: we return it rather than downgrade it), a UTF-8
-address to a peer without SMTPUTF8 (5.6.7, RFC 6531 3.2), a message over the
-peer's SIZE (5.3.4).
+The session greets with EHLO (HELO when EHLO is refused, RFC 5321 3.2) and
+takes STARTTLS (RFC 3207) whenever offered, without checking the certificate
+(opportunistic TLS, RFC 7435 3), and again in plain text if the handshake
+fails. The transactions themselves, and the extensions they use, are in
+outbound.transaction; this module is the connection and the wire.
 
 Failure policy: a connection that cannot be made, or a greeting that refuses
 service, raises DeliveryFailed (the caller tries the next address); a session
@@ -28,12 +22,12 @@ import asyncio
 import ssl
 from typing import NamedTuple
 
-from .message import BDAT_CHUNK, Outgoing
-from .status import DeliveryFailed, Outcome
+from . import transaction
+from .message import Outgoing
+from .status import DeliveryFailed, Reply, show_reply
 
 __all__ = ["Session", "SessionBroken", "Timeouts", "Outgoing"]
 
-REPLY_TEXT_MAX = 512          # characters of a peer's reply kept for logs and DSNs
 LINE_MAX = 4096               # the longest reply line read (RFC 5321 4.5.3.1.5: 512)
 
 
@@ -45,15 +39,6 @@ class Timeouts(NamedTuple):
 
 class SessionBroken(Exception):
     """The session ended in the middle of a transaction."""
-
-
-class Reply(NamedTuple):
-    code: int
-    text: str
-
-    @property
-    def ok(self):
-        return 200 <= self.code < 400
 
 
 class Session:
@@ -100,7 +85,7 @@ class Session:
         # RFC 5321 3.1: a server that will not serve greets with 554 (or 421).
         if not greeting.ok:
             raise DeliveryFailed(_status_class(greeting) + ".0.0",
-                                 f"{self.remote} refused service: {_show(greeting)}")
+                                 f"{self.remote} refused service: {show_reply(greeting)}")
         await self._hello(helo_name)
         if tls and "STARTTLS" in self.extensions:
             reply = await self.command("STARTTLS")
@@ -120,7 +105,7 @@ class Session:
         reply = await self.command(f"HELO {helo_name}")
         if not reply.ok:
             raise DeliveryFailed(_status_class(reply) + ".0.0",
-                                 f"{self.remote} refused HELO: {_show(reply)}")
+                                 f"{self.remote} refused HELO: {show_reply(reply)}")
 
     async def _starttls(self):
         context = ssl.create_default_context()
@@ -136,166 +121,25 @@ class Session:
     # one message
 
     async def send(self, message):
-        """Send one message; returns {recipient address: Outcome}. Raises
-        SessionBroken; the recipients of the message then have no outcome."""
-        refused = self._refusal(message)
-        if refused is not None:
-            return {r.address: refused for r in message.recipients}
-        commands = [self._mail_command(message)]
-        commands += [self._rcpt_command(r) for r in message.recipients]
-        if "PIPELINING" not in self.extensions:
-            outcomes, accepted = self._envelope(message, await self.in_turn(commands))
-            if not accepted:
-                await self.command("RSET")
-                return outcomes
-            return self._with_body_reply(outcomes, accepted, await self._body(message))
-        # RFC 2920 3.1, RFC 3030 4: the message's first command (DATA, or BDAT
-        # with the whole message) may end the group of MAIL and RCPT.
-        opening = self._opening(message)
-        replies = await self.pipeline(commands, opening)
-        outcomes, accepted = self._envelope(message, replies[:len(commands)])
-        reply = replies[len(commands)] if opening else None
-        if reply is not None and reply.code == 354:
-            reply = await self._data(message, send=bool(accepted))
-        if not accepted:
-            await self.command("RSET")
-            return outcomes
-        if reply is None:
-            reply = await self._body(message)
-        return self._with_body_reply(outcomes, accepted, reply)
-
-    def _opening(self, message):
-        """What may end the pipelined group: the whole message in one BDAT
-        chunk when it is in memory, DATA without CHUNKING, else nothing (the
-        chunks follow the envelope's replies)."""
-        if "CHUNKING" not in self.extensions:
-            return b"DATA\r\n"
-        if message.data is not None and len(message.data) <= BDAT_CHUNK:
-            return f"BDAT {len(message.data)} LAST\r\n".encode() + message.data
-        return None
-
-    def _with_body_reply(self, outcomes, accepted, reply):
-        for address in accepted:
-            outcomes[address] = Outcome.from_reply(reply.code, _show(reply, False),
-                                                   self.remote)
-        return outcomes
-
-    def _refusal(self, message):
-        """The outcome of every recipient when this peer cannot take the
-        message, else None."""
-        limit = self.extensions.get("SIZE", "")
-        # RFC 1870 6: a message over the server's fixed limit would be refused.
-        if limit.isdigit() and 0 < int(limit) < message.size:
-            return Outcome("failed", "5.3.4", f"message size {message.size} exceeds "
-                           f"the limit of {self.remote}, {limit}", self.remote)
-        # RFC 6152 3: 8-bit data only to a server that offers 8BITMIME.
-        if message.eight_bit and "8BITMIME" not in self.extensions:
-            return Outcome("failed", "5.6.3", f"{self.remote} does not accept 8-bit "
-                           "messages (no 8BITMIME)", self.remote)
-        # RFC 6531 3.2: UTF-8 addresses only to a server that offers SMTPUTF8.
-        if message.utf8 and "SMTPUTF8" not in self.extensions:
-            return Outcome("failed", "5.6.7", f"{self.remote} does not accept UTF-8 "
-                           "addresses (no SMTPUTF8)", self.remote)
-        return None
-
-    async def in_turn(self, commands):
-        """Commands one at a time; the RCPTs are not sent after a failed MAIL."""
-        replies = []
-        for command in commands:
-            replies.append(await self.command(command))
-            if not replies[0].ok:
-                break
-        return replies
-
-    def _envelope(self, message, replies):
-        """The outcomes of the refused recipients and the list of accepted ones,
-        from the replies to MAIL and RCPT."""
-        mail, rcpts = replies[0], replies[1:]
-        if not mail.ok:
-            outcome = Outcome.from_reply(mail.code, _show(mail, False), self.remote)
-            return {r.address: outcome for r in message.recipients}, []
-        outcomes, accepted = {}, []
-        for rcpt, reply in zip(message.recipients, rcpts):
-            if reply.ok:
-                accepted.append(rcpt.address)
-            else:
-                outcomes[rcpt.address] = Outcome.from_reply(
-                    reply.code, _show(reply, False), self.remote)
-        return outcomes, accepted
-
-    def _mail_command(self, message):
-        params = []
-        if "SIZE" in self.extensions:
-            params.append(f"SIZE={message.size}")
-        if message.eight_bit:
-            params.append("BODY=8BITMIME")
-        if message.utf8:
-            params.append("SMTPUTF8")
-        if "DSN" in self.extensions:
-            # RFC 3461 4.3, 4.4: the sender's wishes go on to the next hop.
-            if message.ret:
-                params.append(f"RET={message.ret}")
-            if message.envid:
-                params.append(f"ENVID={xtext(message.envid)}")
-        return " ".join([f"MAIL FROM:<{message.sender}>"] + params)
-
-    def _rcpt_command(self, rcpt):
-        params = []
-        if "DSN" in self.extensions:
-            # RFC 3461 4.1, 4.2
-            if rcpt.notify:
-                params.append(f"NOTIFY={','.join(rcpt.notify)}")
-            if rcpt.orcpt:
-                kind, _, address = rcpt.orcpt.partition(";")
-                params.append(f"ORCPT={kind};{xtext(address)}")
-        return " ".join([f"RCPT TO:<{rcpt.address}>"] + params)
-
-    async def _body(self, message):
-        if "CHUNKING" in self.extensions:
-            return await self._bdat(message)
-        reply = await self.command("DATA")
-        if reply.code != 354:
-            return reply
-        return await self._data(message)
-
-    async def _data(self, message, send=True):
-        """After 354: the message, dot-stuffed, and the final dot; with no
-        recipient accepted (a pipelined DATA that got 354 all the same),
-        only the dot, and the transaction is empty."""
-        if send:
-            async for piece in message.stuffed():
-                self.writer.write(piece)
-                await self._drain()
-        self.writer.write(b".\r\n")
-        return await self._flush_and_reply(self.timeouts.final)
-
-    async def _bdat(self, message):
-        """RFC 3030 2: the message in BDAT chunks, the last one marked LAST;
-        each chunk's reply is read before the next is sent."""
-        sent, reply = 0, None
-        async for chunk in message.chunks(BDAT_CHUNK):
-            sent += len(chunk)
-            last = " LAST" if sent >= message.size else ""
-            self.writer.write(f"BDAT {len(chunk)}{last}\r\n".encode() + chunk)
-            reply = await self._flush_and_reply(
-                self.timeouts.final if last else self.timeouts.command)
-            if not reply.ok or last:
-                return reply
-        self.writer.write(b"BDAT 0 LAST\r\n")
-        return await self._flush_and_reply(self.timeouts.final)
+        """Send one message (outbound.transaction); returns {recipient address:
+        Outcome}. Raises SessionBroken: the recipients then have no outcome."""
+        return await transaction.send(self, message)
 
     # the wire
 
+    def write(self, data):
+        self.writer.write(data)
+
     async def command(self, line):
         self.writer.write(line.encode("utf-8") + b"\r\n")
-        return await self._flush_and_reply(self.timeouts.command)
+        return await self.flush_and_reply(self.timeouts.command)
 
     async def pipeline(self, lines, last=None):
         """RFC 2920 3.1: the commands in one write, then their replies in order;
         `last`, raw bytes (DATA, or a BDAT chunk), ends the group."""
         group = b"".join(line.encode("utf-8") + b"\r\n" for line in lines)
         self.writer.write(group + (last or b""))
-        await self._drain()
+        await self.drain()
         replies = [await self._reply(self.timeouts.command) for _ in lines]
         if last is not None:
             last_timeout = self.timeouts.final if last.startswith(b"BDAT") \
@@ -303,11 +147,11 @@ class Session:
             replies.append(await self._reply(last_timeout))
         return replies
 
-    async def _flush_and_reply(self, timeout):
-        await self._drain()
+    async def flush_and_reply(self, timeout):
+        await self.drain()
         return await self._reply(timeout)
 
-    async def _drain(self):
+    async def drain(self):
         try:
             await asyncio.wait_for(self.writer.drain(), self.timeouts.command)
         except (OSError, asyncio.TimeoutError) as exc:
@@ -355,20 +199,8 @@ def _extensions(text):
     return found
 
 
-def xtext(text):
-    """RFC 3461 4: "+" and "=", controls and non-ASCII as "+HH"."""
-    return "".join(c if 33 <= ord(c) <= 126 and c not in "+=" else
-                   "".join(f"+{b:02X}" for b in c.encode("utf-8")) for c in text)
-
-
 def _status_class(reply):
     return "5" if reply.code >= 500 else "4"
-
-
-def _show(reply, with_code=True):
-    """A reply on one line, bounded, for logs and notices."""
-    text = reply.text.replace("\n", " ")[:REPLY_TEXT_MAX]
-    return f"{reply.code} {text}" if with_code else text
 
 
 def _why(exc):

@@ -11,7 +11,17 @@ with an RFC 3463 status code and the text to show the sender.
 import re
 from typing import NamedTuple
 
+REPLY_TEXT_MAX = 512          # characters of a peer's reply kept for logs and DSNs
 _STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+
+
+class Reply(NamedTuple):
+    code: int
+    text: str
+
+    @property
+    def ok(self):
+        return 200 <= self.code < 400
 
 
 class Outcome(NamedTuple):
@@ -59,3 +69,9 @@ def parse_record(error):
     if found:
         return found.group(0), error[found.end():].strip()
     return None, error
+
+
+def show_reply(reply, with_code=True):
+    """A reply on one line, bounded, for logs and notices."""
+    text = reply.text.replace("\n", " ")[:REPLY_TEXT_MAX]
+    return f"{reply.code} {text}" if with_code else text

@@ -39,7 +39,8 @@ def test_prepare_sees_8bit_and_utf8(tmp_path):
         m = Outgoing.prepare(entry, entry.recipients, spool)
         assert (m.eight_bit, m.utf8, m.size) == (True, True, entry.size)
         qid = new_qid()
-        spool.enqueue_sync(qid, "a@example.test", ["x@remote.test"], b"Subject: x\r\n\r\n")
+        spool.enqueue_sync(qid, "a@example.test", ["x@remote.test"],
+                           b"Subject: x\r\n\r\n")
         entry = spool.get(qid)
         m = Outgoing.prepare(entry, entry.recipients, spool)
         assert (m.eight_bit, m.utf8) == (False, False)
