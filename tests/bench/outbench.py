@@ -10,7 +10,8 @@ MX of sink.test, whose MX record Knot DNS serves. For each server, N messages
            until the spool is empty (every message's 250 recorded)
   postfix: sent to its smtpd, where every message is put on hold; released
            with `postsuper -H ALL` and `postqueue -f`, timed until its log
-           shows every message sent (Postfix asks no DNS: its relayhost names the sink)
+           shows every message sent (Postfix asks no DNS: its relayhost
+           names the sink)
 
 Both use up to 20 connections to the destination (Postfix's default). Rates are
 printed with their ratio; nothing is asserted.
