@@ -32,6 +32,7 @@ KNOTD = "/usr/sbin/knotd"
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
 MX_ADDRESS = "127.0.0.2"       # the Postfix MX
+RELAY_ADDRESS = "127.0.0.5"    # the same Postfix as a relay host: AUTH required
 DEAD_ADDRESS = "127.0.0.3"     # an MX host where nothing listens
 START_TIME = 20                # seconds a server may take to start
 
@@ -194,11 +195,13 @@ class RemoteMX:
     certificate). Needs root (Postfix's master); the folder is outside the test's
     tmp_path because Postfix's delivery agent (as nobody) must reach it."""
 
-    def __init__(self, domains=MX_DOMAINS, addresses=(MX_ADDRESS,)):
+    def __init__(self, domains=MX_DOMAINS, addresses=(MX_ADDRESS,), relay_users=None):
         if os.geteuid() != 0:
             raise Unavailable("a private Postfix instance needs root")
         self.domains = domains
         self.addresses = addresses    # each a listener on the same port
+        self.relay_users = relay_users    # {user: password}: a relay listener too
+        self.auth = None
         self.base = Path(tempfile.mkdtemp(prefix="mailsuite-mx-"))
         self.base.chmod(0o755)
         self.etc = self.base / "etc"
@@ -240,6 +243,10 @@ class RemoteMX:
                              "mx.remote.test")
         listeners = "".join(f"{address}:{self.port} inet n - n - - smtpd\n"
                             for address in self.addresses)
+        if self.relay_users is not None:
+            self.auth = DovecotAuth(self.base / "dovecot", self.relay_users)
+            listeners += RELAY_LISTENER.format(address=RELAY_ADDRESS, port=self.port,
+                                               socket=self.auth.socket)
         (self.etc / "master.cf").write_text(listeners + MASTER_CF)
         (self.etc / "main.cf").write_text("")
         self._write_access({})
@@ -368,6 +375,8 @@ class RemoteMX:
         return [m for m in self.all_messages() if line in m.split(b"\n\n", 1)[0] + b"\n"]
 
     def stop(self):
+        if self.auth is not None:
+            self.auth.stop()
         if self.started:
             self.started = False
             pidfile = self.base / "queue/pid/master.pid"
@@ -378,6 +387,69 @@ class RemoteMX:
             while pid and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+# The relay host: mail from logged-in clients only, logins checked by Dovecot,
+# offered only inside TLS (the client must not send a password in clear).
+RELAY_LISTENER = """\
+{address}:{port} inet n - n - - smtpd
+  -o syslog_name=postfix/relay
+  -o smtpd_tls_security_level=may
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_type=dovecot
+  -o smtpd_sasl_path={socket}
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
+"""
+
+
+class DovecotAuth:
+    """A private Dovecot running only its authentication service, for
+    Postfix's SASL: the users and their passwords in a passwd-file."""
+
+    def __init__(self, base, users):
+        self.base = Path(base)
+        (self.base / "run").mkdir(parents=True)
+        (self.base / "passwd").write_text(
+            "".join(f"{user}:{{PLAIN}}{password}::::::\n"
+                    for user, password in users.items()))
+        (self.base / "dovecot.conf").write_text(DOVECOT_AUTH.format(base=self.base))
+        self.socket = self.base / "run" / "auth-postfix"
+        self.proc = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c",
+                                      os.fspath(self.base / "dovecot.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        _wait(self.socket.exists, "dovecot auth", self.proc)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+
+DOVECOT_AUTH = """\
+instance_name = mailsuite-relay-auth
+base_dir = {base}/run
+state_dir = {base}
+log_path = {base}/dovecot.log
+protocols =
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {{
+  driver = passwd-file
+  args = {base}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid=65534 gid=65534 home=/nonexistent
+}}
+service auth {{
+  unix_listener auth-postfix {{
+    mode = 0666
+  }}
+}}
+"""
 
 
 # Receiving and local (virtual) delivery, with TLS; no chroot. The smtpd

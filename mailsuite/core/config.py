@@ -175,6 +175,17 @@ SCHEMA = [
     Option("outbound", "backoff_max", 4000, int,
            "The longest wait between two attempts, in seconds (Postfix's "
            "maximal_backoff_time)."),
+    Option("outbound", "relay_host", "", str,
+           "Send all outbound mail through this server (a smarthost) instead of "
+           "the recipients' MX hosts: \"name\", \"name:port\", \"address:port\" "
+           "or \"[IPv6 address]:port\"; the port defaults to 25. Empty: deliver "
+           "directly. Many home and VPS networks block port 25 outbound."),
+    Option("outbound", "relay_user", "", str,
+           "The user name to log in to relay_host with (AUTH PLAIN, only over "
+           "STARTTLS). Empty: no login."),
+    Option("outbound", "relay_password_file", "", str,
+           "A file holding the password for relay_user, on its first line; keep "
+           "it readable by the mailsuite user only.", is_path=True),
     Option("outbound", "delay_warning", 14400, int,
            "Seconds after which a sender whose message is still being retried is "
            "told so once (a delay notice, RFC 3464). 0 sends none."),
@@ -276,6 +287,11 @@ def _check(path, text, section, opt, value):
                 host_port(server, 53)
             except ValueError as exc:
                 raise ConfigError(f"{where}: {name}: {exc}") from None
+    if name == "outbound.relay_host":
+        try:
+            relay_address(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {name}: {exc}") from None
     if name == "server.hostname" and not re.fullmatch(r"[A-Za-z0-9.-]+", value):
         raise ConfigError(f"{where}: {name}: not a host name: {value!r}")
 
@@ -298,6 +314,21 @@ def host_port(text, default_port):
     if not 0 < port < 65536:
         raise ValueError(f"not a port: {port}")
     return host, port
+
+
+def relay_address(text, default_port=25):
+    """(host, port) of a relay host: a name or an address, with an optional
+    port; raises ValueError naming what is wrong."""
+    try:
+        return host_port(text, default_port)
+    except ValueError:
+        pass
+    host, _, port = text.partition(":")
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", host) or \
+            (port and not port.isdigit()) or not 0 < int(port or default_port) < 65536:
+        raise ValueError(f"not a host name or address, with an optional port: "
+                         f"{text!r}")
+    return host, int(port or default_port)
 
 
 def load(path=None):

@@ -9,7 +9,8 @@ outcome for every recipient.
 The session greets with EHLO (HELO when EHLO is refused, RFC 5321 3.2) and
 takes STARTTLS (RFC 3207) whenever offered, without checking the certificate
 (opportunistic TLS, RFC 7435 3), and again in plain text if the handshake
-fails. The transactions themselves, and the extensions they use, are in
+fails. With a Login (a relay host), it logs in with AUTH PLAIN inside TLS,
+never in clear. The transactions themselves, and the extensions they use, are in
 outbound.transaction; this module is the connection and the wire.
 
 Failure policy: a connection that cannot be made, or a greeting that refuses
@@ -19,6 +20,7 @@ message's recipients without a reply yet are deferred (4.4.2).
 """
 
 import asyncio
+import base64
 import ssl
 from typing import NamedTuple
 
@@ -26,7 +28,7 @@ from . import transaction
 from .message import Outgoing
 from .status import DeliveryFailed, Reply, show_reply
 
-__all__ = ["Session", "SessionBroken", "Timeouts", "Outgoing"]
+__all__ = ["Login", "Session", "SessionBroken", "Timeouts", "Outgoing"]
 
 LINE_MAX = 4096               # the longest reply line read (RFC 5321 4.5.3.1.5: 512)
 
@@ -35,6 +37,14 @@ class Timeouts(NamedTuple):
     connect: float            # the connection and the greeting
     command: float            # each reply
     final: float              # the reply after the message data
+
+
+class Login(NamedTuple):
+    user: str
+    password: str
+
+    def __repr__(self):
+        return f"Login({self.user!r}, <password>)"
 
 
 class SessionBroken(Exception):
@@ -55,9 +65,11 @@ class Session:
         return f"{self.host}[{self.address}]"
 
     @classmethod
-    async def open(cls, host, address, port, helo_name, timeouts, tls=True):
+    async def open(cls, host, address, port, helo_name, timeouts, tls=True,
+                   login=None):
         """A session with `host` at `address`, greeted and EHLO'd (STARTTLS done
-        when offered); raises DeliveryFailed."""
+        when offered), logged in with `login` (Login) when given; raises
+        DeliveryFailed."""
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(address, port, limit=LINE_MAX),
@@ -68,9 +80,11 @@ class Session:
         session = cls(reader, writer, host, address, timeouts)
         try:
             await session._start(helo_name, timeouts.connect, tls)
+            if login is not None:
+                await session._login(login)
         except SessionBroken as exc:
             session.abort()
-            if tls and session.tls is None:
+            if tls and session.tls is None and login is None:
                 # RFC 7435 3: opportunistic TLS falls back to plain text.
                 return await cls.open(host, address, port, helo_name, timeouts,
                                       tls=False)
@@ -106,6 +120,23 @@ class Session:
         if not reply.ok:
             raise DeliveryFailed(_status_class(reply) + ".0.0",
                                  f"{self.remote} refused HELO: {show_reply(reply)}")
+
+    async def _login(self, login):
+        """AUTH PLAIN (RFC 4954, RFC 4616), only inside TLS: a password is
+        never sent in clear."""
+        if not self.tls:
+            raise DeliveryFailed("4.7.0", f"{self.remote} offers no TLS: the "
+                                          "relay login is not sent in clear")
+        mechanisms = self.extensions.get("AUTH", "").upper().split()
+        if "PLAIN" not in mechanisms:
+            raise DeliveryFailed("4.7.0", f"{self.remote} offers no AUTH PLAIN")
+        token = f"\0{login.user}\0{login.password}".encode("utf-8")
+        reply = await self.command("AUTH PLAIN " + base64.b64encode(token).decode())
+        # RFC 4954 6: 235 is success; anything else leaves the mail waiting
+        # until the login is put right.
+        if reply.code != 235:
+            raise DeliveryFailed("4.7.8", f"{self.remote} refused the relay login: "
+                                          f"{show_reply(reply)}")
 
     async def _starttls(self):
         context = ssl.create_default_context()

@@ -4,6 +4,7 @@ resolver in one time budget per destination.
 
     Resolver(nameservers, timeout)          # [(address, port)]; [] = the system's
     await resolver.route(domain) -> [Host(name, addresses)]
+    await resolver.host(name) -> [Host(name, addresses)]     # a relay host
 
 MX records in preference order, equal preferences in random order; no MX
 record: the domain itself (the implicit MX); a null MX (RFC 7505): no host at
@@ -70,6 +71,20 @@ class Resolver:
                                           "hosts' addresses failed")
         raise DeliveryFailed("5.4.4", f"{domain}: no address for its mail hosts "
                                       f"({', '.join(names)})")
+
+    async def host(self, name):
+        """The host `name` (a relay host: no MX lookup), or an address as is;
+        raises DeliveryFailed."""
+        try:
+            return [Host(name, [str(ipaddress.ip_address(name))])]
+        except ValueError:
+            pass
+        addresses = await self._addresses(name, time.monotonic() + self.timeout)
+        if addresses is None:
+            raise DeliveryFailed("4.4.3", f"DNS lookup of {name} failed")
+        if not addresses:
+            raise DeliveryFailed("4.4.4", f"{name}: no address")
+        return [Host(name, addresses)]
 
     async def _mail_hosts(self, domain, deadline):
         """The MX host names in the order to try (or the implicit MX)."""

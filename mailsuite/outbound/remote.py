@@ -30,8 +30,8 @@ import collections
 import logging
 from typing import NamedTuple
 
-from ..core.config import host_port
-from .client import Session, SessionBroken, Timeouts
+from ..core.config import ConfigError, host_port, relay_address
+from .client import Login, Session, SessionBroken, Timeouts
 from .dns import Resolver
 from .message import Outgoing
 from .record import GroupRecorder, Policy
@@ -70,6 +70,8 @@ class Remote:
         self.policy = Policy.from_config(cfg)
         self.helo_name = cfg.server.hostname
         self.port = out.smtp_port
+        self.relay = relay_address(out.relay_host) if out.relay_host else None
+        self.login = _login(out) if out.relay_host and out.relay_user else None
         self.timeouts = Timeouts(out.connect_timeout, out.command_timeout,
                                  2 * out.command_timeout)
         self.resolver = Resolver([host_port(s, 53) for s in out.nameservers],
@@ -87,7 +89,7 @@ class Remote:
         """Take `recipients` of `entry` (all outside our domains)."""
         by_domain = collections.defaultdict(list)
         for rcpt in recipients:
-            by_domain[rcpt.address.rpartition("@")[2].lower()].append(rcpt)
+            by_domain[self._destination(rcpt.address)].append(rcpt)
         self.in_flight[entry.qid] = set(by_domain)
         for domain, rcpts in by_domain.items():
             job = Job(entry, rcpts, domain)
@@ -96,6 +98,13 @@ class Remote:
                 continue
             self.queues.setdefault(domain, collections.deque()).append(job)
             self._start_worker(domain)
+
+    def _destination(self, address):
+        """The queue a recipient joins: its domain's, or the relay host's,
+        which takes every domain's mail."""
+        if self.relay is not None:
+            return f"[relay {self.relay[0]}]"
+        return address.rpartition("@")[2].lower()
 
     def _refuse_requiretls(self, job):
         # RFC 8689 4.1: a REQUIRETLS message goes only over TLS whose server
@@ -143,8 +152,7 @@ class Remote:
     async def _connection(self, queue, taker):
         job = taker.next()
         try:
-            hosts = await self.resolver.route(job.domain)
-            session = await self._open(hosts)
+            session = await self._open(job.domain)
         except DeliveryFailed as exc:
             # The domain's answer is the same for every message queued for it;
             # recorded together (they share commits).
@@ -162,15 +170,20 @@ class Remote:
         finally:
             await session.close()
 
-    async def _open(self, hosts):
-        """A session with the first host and address that answers; raises the
-        last DeliveryFailed when none does."""
+    async def _open(self, destination):
+        """A session with the first host and address of `destination` that
+        answers; raises the last DeliveryFailed when none does."""
+        if self.relay is not None:
+            hosts, port = await self.resolver.host(self.relay[0]), self.relay[1]
+        else:
+            hosts, port = await self.resolver.route(destination), self.port
         failure = None
         for host in hosts:
             for address in host.addresses:
                 try:
-                    return await Session.open(host.name, address, self.port,
-                                              self.helo_name, self.timeouts)
+                    return await Session.open(host.name, address, port,
+                                              self.helo_name, self.timeouts,
+                                              login=self.login)
                 except DeliveryFailed as exc:
                     log.info("outbound: %s", exc.text)
                     failure = exc
@@ -235,3 +248,18 @@ class Remote:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.recorder.close()
+
+
+def _login(out):
+    """The relay login: the user, and the first line of the password file;
+    raises ConfigError."""
+    if not out.relay_password_file:
+        raise ConfigError("outbound.relay_user is set: outbound.relay_password_file "
+                          "must name the file with its password")
+    try:
+        with open(out.relay_password_file, encoding="utf-8") as file:
+            password = file.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{out.relay_password_file}: cannot read the relay "
+                          f"password: {getattr(exc, 'strerror', None) or exc}") from None
+    return Login(out.relay_user, password)
