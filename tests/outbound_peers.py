@@ -56,6 +56,11 @@ _25._tcp.mx TLSA 3 1 1 000000000000000000000000000000000000000000000000000000000
 @ MX 50 mx.remote.test.
 dead A {DEAD_ADDRESS}
 """,
+    # The only MX is down.
+    "dead.test": f"""
+@ MX 10 mx
+mx A {DEAD_ADDRESS}
+""",
     # No MX: the domain's address record is the host (RFC 5321 5.1).
     "a-only.test": f"""
 @ A {MX_ADDRESS}

@@ -175,6 +175,14 @@ SCHEMA = [
     Option("outbound", "backoff_max", 4000, int,
            "The longest wait between two attempts, in seconds (Postfix's "
            "maximal_backoff_time)."),
+    Option("outbound", "breaker_failures", 3, int,
+           "Attempts in a row that reach no host of a destination (DNS failures, "
+           "connections refused or timed out), after which its mail waits "
+           "breaker_cooldown seconds without being tried (a circuit breaker). "
+           "0 turns it off."),
+    Option("outbound", "breaker_cooldown", 300, int,
+           "Seconds a destination's mail waits once its circuit breaker is open; "
+           "then one attempt decides whether it closes."),
     Option("outbound", "relay_host", "", str,
            "Send all outbound mail through this server (a smarthost) instead of "
            "the recipients' MX hosts: \"name\", \"name:port\", \"address:port\" "

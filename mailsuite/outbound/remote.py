@@ -19,7 +19,9 @@ still needs the runner (deferred, failed, not recorded) leaves the remote path,
 so that the runner looks at the queue again.
 
 Failure policy: a DNS answer or a connection failure is the outcome of every
-message queued for the domain (each host and address tried first); a session
+message queued for the domain (each host and address tried first), and
+`breaker_failures` of them in a row open the domain's circuit breaker
+(outbound.breaker): its mail waits without attempts for `breaker_cooldown`; a session
 that breaks defers the message in progress and the next one gets a new
 connection; an exception in a worker is logged with its traceback and its
 messages are deferred by the next pass, never a dead daemon.
@@ -31,6 +33,7 @@ import logging
 from typing import NamedTuple
 
 from ..core.config import ConfigError, host_port, relay_address
+from .breaker import Breakers
 from .client import Login, Session, SessionBroken, Timeouts
 from .dns import Resolver
 from .message import Outgoing
@@ -76,6 +79,7 @@ class Remote:
                                  2 * out.command_timeout)
         self.resolver = Resolver([host_port(s, 53) for s in out.nameservers],
                                  out.dns_timeout, own_names=[cfg.server.hostname])
+        self.breakers = Breakers(out.breaker_failures, out.breaker_cooldown)
         self.per_destination = max(out.max_per_destination, 1)
         self.connections = asyncio.Semaphore(max(out.max_connections, 1))
         self.queues = {}          # domain -> deque of Job
@@ -152,6 +156,7 @@ class Remote:
     async def _connection(self, queue, taker):
         job = taker.next()
         try:
+            self.breakers.check(job.domain)
             session = await self._open(job.domain)
         except DeliveryFailed as exc:
             # The domain's answer is the same for every message queued for it;
@@ -173,21 +178,39 @@ class Remote:
     async def _open(self, destination):
         """A session with the first host and address of `destination` that
         answers; raises the last DeliveryFailed when none does."""
-        if self.relay is not None:
-            hosts, port = await self.resolver.host(self.relay[0]), self.relay[1]
-        else:
-            hosts, port = await self.resolver.route(destination), self.port
-        failure = None
+        hosts, port = await self._hosts(destination)
+        failure, reached = None, False
         for host in hosts:
             for address in host.addresses:
                 try:
-                    return await Session.open(host.name, address, port,
-                                              self.helo_name, self.timeouts,
-                                              login=self.login)
+                    session = await Session.open(host.name, address, port,
+                                                 self.helo_name, self.timeouts,
+                                                 login=self.login)
                 except DeliveryFailed as exc:
                     log.info("outbound: %s", exc.text)
                     failure = exc
+                    # 4.4.x: no answer (RFC 3463 3.5); anything else came from
+                    # a host that answered.
+                    reached = reached or not exc.status.startswith("4.4.")
+                    continue
+                self.breakers.reached(destination)
+                return session
+        if reached:
+            self.breakers.reached(destination)
+        else:
+            self.breakers.failed(destination)
         raise failure
+
+    async def _hosts(self, destination):
+        """([Host], port) for `destination`: the relay host, or its mail hosts."""
+        try:
+            if self.relay is not None:
+                return await self.resolver.host(self.relay[0]), self.relay[1]
+            return await self.resolver.route(destination), self.port
+        except DeliveryFailed as exc:
+            if not exc.permanent:
+                self.breakers.failed(destination)
+            raise
 
     async def _deliver(self, session, job, taker):
         """Send one message on `session` and record it; False when the session

@@ -194,6 +194,21 @@ def test_delay_notice_once_then_delivery(sender_instance, remote_mx):
     assert len(notices(sender_instance)) == 1
 
 
+def test_dead_destination_is_not_tried_while_its_breaker_is_open(sender_instance,
+                                                                  remote_mx):
+    sender_instance.add_config("breaker_failures = 1\nbreaker_cooldown = 600\n")
+    sender_instance.start("deliverd")
+    send(sender_instance, ["first@dead.test"], "dead-1")
+    assert wait_for(lambda: "to=<first@dead.test>" in sender_instance.log("deliverd"),
+                    WAIT)
+    send(sender_instance, ["second@dead.test"], "dead-2")
+    assert wait_for(lambda: "to=<second@dead.test>" in sender_instance.log("deliverd"),
+                    WAIT)
+    log = sender_instance.log("deliverd")
+    assert log.count("outbound: connect to mx.dead.test[127.0.0.3]") == 1
+    assert "dead.test: not tried, its hosts were unreachable 1 times in a row" in log
+
+
 @pytest.mark.parametrize("recipient, status", [
     ("nobody@nohost.test", "5.4.4"),
     ("someone@[127.0.0.3]", "4.4.1"),
