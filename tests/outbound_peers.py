@@ -74,7 +74,7 @@ mx A {DEAD_ADDRESS}
 @ TXT "no mail here"
 """,
 }
-MX_DOMAINS = ("remote.test", "second.test", "a-only.test")
+MX_DOMAINS = ("remote.test", "second.test", "a-only.test", "routed.test")
 
 
 class Unavailable(Exception):

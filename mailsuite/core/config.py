@@ -183,6 +183,12 @@ SCHEMA = [
     Option("outbound", "breaker_cooldown", 300, int,
            "Seconds a destination's mail waits once its circuit breaker is open; "
            "then one attempt decides whether it closes."),
+    Option("outbound", "routes", {}, dict,
+           "Per-domain routes, an inline table: domain = [hosts], each host as "
+           "relay_host is written, tried in order until one answers (failover); "
+           "no MX is looked up for these domains, and no login is made. "
+           "Example: routes = { \"example.com\" = [\"10.0.0.5:25\", "
+           "\"backup.example.net\"] }. A route wins over relay_host."),
     Option("outbound", "relay_host", "", str,
            "Send all outbound mail through this server (a smarthost) instead of "
            "the recipients' MX hosts: \"name\", \"name:port\", \"address:port\" "
@@ -283,6 +289,11 @@ def _check(path, text, section, opt, value):
     if opt.type is list and not (isinstance(value, list)
                                  and all(isinstance(v, str) and v for v in value)):
         raise ConfigError(f"{where}: {name}: expected a list of strings, got {value!r}")
+    if opt.type is dict and not (isinstance(value, dict) and all(
+            isinstance(hosts, list) and hosts and all(isinstance(h, str) for h in hosts)
+            for hosts in value.values())):
+        raise ConfigError(f"{where}: {name}: expected a table of domain = "
+                          f"[\"host\", ...], got {value!r}")
     if opt.type is str and not isinstance(value, str):
         raise ConfigError(f"{where}: {name}: expected a string, got {value!r}")
     if opt.type is str and not value:
@@ -300,6 +311,12 @@ def _check(path, text, section, opt, value):
             relay_address(value)
         except ValueError as exc:
             raise ConfigError(f"{where}: {name}: {exc}") from None
+    if name == "outbound.routes":
+        for domain, hosts in value.items():
+            try:
+                [relay_address(host) for host in hosts]
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {name}: {domain}: {exc}") from None
     if name == "server.hostname" and not re.fullmatch(r"[A-Za-z0-9.-]+", value):
         raise ConfigError(f"{where}: {name}: not a host name: {value!r}")
 
@@ -420,6 +437,9 @@ def sample():
 
 
 def _toml_value(value):
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_value(k)} = {_toml_value(v)}"
+                                for k, v in value.items()) + " }" if value else "{}"
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, bool):

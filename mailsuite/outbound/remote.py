@@ -74,6 +74,8 @@ class Remote:
         self.helo_name = cfg.server.hostname
         self.port = out.smtp_port
         self.relay = relay_address(out.relay_host) if out.relay_host else None
+        self.routes = {domain.lower().rstrip("."): [relay_address(h) for h in hosts]
+                       for domain, hosts in out.routes.items()}
         self.login = _login(out) if out.relay_host and out.relay_user else None
         self.timeouts = Timeouts(out.connect_timeout, out.command_timeout,
                                  2 * out.command_timeout)
@@ -104,11 +106,12 @@ class Remote:
             self._start_worker(domain)
 
     def _destination(self, address):
-        """The queue a recipient joins: its domain's, or the relay host's,
-        which takes every domain's mail."""
-        if self.relay is not None:
+        """The queue a recipient joins: its domain's (routed or not), or the
+        relay host's, which takes every other domain's mail."""
+        domain = address.rpartition("@")[2].lower()
+        if self.relay is not None and domain not in self.routes:
             return f"[relay {self.relay[0]}]"
-        return address.rpartition("@")[2].lower()
+        return domain
 
     def _refuse_requiretls(self, job):
         # RFC 8689 4.1: a REQUIRETLS message goes only over TLS whose server
@@ -178,14 +181,13 @@ class Remote:
     async def _open(self, destination):
         """A session with the first host and address of `destination` that
         answers; raises the last DeliveryFailed when none does."""
-        hosts, port = await self._hosts(destination)
         failure, reached = None, False
-        for host in hosts:
+        for host, port, login in await self._hosts(destination):
             for address in host.addresses:
                 try:
                     session = await Session.open(host.name, address, port,
                                                  self.helo_name, self.timeouts,
-                                                 login=self.login)
+                                                 login=login)
                 except DeliveryFailed as exc:
                     log.info("outbound: %s", exc.text)
                     failure = exc
@@ -202,15 +204,33 @@ class Remote:
         raise failure
 
     async def _hosts(self, destination):
-        """([Host], port) for `destination`: the relay host, or its mail hosts."""
+        """[(Host, port, login)] for `destination`, in the order to try: its
+        route's hosts, the relay host, or its mail hosts."""
         try:
+            if destination in self.routes:
+                return await self._route(self.routes[destination])
             if self.relay is not None:
-                return await self.resolver.host(self.relay[0]), self.relay[1]
-            return await self.resolver.route(destination), self.port
+                hosts = await self.resolver.host(self.relay[0])
+                return [(host, self.relay[1], self.login) for host in hosts]
+            hosts = await self.resolver.route(destination)
+            return [(host, self.port, None) for host in hosts]
         except DeliveryFailed as exc:
             if not exc.permanent:
                 self.breakers.failed(destination)
             raise
+
+    async def _route(self, hosts):
+        """A route's hosts in order; one whose name has no address is passed
+        over, unless none has one."""
+        found, failure = [], None
+        for name, port in hosts:
+            try:
+                found += [(host, port, None) for host in await self.resolver.host(name)]
+            except DeliveryFailed as exc:
+                failure = exc
+        if not found:
+            raise failure
+        return found
 
     async def _deliver(self, session, job, taker):
         """Send one message on `session` and record it; False when the session

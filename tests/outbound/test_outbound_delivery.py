@@ -194,6 +194,19 @@ def test_delay_notice_once_then_delivery(sender_instance, remote_mx):
     assert len(notices(sender_instance)) == 1
 
 
+def test_route_fails_over_to_its_next_host(sender_instance, remote_mx):
+    """routed.test is in no zone: only its route can take the mail there."""
+    port = remote_mx.port
+    sender_instance.add_config(
+        f'routes = {{ "routed.test" = ["127.0.0.3:{port}", "127.0.0.2:{port}"] }}\n')
+    sender_instance.start("deliverd")
+    send(sender_instance, ["someone@routed.test"], "routed")
+    assert wait_for(lambda: arrived(remote_mx, "someone@routed.test", "routed"), WAIT)
+    assert wait_for(lambda: "to=<someone@routed.test>, relay=127.0.0.2[127.0.0.2]"
+                    in sender_instance.log("deliverd"), WAIT)
+    assert "outbound: connect to 127.0.0.3[127.0.0.3]" in sender_instance.log("deliverd")
+
+
 def test_dead_destination_is_not_tried_while_its_breaker_is_open(sender_instance,
                                                                   remote_mx):
     sender_instance.add_config("breaker_failures = 1\nbreaker_cooldown = 600\n")
