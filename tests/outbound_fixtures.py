@@ -15,7 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "security"))
 
 from checks import assert_clean_log  # noqa: E402
-from outbound_peers import Knot, RemoteMX  # noqa: E402
+from outbound_mx import RemoteMX  # noqa: E402
+from outbound_peers import Knot  # noqa: E402
 
 SENDER = "sender@example.test"
 

@@ -206,12 +206,18 @@ class Session:
                 return Reply(int(text[:3]), "\n".join(lines))
 
     async def close(self):
-        """QUIT, then close; a peer that is gone is no error."""
+        """QUIT, then close, and return once the socket is closed (a TLS one
+        after its close_notify), so that a connection limit counts sockets,
+        not sessions; a peer that is gone is no error."""
         try:
             await self.command("QUIT")
         except SessionBroken:
             pass
         self.abort()
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), self.timeouts.command)
+        except (OSError, ssl.SSLError, asyncio.TimeoutError):
+            pass
 
     def abort(self):
         try:

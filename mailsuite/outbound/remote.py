@@ -32,12 +32,13 @@ import collections
 import logging
 from typing import NamedTuple
 
-from ..core.config import ConfigError, host_port, relay_address
+from ..core.config import host_port
 from .breaker import Breakers
-from .client import Login, Session, SessionBroken, Timeouts
+from .client import Session, SessionBroken, Timeouts
 from .dns import Resolver
 from .message import Outgoing
 from .record import GroupRecorder, Policy
+from .routing import Routing
 from .status import DeliveryFailed, Outcome
 
 log = logging.getLogger("deliverd")
@@ -72,15 +73,11 @@ class Remote:
         self.on_release = on_release
         self.policy = Policy.from_config(cfg)
         self.helo_name = cfg.server.hostname
-        self.port = out.smtp_port
-        self.relay = relay_address(out.relay_host) if out.relay_host else None
-        self.routes = {domain.lower().rstrip("."): [relay_address(h) for h in hosts]
-                       for domain, hosts in out.routes.items()}
-        self.login = _login(out) if out.relay_host and out.relay_user else None
         self.timeouts = Timeouts(out.connect_timeout, out.command_timeout,
                                  2 * out.command_timeout)
         self.resolver = Resolver([host_port(s, 53) for s in out.nameservers],
                                  out.dns_timeout, own_names=[cfg.server.hostname])
+        self.routing = Routing(out, self.resolver)
         self.breakers = Breakers(out.breaker_failures, out.breaker_cooldown)
         self.per_destination = max(out.max_per_destination, 1)
         self.connections = asyncio.Semaphore(max(out.max_connections, 1))
@@ -95,7 +92,7 @@ class Remote:
         """Take `recipients` of `entry` (all outside our domains)."""
         by_domain = collections.defaultdict(list)
         for rcpt in recipients:
-            by_domain[self._destination(rcpt.address)].append(rcpt)
+            by_domain[self.routing.destination(rcpt.address)].append(rcpt)
         self.in_flight[entry.qid] = set(by_domain)
         for domain, rcpts in by_domain.items():
             job = Job(entry, rcpts, domain)
@@ -104,14 +101,6 @@ class Remote:
                 continue
             self.queues.setdefault(domain, collections.deque()).append(job)
             self._start_worker(domain)
-
-    def _destination(self, address):
-        """The queue a recipient joins: its domain's (routed or not), or the
-        relay host's, which takes every other domain's mail."""
-        domain = address.rpartition("@")[2].lower()
-        if self.relay is not None and domain not in self.routes:
-            return f"[relay {self.relay[0]}]"
-        return domain
 
     def _refuse_requiretls(self, job):
         # RFC 8689 4.1: a REQUIRETLS message goes only over TLS whose server
@@ -182,7 +171,7 @@ class Remote:
         """A session with the first host and address of `destination` that
         answers; raises the last DeliveryFailed when none does."""
         failure, reached = None, False
-        for host, port, login in await self._hosts(destination):
+        for host, port, login in await self._targets(destination):
             for address in host.addresses:
                 try:
                     session = await Session.open(host.name, address, port,
@@ -203,34 +192,13 @@ class Remote:
             self.breakers.failed(destination)
         raise failure
 
-    async def _hosts(self, destination):
-        """[(Host, port, login)] for `destination`, in the order to try: its
-        route's hosts, the relay host, or its mail hosts."""
+    async def _targets(self, destination):
         try:
-            if destination in self.routes:
-                return await self._route(self.routes[destination])
-            if self.relay is not None:
-                hosts = await self.resolver.host(self.relay[0])
-                return [(host, self.relay[1], self.login) for host in hosts]
-            hosts = await self.resolver.route(destination)
-            return [(host, self.port, None) for host in hosts]
+            return await self.routing.hosts(destination)
         except DeliveryFailed as exc:
             if not exc.permanent:
                 self.breakers.failed(destination)
             raise
-
-    async def _route(self, hosts):
-        """A route's hosts in order; one whose name has no address is passed
-        over, unless none has one."""
-        found, failure = [], None
-        for name, port in hosts:
-            try:
-                found += [(host, port, None) for host in await self.resolver.host(name)]
-            except DeliveryFailed as exc:
-                failure = exc
-        if not found:
-            raise failure
-        return found
 
     async def _deliver(self, session, job, taker):
         """Send one message on `session` and record it; False when the session
@@ -291,18 +259,3 @@ class Remote:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.recorder.close()
-
-
-def _login(out):
-    """The relay login: the user, and the first line of the password file;
-    raises ConfigError."""
-    if not out.relay_password_file:
-        raise ConfigError("outbound.relay_user is set: outbound.relay_password_file "
-                          "must name the file with its password")
-    try:
-        with open(out.relay_password_file, encoding="utf-8") as file:
-            password = file.readline().rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{out.relay_password_file}: cannot read the relay "
-                          f"password: {getattr(exc, 'strerror', None) or exc}") from None
-    return Login(out.relay_user, password)

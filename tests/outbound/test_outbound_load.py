@@ -15,7 +15,8 @@ import pytest
 
 from harness import wait_for
 from mailsuite.core.spool import Spool, new_qid
-from outbound_peers import MX_ADDRESS, Knot, RemoteMX
+from outbound_mx import RemoteMX
+from outbound_peers import MX_ADDRESS, Knot
 
 MESSAGES = 10_000
 DOMAINS = [f"d{i}.load.test" for i in range(99)] + ["big.test"]

@@ -8,7 +8,8 @@ from harness import wait_for
 from mailsuite.core import notify
 from mailsuite.core.spool import Spool, new_qid
 from outbound_fixtures import SENDER
-from outbound_peers import MX_DOMAINS, RELAY_ADDRESS, RemoteMX
+from outbound_mx import RemoteMX
+from outbound_peers import MX_DOMAINS, RELAY_ADDRESS
 
 USER, PASSWORD = "relayuser", "relay-password"
 WAIT = 30
