@@ -52,19 +52,23 @@ class ConnectionCounter(threading.Thread):
 
     def run(self):
         while not self.stop.wait(0.002):
-            now = collections.Counter(self._open())
+            now = collections.Counter(dict(self._open()).values())
             for address, count in now.items():
                 self.most[address] = max(self.most[address], count)
             self.most_in_all = max(self.most_in_all, sum(now.values()))
 
     def _open(self):
+        """(local end, remote address) of each open client socket. The table
+        is read in pieces while it changes, so a socket may be listed twice:
+        its local end (our port) names it once."""
         with open("/proc/net/tcp") as table:
             next(table)
             for line in table:
                 fields = line.split()
                 address, port = fields[2].split(":")
                 if int(port, 16) == self.port and fields[3] in self.OPEN:
-                    yield socket.inet_ntoa(struct.pack("<I", int(address, 16)))
+                    remote = socket.inet_ntoa(struct.pack("<I", int(address, 16)))
+                    yield fields[1], remote
 
 
 def recipient(i):
