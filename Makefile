@@ -33,12 +33,14 @@ test: deps
 		$(PYTHON) -m pytest -q -o faulthandler_timeout=$(TEST_TIMEOUT) \
 		$(PYTEST_TIMEOUT_OPT) $(PYTEST_ARGS) tests
 
-# The SMTP bench against a private Postfix, then the IMAP and POP3 benches against
-# a private Dovecot (tests/bench/imapbench.py, popbench.py); the install adds
-# dovecot-imapd and dovecot-pop3d.
+# The SMTP bench against a private Postfix, the outbound bench (deliverd and
+# Postfix emptying one queue into smtp-sink, tests/bench/outbench.py), then the
+# IMAP and POP3 benches against a private Dovecot (tests/bench/imapbench.py,
+# popbench.py); the install adds dovecot-imapd and dovecot-pop3d.
 bench:
 	@tools/install-deps --bench
 	$(PYTHON) tests/bench/bench.py
+	$(PYTHON) tests/bench/outbench.py
 	$(PYTHON) tests/bench/imapbench.py
 	$(PYTHON) tests/bench/popbench.py
 

@@ -204,6 +204,62 @@ SCHEMA = [
     Option("dkim", "rsa_bits", 2048, int,
            "The size of the RSA keys `mailctl dkim generate` and `rotate` make, "
            "from 2048 to 4096 (RFC 8301 3.2: verifiers take up to 4096)."),
+    Option("outbound", "nameservers", [], list,
+           "The DNS servers asked for MX and address records, as \"address\" or "
+           "\"address:port\" (\"[address]:port\" for IPv6). Empty: the system's "
+           "resolver (/etc/resolv.conf)."),
+    Option("outbound", "dns_timeout", 30.0, float,
+           "Seconds one destination's DNS lookups may take in all."),
+    Option("outbound", "smtp_port", 25, int,
+           "The port of the receiving servers. Only tests and benchmarks, whose "
+           "MX hosts share one machine, change it."),
+    Option("outbound", "connect_timeout", 30, int,
+           "Seconds to wait for a TCP connection and the server's greeting "
+           "(Postfix's smtp_connect_timeout), before the next address is tried."),
+    Option("outbound", "command_timeout", 300, int,
+           "Seconds to wait for a reply to a command (RFC 5321 4.5.3.2 asks for 5 "
+           "minutes); the reply after the message data may take twice as long."),
+    Option("outbound", "max_connections", 100, int,
+           "Outbound SMTP connections open at once, to all destinations together "
+           "(Postfix's default_process_limit)."),
+    Option("outbound", "max_per_destination", 20, int,
+           "Outbound SMTP connections open at once to one destination domain "
+           "(Postfix's default_destination_concurrency_limit)."),
+    Option("outbound", "backoff_min", 300, int,
+           "Seconds before a message deferred by a remote server is tried again "
+           "the first time; the wait doubles with each attempt, with some random "
+           "spread (Postfix's minimal_backoff_time)."),
+    Option("outbound", "backoff_max", 4000, int,
+           "The longest wait between two attempts, in seconds (Postfix's "
+           "maximal_backoff_time)."),
+    Option("outbound", "breaker_failures", 3, int,
+           "Attempts in a row that reach no host of a destination (DNS failures, "
+           "connections refused or timed out), after which its mail waits "
+           "breaker_cooldown seconds without being tried (a circuit breaker). "
+           "0 turns it off."),
+    Option("outbound", "breaker_cooldown", 300, int,
+           "Seconds a destination's mail waits once its circuit breaker is open; "
+           "then one attempt decides whether it closes."),
+    Option("outbound", "routes", {}, dict,
+           "Per-domain routes, an inline table: domain = [hosts], each host as "
+           "relay_host is written, tried in order until one answers (failover); "
+           "no MX is looked up for these domains, and no login is made. "
+           "Example: routes = { \"example.com\" = [\"10.0.0.5:25\", "
+           "\"backup.example.net\"] }. A route wins over relay_host."),
+    Option("outbound", "relay_host", "", str,
+           "Send all outbound mail through this server (a smarthost) instead of "
+           "the recipients' MX hosts: \"name\", \"name:port\", \"address:port\" "
+           "or \"[IPv6 address]:port\"; the port defaults to 25. Empty: deliver "
+           "directly. Many home and VPS networks block port 25 outbound."),
+    Option("outbound", "relay_user", "", str,
+           "The user name to log in to relay_host with (AUTH PLAIN, only over "
+           "STARTTLS). Empty: no login."),
+    Option("outbound", "relay_password_file", "", str,
+           "A file holding the password for relay_user, on its first line; keep "
+           "it readable by the mailsuite user only.", is_path=True),
+    Option("outbound", "delay_warning", 14400, int,
+           "Seconds after which a sender whose message is still being retried is "
+           "told so once (a delay notice, RFC 3464). 0 sends none."),
 ]
 
 # Shown in the sample file for the options whose default is computed.
@@ -287,6 +343,14 @@ def _check(path, text, section, opt, value):
         raise ConfigError(f"{where}: {name}: must be a number from 0 up, got {value}")
     if opt.type is bool and not isinstance(value, bool):
         raise ConfigError(f"{where}: {name}: expected true or false, got {value!r}")
+    if opt.type is list and not (isinstance(value, list)
+                                 and all(isinstance(v, str) and v for v in value)):
+        raise ConfigError(f"{where}: {name}: expected a list of strings, got {value!r}")
+    if opt.type is dict and not (isinstance(value, dict) and all(
+            isinstance(hosts, list) and hosts and all(isinstance(h, str) for h in hosts)
+            for hosts in value.values())):
+        raise ConfigError(f"{where}: {name}: expected a table of domain = "
+                          f"[\"host\", ...], got {value!r}")
     if opt.type is str and not isinstance(value, str):
         raise ConfigError(f"{where}: {name}: expected a string, got {value!r}")
     if opt.type is str and not value:
@@ -300,6 +364,23 @@ def _check(path, text, section, opt, value):
         raise ConfigError(f"{where}: {name}: must be one of debug, info, warning, error")
     if name == "dkim.rsa_bits" and not 2048 <= value <= 4096:
         raise ConfigError(f"{where}: {name}: must be from 2048 to 4096, got {value}")
+    if name == "outbound.nameservers":
+        for server in value:
+            try:
+                host_port(server, 53)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {name}: {exc}") from None
+    if name == "outbound.relay_host":
+        try:
+            relay_address(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {name}: {exc}") from None
+    if name == "outbound.routes":
+        for domain, hosts in value.items():
+            try:
+                [relay_address(host) for host in hosts]
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {name}: {domain}: {exc}") from None
     if name == "server.hostname" and not re.fullmatch(r"[A-Za-z0-9.-]+", value):
         raise ConfigError(f"{where}: {name}: not a host name: {value!r}")
 
@@ -310,6 +391,41 @@ def _check_networks(where, name, value):
             ipaddress.ip_network(network)
         except ValueError as exc:
             raise ConfigError(f"{where}: {name}: not a network: {exc}") from None
+
+
+def host_port(text, default_port):
+    """("address", port) from "address", "address:port" or "[v6 address]:port";
+    raises ValueError naming what is wrong."""
+    host, port = text, default_port
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            port = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        ipaddress.ip_address(host)
+        port = int(port)
+    except ValueError:
+        raise ValueError(f"not an address or address:port: {text!r}") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"not a port: {port}")
+    return host, port
+
+
+def relay_address(text, default_port=25):
+    """(host, port) of a relay host: a name or an address, with an optional
+    port; raises ValueError naming what is wrong."""
+    try:
+        return host_port(text, default_port)
+    except ValueError:
+        pass
+    host, _, port = text.partition(":")
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", host) or \
+            (port and not port.isdigit()) or not 0 < int(port or default_port) < 65536:
+        raise ValueError(f"not a host name or address, with an optional port: "
+                         f"{text!r}")
+    return host, int(port or default_port)
 
 
 def load(path=None):
@@ -397,6 +513,11 @@ def sample():
 def _toml_value(value):
     if isinstance(value, tuple):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_value(k)} = {_toml_value(v)}"
+                                for k, v in value.items()) + " }" if value else "{}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

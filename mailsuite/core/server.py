@@ -52,6 +52,9 @@ def main(program, allowed, start, argv=None):
         asyncio.run(start(cfg, sockets))
     except KeyboardInterrupt:
         pass
+    except config.ConfigError as exc:       # a file the configuration names
+        print(f"mail-{program}: {exc}", file=sys.stderr)
+        return config.EX_CONFIG
     return 0
 
 

@@ -41,9 +41,9 @@ def inbox(runner, address):
         return [folder.read(uid) for uid in folder.uids()]
 
 
-def enqueue(runner, recipients, data=MSG):
+def enqueue(runner, recipients, data=MSG, sender="a@remote.test"):
     qid = new_qid()
-    runner.spool.enqueue_sync(qid, "a@remote.test", recipients, data)
+    runner.spool.enqueue_sync(qid, sender, recipients, data)
     return qid
 
 
@@ -67,22 +67,41 @@ def test_unknown_recipient_fails_and_is_logged(runner, caplog):
     caplog.set_level(logging.INFO, "deliverd")
     qid = enqueue(runner, ["nobody@example.test", "demo@example.test"])
     runner.run_pass()
-    assert runner.spool.count() == 0
+    assert runner.spool.get(qid) is None
     assert any(r.getMessage().startswith(f"{qid}: to=<nobody@example.test>")
                and "status=bounced" in r.getMessage() for r in caplog.records)
+    # RFC 5321 6.1: the sender hears of it, from the null sender.
+    [notice] = runner.spool.entries()
+    assert (notice.sender, [r.address for r in notice.recipients]) == \
+        ("", ["a@remote.test"])
+    data = runner.spool.load(notice.qid)
+    assert b"Final-Recipient: rfc822; nobody@example.test" in data
+    assert b"Status: 5.1.1" in data
+    assert b"demo@example.test\r\nAction" not in data
 
 
-def test_remote_target_stays_deferred(runner, caplog):
+def test_remote_recipient_goes_to_the_remote_path(runner, caplog):
     caplog.set_level(logging.INFO, "deliverd")
     qid = enqueue(runner, ["fwd@example.test", "demo@example.test", "x@remote.test"])
     runner.run_pass()
+    runner.save()
     entry = runner.spool.get(qid)
     states = {r.address: r.state for r in entry.recipients}
     assert states == {"fwd@example.test": "deferred", "demo@example.test": "done",
-                      "x@remote.test": "deferred"}
-    assert runner.spool.due() == []
-    assert "status=deferred (no outbound transport yet)" in caplog.text
+                      "x@remote.test": "pending"}
+    assert [(e.qid, [r.address for r in rcpts]) for e, rcpts in runner.handoff] \
+        == [(qid, ["x@remote.test"])]
+    assert "status=deferred (4.3.5 forwarding to another domain" in caplog.text
     assert inbox(runner, "demo@example.test") == [MSG]
+
+
+def test_messages_of_the_remote_path_are_left_out_of_passes(runner):
+    qid = enqueue(runner, ["x@remote.test"])
+    runner.run_pass()
+    assert len(runner.handoff) == 1
+    runner.handoff.clear()
+    assert runner.run_pass(skip=frozenset([qid])) == (False, False)
+    assert runner.handoff == []
 
 
 def test_already_delivered_message_is_only_recorded(runner):
@@ -189,7 +208,7 @@ def test_held_outcomes_lost_in_a_crash_cost_only_a_retry(runner, tmp_path):
 
 
 def test_deferred_outcomes_are_saved_at_once(runner):
-    qid = enqueue(runner, ["x@remote.test"])
+    qid = enqueue(runner, ["fwd@example.test"])
     runner.run_pass()
     assert runner.unsaved == {}
     assert runner.spool.get(qid).recipients[0].state == "deferred"
@@ -269,7 +288,7 @@ def test_deliveries_resume_after_the_pause_for_space(runner, monkeypatch, caplog
 def test_outcomes_the_spool_has_no_room_for_are_kept(runner, monkeypatch, caplog):
     caplog.set_level(logging.INFO, "deliverd")
     monkeypatch.setattr(deliverd, "FULL_RETRY", 0)
-    qid = enqueue(runner, ["nobody@example.test"])
+    qid = enqueue(runner, ["nobody@example.test"], sender="")     # no notice
     with monkeypatch.context() as full:
         full.setattr(runner.spool, "update", spool_full)
         assert runner.run_pass() == (False, True)
