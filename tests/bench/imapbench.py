@@ -5,12 +5,12 @@ For each generated mailbox (10,000 and 100,000 messages by default; see
 maildirgen.py, cached under build/bench/), both servers are started on their own
 copy of it, with a second user who has a small mailbox, and each run does the
 operations of imapops.py, then the searches of imapqueries.py, on each server, the
-servers taking turns (the first one alternating) so that a slower spell of the machine falls on both. Printed per
-operation: our median, Dovecot's, the median of the paired ratios (ours / Dovecot),
-the target and whether it is met. "Cold" runs remove the index first; they may be
-fewer than the others at 100,000 messages (--cold-runs). Timings are printed,
-never asserted. No run starts after --time-limit seconds; what was measured by
-then is reported.
+servers taking turns (the first one alternating) so that a slower spell of the
+machine falls on both. Printed per operation: our median, Dovecot's, the median
+of the paired ratios (ours / Dovecot), the target and whether it is met. "Cold"
+runs remove the index first; they may be fewer than the others at 100,000
+messages (--cold-runs). Timings are printed, never asserted. No run starts after
+--time-limit seconds; what was measured by then is reported.
 """
 
 import argparse

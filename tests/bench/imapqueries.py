@@ -10,9 +10,10 @@ mailbox when its user searches, sorts or threads it, in one session of its own.
 Each query is asked once untimed first, as a client's first search does (Dovecot
 adds the fields to its cache then, our index builds its columns on first need, and
 the message files come into the page cache), then timed REPEAT times in a row for
-the median; BODY, which reads every message, is timed once. The size of each answer (UIDs found, threads) is kept under
-"answers", so that the two servers are held to the same answer for the same mail;
-a query a server refuses is kept under "refused" with its words, and has no time.
+the median; BODY, which reads every message, is timed once. The size of each
+answer (UIDs found, threads) is kept under "answers", so that the two servers are
+held to the same answer for the same mail; a query a server refuses is kept under
+"refused" with its words, and has no time.
 """
 
 import re
