@@ -24,7 +24,9 @@ spool commit, say) is repaired by the next pass, which finds the message deliver
 and only records it. A mailbox that fails (permissions, a broken index) defers its
 recipients, retried after the spool's growing backoff; a recipient nobody takes
 fails (bounces come with outbound delivery); a recipient outside our domains stays
-deferred until outbound delivery exists. An exception in a pass is logged and the
+deferred until outbound delivery exists. A message that would take a mailbox past
+its quota (core.accounts) fails for that mailbox, 5.2.2 (RFC 3463: mailbox full);
+what still fits is delivered. An exception in a pass is logged and the
 pass is retried later, never a dead daemon.
 
 A full disk passes when space returns, so it is no deferral: a delivery that fails
@@ -47,7 +49,7 @@ import lmdb
 
 from .core import activation, notify, server
 from .core.accounts import Accounts
-from .core.maildir import Store
+from .core.maildir import OverQuota, Store
 from .core.spool import ORPHAN_SCAN, Spool, SpoolFull
 from .delivery import Batch
 
@@ -262,10 +264,16 @@ class Runner:
             store.close()
 
     def _deliver(self, batch, address, items):
-        """Deliver a mailbox's share of the pass with one deliver_many."""
+        """Deliver a mailbox's share of the pass with one deliver_many; past its
+        quota, one message at a time, so that those that fit still go in."""
         try:
             store = self._store(address)
-            store.deliver_many([(base, batch.data[qid]) for qid, base in items])
+            quota = self.accounts.quota(address)
+            try:
+                store.deliver_many([(base, batch.data[qid]) for qid, base in items],
+                                   quota=quota)
+            except OverQuota:
+                _deliver_each(batch, store, address, items, quota)
         except Exception as exc:
             if _no_space(exc):
                 batch.mailbox_full(address, exc)
@@ -278,6 +286,15 @@ class Runner:
             batch.mailbox_failed(address, f"4.2.0 mailbox unavailable: {exc}")
             return
         notify.send(self.notify_path, address.encode())
+
+
+def _deliver_each(batch, store, address, items, quota):
+    for qid, base in items:
+        try:
+            store.deliver(base, batch.data[qid], quota=quota)
+        except OverQuota:
+            # RFC 3463 3.3 (5.2.2): the mailbox is full; a permanent failure.
+            batch.target_failed(address, qid, "5.2.2 mailbox full")
 
 
 async def _first_of(*coros):

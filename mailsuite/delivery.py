@@ -84,6 +84,13 @@ class Batch:
                 if child[0] == address and child[1] == "done":
                     child[1:] = [state, why]
 
+    def target_failed(self, address, qid, why):
+        """One message could not go into the mailbox: it fails for it."""
+        for (message, _), children in self.children.items():
+            for child in children:
+                if message == qid and child[0] == address and child[1] == "done":
+                    child[1:] = ["failed", why]
+
     def mailbox_full(self, address, exc):
         """The mailbox had no room: its targets wait, recorded nowhere."""
         self.short_of_space = self.short_of_space or f"{address}: {exc}"

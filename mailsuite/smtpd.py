@@ -1,15 +1,19 @@
 """smtpd: the MX. Receives mail for local domains and puts it in the queue.
 
 Sockets: `smtp` (port 25). Accepts a recipient only if it is a user, alias or
-catch-all of a local domain; everything else is relaying and is refused. A message
+catch-all of a local domain; everything else is relaying and is refused. A recipient
+whose mailboxes are all full already (their quota reached) is refused at RCPT, so
+that the sender keeps the message rather than getting a bounce later. A message
 gets its 250 only once it is durable in the spool; deliverd is then woken with a
 hint (a lost hint delays delivery until deliverd's next scan, never loses mail).
 """
 
+import asyncio
 import logging
 
-from .core import notify, server, tls
+from .core import mailquota, notify, server, tls
 from .core.accounts import AccountError, Accounts
+from .core.maildir import usage_of
 from .core.spool import Spool, SpoolError, SpoolFull, new_qid
 from .smtp.errors import ProtocolError
 from .smtp.session import Session
@@ -37,6 +41,12 @@ class MXSession(Session):
             found = []
         if not found:
             raise ProtocolError(550, "5.1.1", f"<{path}>: user unknown")
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(None, all_full, accounts, found):
+            # RFC 5321 4.2.2 (552: exceeded storage allocation), RFC 3463 3.3
+            # (5.2.2: mailbox full). Not the client's mistake: not counted.
+            raise ProtocolError(552, "5.2.2", f"<{path}>: mailbox full",
+                                counted=False)
 
     async def accept(self, envelope, data):
         qid = new_qid()
@@ -65,6 +75,17 @@ class MXSession(Session):
                  self.client_ip, envelope.sender, message.size, len(recipients))
         notify.send(self.service.wakeup)
         return qid
+
+
+def all_full(accounts, targets):
+    """True when every target is a local user whose mailbox has reached its
+    quota (reads each one's index: for a thread, not the event loop)."""
+    for target in targets:
+        limit = accounts.quota(target)
+        if not limit or not mailquota.over(usage_of(accounts.mailbox_dir(target)),
+                                           limit):
+            return False
+    return True
 
 
 class Service:

@@ -170,6 +170,7 @@ def mailctl_page():
             "The configuration file to read when \\fB\\-c\\fR is not given.",
             ".SH EXAMPLES", ".nf", "mailctl domain add example.org",
             "mailctl user add alice@example.org",
+            "mailctl user quota alice@example.org 2G",
             "mailctl alias add postmaster@example.org alice@example.org",
             "mailctl alias add @example.org alice@example.org",
             "echo \"$PASSWORD\" | mailctl user passwd \\-\\-password\\-stdin "

@@ -24,6 +24,9 @@ Contract (every daemon relies on exactly this):
         def add_user(self, address, password, quota=0)
         def remove_user(self, address); set_password(self, address, password)
         def set_enabled(self, address, enabled: bool)
+        def set_quota(self, address, quota: int)    # bytes; 0 for none
+        def quota(self, address) -> int    # the storage limit in bytes; 0 for none
+            # (or for nobody): what imapd, deliverd and smtpd enforce (RFC 9208)
         def get_user(self, address) -> dict | None   # {"address","enabled","quota","created"}
         def users(self, domain=None) -> list[dict]
         def verify(self, address, password) -> bool
@@ -229,8 +232,7 @@ class Accounts(lmdbenv.Handle):
 
     def add_user(self, address, password, quota=0):
         address = normalize(address)
-        if isinstance(quota, bool) or not isinstance(quota, int) or quota < 0:
-            raise AccountError(f"invalid quota: {quota!r} (bytes, 0 for none)")
+        _check_quota(quota)
         hashed = _hash_password(password)
         with self.env.begin(write=True) as txn:
             self._require_domain(txn, _domain_of(address))
@@ -254,6 +256,14 @@ class Accounts(lmdbenv.Handle):
 
     def set_enabled(self, address, enabled):
         self._update_user(address, enabled=bool(enabled))
+
+    def set_quota(self, address, quota):
+        _check_quota(quota)
+        self._update_user(address, quota=quota)
+
+    def quota(self, address):
+        _, record = self._lookup(address)
+        return record["quota"] if record else 0
 
     def _update_user(self, address, **changes):
         address = normalize(address)
@@ -378,6 +388,11 @@ class Accounts(lmdbenv.Handle):
 def _public(address, record):
     return {"address": address, "enabled": record["enabled"],
             "quota": record["quota"], "created": record["created"]}
+
+
+def _check_quota(quota):
+    if isinstance(quota, bool) or not isinstance(quota, int) or quota < 0:
+        raise AccountError(f"invalid quota: {quota!r} (bytes, 0 for none)")
 
 
 def _order(address):

@@ -94,6 +94,9 @@ SCHEMA = [
            "may open tens of sessions at once to deliver a backlog. 0 is no limit."),
     Option("imapd", "plaintext_loopback", False, bool,
            "Allow LOGIN and AUTHENTICATE without TLS from loopback addresses."),
+    Option("imapd", "max_message_size", 67108864, int,
+           "The largest message a client may store with APPEND, in bytes "
+           "(advertised as APPENDLIMIT, RFC 7889)."),
     Option("imapd", "idle_timeout", 1800, int,
            "Seconds an authenticated session may stay silent (RFC 9051 5.4: at "
            "least 30 minutes)."),

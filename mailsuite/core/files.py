@@ -1,7 +1,9 @@
 """Crash-safe file writes outside LMDB: temp file in the same directory, fsync,
 rename, fsync the directory. A reader sees the old file or the new one, never a
-part of either."""
+part of either. And a lock on a directory, for changes made of several steps."""
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
 
@@ -31,5 +33,18 @@ def fsync_dir(path):
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def locked_dir(path):
+    """Hold an exclusive lock on directory `path` (flock): it serializes every
+    holder, in this process (each call opens its own descriptor) and in others.
+    Not reentrant: a holder must not ask again."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
         os.close(fd)

@@ -2,17 +2,21 @@
 
     class Store:                 # Store(root); INBOX is root/{cur,new,tmp}
         folders(); create_folder(name); folder(name, build=True) -> Folder
-        deliver(base, data, folder="INBOX", flags=(), internaldate=None) -> uid
-        deliver_many(items, folder="INBOX", flags=(), internaldate=None) -> [uid]
+        deliver(base, data, folder="INBOX", flags=(), internaldate=None, quota=0)
+        deliver_many(items, folder="INBOX", flags=(), internaldate=None, quota=0)
             # data: bytes, or a path or binary file copied from its start in chunks
+        add([Message], folder="INBOX", quota=0) -> [uid]   # each its own flags, date
+        usage() -> bytes                 # what every folder's messages take
+    usage_of(root) -> bytes              # the same, read from an index alone
     class Folder:                # a handle, no per-message state (core.mailfolder)
         state(); slots(); changes_since(modseq); records(uids); record(uid)
         read(record, length=None); message_info(record)
         needs_scan(); scan(force=False)
         store(uids, flags, mode) -> {uid: Record}; expunge(uids) -> [uid]
         append(data, flags=(), internaldate=None) -> uid
+        copy(uids, target, quota=0) / move(uids, target) -> Transferred (mailcopy)
 
-Folder "A/B" lives in `.A.B` (Maildir++), so "." cannot appear in a folder name.
+Folder "A/B" lives in `.A.B` (Maildir++; a "." in a name is escaped: core.mailnames).
 A message file is `new/<base>,S=<size>,W=<wire size>` until its flags are first set,
 then `cur/<base>,S=..,W=..:2,<letters>`: the index is authoritative for flags and the
 file name mirrors them (D F P R S T), so the Maildir stays a faithful, portable copy.
@@ -20,21 +24,27 @@ Keywords other than $Forwarded (P) live only in the index. The sizes in the name
 the ones Dovecot and Maildir++ write, so either can read them back without the file.
 
 Failure policy: delivery is tmp file, fsync, rename into new/, fsync the directory,
-then the index commit, so a message the caller was told about survives a crash.
+then the index commit, so a message the caller was told about survives a crash; if
+the commit fails, the renames are undone, so a refusal (a full disk, OverQuota)
+leaves the folder as it was. A quota is checked inside the same transaction.
 Delivery is idempotent on the base name (indexed, or a file with that base in new/
 or cur/), so a retry after a crash at any point never makes a second copy. What the
 index caches about a message (core.msginfo) is parsed before the commit. Changes
 made by other Maildir tools are taken in (core.mailscan). A UID is never reused.
 """
 
+import logging
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import msginfo
+from . import mailfolders, mailquota, msginfo
 from .mailfolder import Folder, FolderError, NoSuchFolder, NoSuchMessage
-from .mailindex import Index
+from .mailindex import INDEX_DIR, Index
+from .mailmessage import Incoming, Message
+from .mailnames import directory, folder_of, normalize
+from .mailquota import OverQuota
 from .mailrecord import Record, canonical_flags, suffix_for
 from .files import fsync_dir
 from .mailscan import (dovecot_uidlist, index_files, make_maildir,
@@ -42,34 +52,10 @@ from .mailscan import (dovecot_uidlist, index_files, make_maildir,
                        unique_base, unlink, write_tmp)
 
 __all__ = ["Store", "Folder", "Record", "FolderError", "NoSuchFolder",
-           "NoSuchMessage", "unique_base", "normalize"]
+           "NoSuchMessage", "unique_base", "normalize", "Message", "Incoming",
+           "OverQuota", "usage_of"]
 
-
-def normalize(name):
-    """The canonical API name ("inbox/x" -> "INBOX/x"); raises FolderError."""
-    if not isinstance(name, str) or not name:
-        raise FolderError("folder name is empty")
-    parts = name.split("/")
-    if parts[0].upper() == "INBOX":
-        parts[0] = "INBOX"
-    # The folder's directory, "." and its levels joined by "." (Maildir++), is one
-    # file name: NAME_MAX, 255 bytes on Linux file systems, bounds it and so each
-    # level. Checked first, so that no message below repeats an over-long name.
-    try:
-        size = len(os.fsencode("." + ".".join(parts)))
-    except UnicodeEncodeError:
-        raise FolderError("folder name is not valid Unicode") from None
-    if size > 255:
-        raise FolderError(f"folder name too long: {size} bytes on disk, at most 255")
-    for part in parts:
-        if not part:
-            raise FolderError(f"folder name {name!r} has an empty level")
-        if "." in part:
-            raise FolderError(f"folder name {name!r}: '.' is not allowed "
-                              "(it separates levels on disk)")
-        if any(ord(c) < 32 or ord(c) == 127 for c in part):
-            raise FolderError(f"folder name {name!r} has a control character")
-    return "/".join(parts)
+log = logging.getLogger(__name__)
 
 
 class Store:
@@ -78,6 +64,7 @@ class Store:
     def __init__(self, root):
         self.root = Path(root)
         self.snapshots = {}         # folder name -> the last Slots read (Folder.slots)
+        self.sizes = {}             # folder name -> the last size (mailfolders.status)
         make_maildir(self.root)
         self.index = Index(self.root)
 
@@ -94,28 +81,20 @@ class Store:
         """The directory of the folder with this canonical name."""
         if name == "INBOX":
             return self.root
-        return self.root / ("." + name.replace("/", "."))
+        return self.root / directory(name)
 
     def folders(self):
         names = []
         with os.scandir(self.root) as entries:
             for entry in entries:
-                if entry.name.startswith(".") and os.path.isdir(
-                        os.path.join(entry.path, "cur")):
-                    names.append(entry.name[1:].replace(".", "/"))
-        return ["INBOX"] + sorted(n for n in names if n and n != "INBOX")
+                name = folder_of(entry.name)
+                if name is not None and os.path.isdir(os.path.join(entry.path, "cur")):
+                    names.append(name)
+        return ["INBOX"] + sorted(names)
 
-    def create_folder(self, name):
-        name = normalize(name)
-        path = self.path(name)
-        if name == "INBOX" or path.exists():
-            raise FolderError(f"folder {name!r} already exists")
-        make_maildir(path, subfolder=True)
-        with self.index.write() as txn:
-            if txn.folder(name) is None:
-                state, kept = self.new_folder_state(txn, name)
-                sync(txn, state, path, force=True, kept_uids=kept)
-                txn.put_folder(state)
+    def create_folder(self, name, uses=()):
+        """Create a folder (core.mailfolders.create): FolderError if it exists."""
+        mailfolders.create(self, name, uses)
 
     def folder(self, name, build=True):
         """The Folder; a folder the index does not know yet is indexed first from
@@ -147,31 +126,53 @@ class Store:
 
     # delivery
 
-    def deliver(self, base, data, folder="INBOX", flags=(), internaldate=None):
+    def deliver(self, base, data, folder="INBOX", flags=(), internaldate=None,
+                quota=0):
         """Deliver one message durably; idempotent on `base`. Returns its uid."""
-        return self.deliver_many([(base, data)], folder, flags, internaldate)[0]
+        return self.deliver_many([(base, data)], folder, flags, internaldate, quota)[0]
 
-    def deliver_many(self, items, folder="INBOX", flags=(), internaldate=None):
+    def deliver_many(self, items, folder="INBOX", flags=(), internaldate=None,
+                     quota=0):
         """Deliver [(base, data)] with one directory fsync and one index commit;
-        data is bytes, or a path or binary file copied in chunks."""
+        data is bytes, or a path or binary file copied in chunks. With a `quota`
+        (bytes), OverQuota if they would take the mailbox past it: then none is
+        delivered."""
+        return self.add([Message(data, flags, internaldate, base) for base, data in items],
+                        folder, quota)
+
+    def add(self, messages, folder="INBOX", quota=0):
+        """Add Messages (core.mailmessage), each with its own flags and internal
+        date, all or none, in one index commit; returns their uids. A message
+        whose base is already in the folder is not written again."""
         name = self._existing_folder(folder)
         path = self.path(name)
-        for base, _ in items:
-            _check_base(base)
-        flags = canonical_flags(flags)
-        target = ("cur", suffix_for(flags)) if flags else ("new", "")
-        date = time.time() if internaldate is None else internaldate
-        uids = self._already_indexed(name, [base for base, _ in items])
+        messages = [message.named() for message in messages]
+        for message in messages:
+            _check_base(message.base)
+        uids = self._already_indexed(name, [message.base for message in messages])
         ready = {}
         try:
-            for base, data in items:
-                if base not in uids and base not in ready:
-                    ready[base] = _prepare(path, base, data, internaldate)
-            uids.update(self._commit(name, path, ready, target, flags, date))
+            for message in messages:
+                if message.base not in uids and message.base not in ready:
+                    ready[message.base] = _prepare(path, message)
+            uids.update(self._commit(name, path, ready, quota))
         finally:
             for message in ready.values():
                 unlink(message.tmp)
-        return [uids[base] for base, _ in items]
+        return [uids[message.base] for message in messages]
+
+    def incoming(self, folder="INBOX"):
+        """An Incoming in the folder's tmp/ (NoSuchFolder if there is none)."""
+        return Incoming(self.path(self._existing_folder(folder)))
+
+    def usage(self):
+        """The bytes taken by the messages of every folder (core.mailquota)."""
+        with self.index.read() as txn:
+            usage = txn.usage()
+        if usage is None:
+            with self.index.write() as txn:
+                usage = txn.usage()
+        return usage
 
     def _already_indexed(self, name, bases):
         """{base: uid} for bases the index knows, so their data is not written."""
@@ -182,41 +183,55 @@ class Store:
             found = {base: txn.by_base(state.id, base) for base in bases}
         return {base: loc[0] for base, loc in found.items() if loc}
 
-    def _commit(self, name, path, ready, target, flags, date):
-        """Rename the written files into place and index them: one transaction.
-        Renamed files leave `ready`; the rest are already in the folder."""
+    def _commit(self, name, path, ready, quota):
+        """Rename the written files into place and index them: one transaction,
+        whose renames are undone if it does not commit. Renamed files leave
+        `ready`; the rest are already in the folder."""
         uids, renamed = {}, []
-        with self.index.write() as txn:
-            state, kept = txn.folder(name), None
-            if state is None:
-                state, kept = self.new_folder_state(txn, name)
-            before = stat_dirs(path)
-            if kept is not None or moved_externally(state, before):
-                # Another tool, or a crash between our rename and our commit:
-                # index what is there first, so that a base already present is found.
-                sync(txn, state, path, force=True, kept_uids=kept)
-            for base in list(ready):
-                message = ready[base]
-                uid = self._present(txn, state, path, base, message, target)
-                if uid is None:
-                    os.rename(message.tmp, path / target[0] / (message.name + target[1]))
-                    renamed.append(ready.pop(base))
-                else:
-                    uids[base] = uid
-            if renamed:
-                fsync_dir(path / target[0])
-                uids.update(_index_delivered(txn, state, renamed, target, flags, date))
-                note_own_change(state, before, stat_dirs(path))
-            txn.put_folder(state)
+        try:
+            with self.index.write() as txn:
+                state, kept = txn.folder(name), None
+                if state is None:
+                    state, kept = self.new_folder_state(txn, name)
+                before = stat_dirs(path)
+                if kept is not None or moved_externally(state, before):
+                    # Another tool, or a crash between our rename and our commit:
+                    # index what is there first, so that a base already present
+                    # is found.
+                    sync(txn, state, path, force=True, kept_uids=kept)
+                fresh = []
+                for base, message in ready.items():
+                    uid = self._present(txn, state, path, base, message)
+                    if uid is None:
+                        fresh.append(message)
+                    else:
+                        uids[base] = uid
+                if quota:
+                    mailquota.check(txn.usage(), sum(m.size for m in fresh), quota)
+                for message in fresh:
+                    final = path / message.target[0] / (message.name + message.target[1])
+                    os.rename(message.tmp, final)
+                    renamed.append((message, final))
+                if renamed:
+                    for sub in sorted({message.target[0] for message in fresh}):
+                        fsync_dir(path / sub)
+                    uids.update(_index_delivered(txn, state, fresh))
+                    note_own_change(state, before, stat_dirs(path))
+                txn.put_folder(state)
+        except BaseException:
+            _undo(renamed)
+            raise
+        for message, _ in renamed:
+            del ready[message.base]
         return uids
 
-    def _present(self, txn, state, path, base, message, target):
+    def _present(self, txn, state, path, base, message):
         """The uid of a message with this base already in the folder, else None."""
         loc = txn.by_base(state.id, base)
         if loc is not None:
             return loc[0]
         for known in (message.name, base):
-            for sub, suffix in (("new", ""), target):
+            for sub, suffix in (("new", ""), message.target):
                 if os.path.exists(path / sub / (known + suffix)):
                     modseq = state.highestmodseq + 1
                     return index_files(txn, state, [(known, sub, suffix)], modseq)[known]
@@ -232,16 +247,37 @@ class _Ready:
     size: int
     wire: int
     info: dict            # core.msginfo.analyse
+    target: tuple         # (dir, suffix): ("new", "") unless it has flags
+    flags: frozenset
+    date: float           # the internal date
 
 
-def _prepare(path, base, data, internaldate):
-    tmp, size = write_tmp(path, base, data, internaldate)
+def _prepare(path, message):
+    base, data = message.base, message.data
+    if isinstance(data, Incoming):
+        tmp, size = data.finish(message.internaldate)
+    else:
+        tmp, size = write_tmp(path, base, data, message.internaldate)
     try:
         wire, info = _describe(tmp, data, size)
     except BaseException:
         unlink(tmp)
         raise
-    return _Ready(base, f"{base},S={size},W={wire}", tmp, size, wire, info)
+    flags = canonical_flags(message.flags)
+    target = ("cur", suffix_for(flags)) if flags else ("new", "")
+    date = time.time() if message.internaldate is None else message.internaldate
+    return _Ready(base, f"{base},S={size},W={wire}", tmp, size, wire, info, target,
+                  flags, date)
+
+
+def _undo(renamed):
+    """Put renamed files back in tmp/ (their commit failed), for the caller to
+    remove."""
+    for message, final in reversed(renamed):
+        try:
+            os.rename(final, message.tmp)
+        except OSError as exc:
+            log.error("%s: could not undo a delivery: %s", final, exc)
 
 
 def _describe(tmp, data, size):
@@ -266,14 +302,31 @@ def _check_base(base):
         raise ValueError(f"not a Maildir base name: {base!r}")
 
 
-def _index_delivered(txn, state, delivered, target, flags, date):
+def _index_delivered(txn, state, delivered):
     state.highestmodseq += 1
     uids = {}
     for message in delivered:
-        record = Record(state.uidnext, message.name, target[0], target[1],
-                        message.size, message.wire, date, state.highestmodseq, flags)
+        record = Record(state.uidnext, message.name, *message.target, message.size,
+                        message.wire, message.date, state.highestmodseq, message.flags)
         txn.put_message(state.id, record)
         txn.put_cache(state.id, record.uid, message.info)
         uids[message.base] = state.uidnext
         state.uidnext += 1
     return uids
+
+
+def usage_of(root):
+    """A mailbox's usage (Store.usage) read from its index alone, creating
+    nothing: 0 for a mailbox that has no index yet."""
+    if not (Path(root) / INDEX_DIR).is_dir():
+        return 0
+    index = Index(root)
+    try:
+        with index.read() as txn:
+            usage = txn.usage()
+        if usage is None:
+            with index.write() as txn:
+                usage = txn.usage()
+        return usage
+    finally:
+        index.close()

@@ -266,6 +266,17 @@ class Folder:
     def append(self, data, flags=(), internaldate=None):
         return self.owner.deliver(unique_base(), data, self.name, flags, internaldate)
 
+    def copy(self, uids, target, quota=0):
+        """Copy messages into the Folder `target`, all or none, within `quota`
+        bytes for the whole mailbox (0: none): core.mailcopy.Transferred."""
+        from .mailcopy import transfer    # here: core.mailcopy imports this module
+        return transfer(self, uids, target, quota)
+
+    def move(self, uids, target):
+        """Move messages into the Folder `target` in one step (RFC 6851)."""
+        from .mailcopy import transfer
+        return transfer(self, uids, target, move=True)
+
 
 class _Change:
     """A write transaction on a folder whose file renames are undone if the

@@ -17,7 +17,8 @@ opens without a directory scan and a FETCH of headers never reads the file. Tabl
                                               and the structure (ENVELOPE,
                                               BODYSTRUCTURE), so that a header
                                               fetch decodes only the small half
-    meta      counters: the last folder id, the last UIDVALIDITY given
+    meta      counters: the last folder id, the last UIDVALIDITY given, and each
+              folder's size in bytes (core.mailquota: what QUOTA counts)
 
 Keys are big-endian so a cursor walks a folder in UID (or MODSEQ) order. `slots` is
 what SELECT and a FETCH FLAGS of the whole folder read: 100,000 messages are about
@@ -48,6 +49,7 @@ from .files import write_atomic
 from .mailrecord import (SUFFIX_BITS, RECORD, UNKNOWN, FolderState, Record, bits_of,
                          encode_name, flags_from_suffix, name_fields, name_key,
                          suffix_bits)
+from .mailquota import SizeTable
 from .mailslots import SlotTable
 
 INDEX_DIR = "mailsuite.index"
@@ -59,6 +61,7 @@ TABLES = ("folders", "slots", "messages", "names", "changes", "cache", "meta")
 FORMAT = 2
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+_SIZES = struct.Struct(">qq")      # the first two fields of RECORD: size, wire size
 _NAMES_PENDING = b"names-pending:"
 
 _STRUCTURE = ("envelope", "body")
@@ -109,16 +112,19 @@ class Txn:
         self._write = write
         self._txn = None
         self._slots = None
+        self._sizes = None
 
     def __enter__(self):
         self._txn = self._env.begin(write=self._write)
         self._slots = SlotTable(self._txn, self._db["slots"])
+        self._sizes = SizeTable(self._txn, self._db["meta"])
         return self
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             try:
                 self._slots.flush()
+                self._sizes.flush()
             except BaseException:
                 self._txn.abort()
                 raise
@@ -141,6 +147,7 @@ class Txn:
         self._txn.put(b"folder_id", _U32.pack(folder_id), db=self._db["meta"])
         state = FolderState(name, folder_id, uidvalidity, scan={})
         self.put_folder(state)
+        self._sizes.start(folder_id)
         return state
 
     def _new_uidvalidity(self):
@@ -159,6 +166,23 @@ class Txn:
 
     def put_folder(self, state):
         self._txn.put(state.name.encode(), state.to_json(), db=self._db["folders"])
+
+    def rename_folder(self, state, name):
+        """Give a folder another name; its id, UIDs and UIDVALIDITY stay."""
+        self._txn.delete(state.name.encode(), db=self._db["folders"])
+        state.name = name
+        self.put_folder(state)
+
+    def drop_folder(self, state):
+        """Forget a folder and all the index holds about its messages."""
+        prefix = _U32.pack(state.id)
+        for table in ("slots", "messages", "names", "changes", "cache"):
+            cursor = self._txn.cursor(db=self._db[table])
+            if cursor.set_range(prefix):
+                while cursor.key()[:4] == prefix and cursor.delete():
+                    pass
+        self._txn.delete(_NAMES_PENDING + prefix, db=self._db["meta"])
+        self._txn.delete(state.name.encode(), db=self._db["folders"])
 
     def folder_names(self):
         keys = self._txn.cursor(db=self._db["folders"]).iternext(values=False)
@@ -251,12 +275,16 @@ class Txn:
                       db=self._db["changes"])
         bits = bits_of(record.flags)
         if old is None:
+            self._sizes.add(folder_id, max(record.size, 0))
             self._slots.append(folder_id, record.uid, bits)
         elif bits != bits_of(old.flags):
             self._slots.set(folder_id, record.uid, bits)
 
     def fill_in(self, folder_id, record):
         """Store what was learnt about a message (sizes, date): no modseq change."""
+        old = self.message(folder_id, record.uid)
+        if old is not None:
+            self._sizes.add(folder_id, max(record.size, 0) - max(old.size, 0))
         self._txn.put(_U32.pack(folder_id) + _U32.pack(record.uid), record.pack(),
                       db=self._db["messages"])
 
@@ -272,6 +300,7 @@ class Txn:
         self._txn.delete(prefix + _U64.pack(record.modseq) + uid, db=self._db["changes"])
         self._txn.put(prefix + _U64.pack(modseq) + uid, b"x", db=self._db["changes"])
         self._slots.remove(folder_id, record.uid)
+        self._sizes.add(folder_id, -max(record.size, 0))
 
     def by_base(self, folder_id, base):
         """(uid, dir, suffix) of the indexed file with this base name (size fields
@@ -297,6 +326,25 @@ class Txn:
                 break
             found[os.fsdecode(key[4:])] = _parse_location(raw)
         return found
+
+    def sizes(self, folder_id):
+        """(the sum of the known wire sizes, [uids whose wire size is unknown]) of
+        a folder's messages: only the two sizes of each record are decoded."""
+        prefix = _U32.pack(folder_id)
+        cursor = self._txn.cursor(db=self._db["messages"])
+        total, unknown = 0, []
+        if not cursor.set_range(prefix):
+            return total, unknown
+        sizes = _SIZES.unpack_from
+        for key, raw in cursor:
+            if key[:4] != prefix:
+                break
+            wire = sizes(raw)[1]
+            if wire == UNKNOWN:
+                unknown.append(_U32.unpack(key[4:])[0])
+            else:
+                total += wire
+        return total, unknown
 
     def changes_since(self, folder_id, modseq):
         """[(modseq, uid, expunged)] for changes after `modseq`, oldest first."""
@@ -329,6 +377,15 @@ class Txn:
             doc.update(_decode(bytes(raw).decode()))
         return doc
 
+    def copy_cache(self, folder_id, uid, to_folder, to_uid):
+        """Give a copy of a message what was parsed of the original, as it is."""
+        source = _U32.pack(folder_id) + _U32.pack(uid)
+        target = _U32.pack(to_folder) + _U32.pack(to_uid)
+        for half in (b"h", b"s"):
+            raw = self._txn.get(source + half, db=self._db["cache"])
+            if raw is not None:
+                self._txn.put(target + half, raw, db=self._db["cache"])
+
     def put_cache(self, folder_id, uid, doc):
         key = _U32.pack(folder_id) + _U32.pack(uid)
         head = {k: v for k, v in doc.items() if k not in _STRUCTURE}
@@ -357,6 +414,7 @@ class Txn:
         self._txn.cursor(db=self._db["changes"]).putmulti(
             [(prefix + _U64.pack(modseq) + _U32.pack(r.uid), b"") for r in records])
         self._slots.extend(folder_id, [(r.uid, bits_of(r.flags)) for r in records])
+        self._sizes.add(folder_id, sum(max(r.size, 0) for r in records))
 
     def insert_listing(self, folder_id, listing, first_uid, modseq):
         """Index a folder seen for the first time from its directory listing:
@@ -369,7 +427,7 @@ class Txn:
         prefix = _U32.pack(folder_id)
         u32, pack, bits_of_suffix = _U32.pack, RECORD.pack, SUFFIX_BITS.get
         messages, slots = [], []
-        uid, last = first_uid, None
+        uid, last, total = first_uid, None, 0
         for name in listing:
             cur = name[-1] == "/"
             if cur:
@@ -385,6 +443,7 @@ class Txn:
             size = wire = UNKNOWN
             if "," in base:
                 _, size, wire = name_fields(base)
+                total += max(size, 0)
             raw_base, raw_suffix = encode_name(base), encode_name(suffix)
             messages.append((prefix + u32(uid),
                              pack(size, wire, UNKNOWN, modseq, cur, bits, len(raw_base),
@@ -394,6 +453,7 @@ class Txn:
         self._txn.put(_NAMES_PENDING + prefix, b"", db=self._db["meta"])
         self._txn.cursor(db=self._db["messages"]).putmulti(messages)
         self._slots.extend(folder_id, slots)
+        self._sizes.add(folder_id, total)
         return len(messages)
 
     def _names_ready(self, folder_id):
@@ -417,3 +477,31 @@ class Txn:
     def slots(self, folder_id):
         """The folder's UIDs and flag bits (mailslots.Slots)."""
         return self._slots.read(folder_id)
+
+    # sizes (core.mailquota)
+
+    def usage(self):
+        """The bytes taken by the messages of every folder; None in a read
+        transaction that finds a folder not counted yet (ask a write one)."""
+        total = 0
+        for name in self.folder_names():
+            folder_id = self.folder(name).id
+            size = self._sizes.get(folder_id)
+            if size is None:
+                if not self._write:
+                    return None
+                size = self._count_size(folder_id)
+            total += size
+        return total
+
+    def _count_size(self, folder_id):
+        prefix = _U32.pack(folder_id)
+        total = 0
+        cursor = self._txn.cursor(db=self._db["messages"])
+        if cursor.set_range(prefix):
+            for key, raw in cursor:
+                if key[:4] != prefix:
+                    break
+                total += max(RECORD.unpack_from(raw)[0], 0)
+        self._sizes.start(folder_id, total)
+        return total

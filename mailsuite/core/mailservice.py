@@ -39,7 +39,7 @@ import signal
 
 import lmdb
 
-from .maildir import Store
+from .maildir import NoSuchFolder, Store
 from .mailview import View
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,10 @@ class MailService:
         try:
             changed = await self.scan(folder)
         except Exception as exc:
-            log.error("%s: scan of %s failed: %s", folder.owner.root, folder.name, exc)
+            # A folder deleted or renamed meanwhile has nothing left to scan.
+            if not _vanished(exc):
+                log.error("%s: scan of %s failed: %s", folder.owner.root, folder.name,
+                          exc)
             return
         finally:
             if held:
@@ -195,6 +198,11 @@ def _reason(exc):
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc)[:200]
+
+
+def _vanished(exc):
+    return isinstance(exc, (NoSuchFolder, FileNotFoundError)) or isinstance(
+        exc.__cause__, FileNotFoundError)
 
 
 def _big(path):

@@ -4,14 +4,24 @@ first time a client asks about a message another tool put in the Maildir.
     wire(data) -> bytes            # the message with CRLF line ends (RFC 9051 2.2)
     wire_size(data) -> int         # len(wire(data)) without building it
     analyse(data) -> dict          # `data` in wire form (bytes or mmap); JSON-able:
-        {"v": 1, "size": wire size, "header": length of the header section,
+        {"v": VERSION, "size": wire size, "header": length of the header section,
          "fields": [[name, raw field], ...]    # CACHED_FIELDS, in message order
-         "envelope": [...], "body": {...}}     # RFC 9051 7.5.2 ENVELOPE, BODYSTRUCTURE
+         "envelope": [...], "body": entity}    # RFC 9051 7.5.2 ENVELOPE, BODYSTRUCTURE
+    entity: {"type", "subtype" (lowercase), "params": [[name, value], ...],
+             "start", "body", "end": where its header, its body and its end are,
+             "disposition": [value, params] or None, "location",
+             "language": [tag, ...] or None (RFC 3282),
+             then "parts": [entity, ...] for a multipart that has parts, else
+             "id", "description", "md5", "size", "lines",
+             "encoding": the transfer encoding's name, as written ("7bit" if none),
+             and for a message/rfc822 also "message": {"envelope", "body"}}
 
 Offsets and sizes count the bytes IMAP sends, so BODY[1.2] and partial fetches can be
 served from them. Raw header text is kept as bytes decoded as Latin-1 (so JSON can hold
 any byte and the bytes come back exactly); the envelope's strings are the fields'
 unfolded raw values, RFC 2047 words left for the client to decode, as IMAP requires.
+A description whose "v" is not VERSION is parsed again: VERSION changes with the
+shape or the meaning of anything in it.
 
 Failure policy: a malformed message is still described (a missing blank line makes
 it all header; a multipart without its boundary is one opaque part); nesting deeper
@@ -19,12 +29,14 @@ than MAX_DEPTH or more than MAX_PARTS parts stops the descent there, so a hostil
 message costs bounded time and memory.
 """
 
-import email.utils
 import os
 import re
+import urllib.parse
 from email.message import Message
 
-VERSION = 1
+from . import mailaddress
+
+VERSION = 2
 MAX_DEPTH = 20
 MAX_PARTS = 500
 CACHED_FIELDS = ("from", "to", "cc", "subject", "date", "message-id", "references",
@@ -147,57 +159,15 @@ def _addresses(header, name):
             out.append([display or None, None, mailbox or bare_mailbox,
                         host or bare_host])
         else:
-            out.extend(_address_list(raw))
+            out.extend(mailaddress.parse(raw))
     return out or None
 
 
-# The common shapes, "local@host" and "Name <local@host>", without the full parser.
-_ATOMS = r'[^\s"<>(),:;@\\]+'
+# The common shapes, "local@host" and "Name <local@host>", without the full
+# parser (core.mailaddress), which gives the same answer for them.
+_ATOMS = r'[^\s"<>(),:;@\\\[\]]+'
 _SIMPLE_ADDRESS = re.compile(
-    rf'([^"<>(),:;@\\]*?)\s*<({_ATOMS})@({_ATOMS})>|({_ATOMS})@({_ATOMS})')
-
-
-def _address_list(raw):
-    out = []
-    for item in _split_groups(raw):
-        if isinstance(item, tuple):
-            group, members = item
-            out.append([None, None, group, None])
-            out.extend(_address_list(members))
-            out.append([None, None, None, None])
-            continue
-        for display, addr in email.utils.getaddresses([item]):
-            if not addr and not display:
-                continue
-            mailbox, _, host = addr.rpartition("@") if "@" in addr else (addr, "", "")
-            out.append([display or None, None, mailbox or None, host or None])
-    return out
-
-
-def _split_groups(raw):
-    """The plain addresses and ("group", "members") pieces of an address list."""
-    pieces, start, depth, quoted = [], 0, 0, False
-    i = 0
-    while i < len(raw):
-        c = raw[i]
-        if c == "\\" and quoted:
-            i += 1
-        elif c == '"':
-            quoted = not quoted
-        elif not quoted and c in "(<":
-            depth += 1
-        elif not quoted and c in ")>":
-            depth = max(0, depth - 1)
-        elif not quoted and depth == 0 and c == ":":
-            end = raw.find(";", i)
-            end = len(raw) if end < 0 else end
-            pieces.append(raw[start:i].rsplit(",", 1)[0] if "," in raw[start:i] else "")
-            pieces.append((raw[start:i].rsplit(",", 1)[-1].strip(), raw[i + 1:end]))
-            start = i = end + 1
-            continue
-        i += 1
-    pieces.append(raw[start:])
-    return [p for p in pieces if isinstance(p, tuple) or p.strip()]
+    rf'(|{_ATOMS}(?: {_ATOMS})*) ?<({_ATOMS})@({_ATOMS})>|({_ATOMS})@({_ATOMS})')
 
 
 def envelope(header):
@@ -212,7 +182,10 @@ def envelope(header):
 
 
 def _params(header, name):
-    """(lowercase value, [[param, value], ...]) of a Content-Type-like field."""
+    """(lowercase value, [[param, value], ...]) of a Content-Type-like field.
+    RFC 2231 continuations are joined; a value with a charset stays in its
+    encoded form under "name*" (charset'language'%XX), as the client decodes
+    encoded words too: IMAP4rev1 strings carry no charset."""
     value = header.get(name)
     if value is None:
         return None, []
@@ -223,10 +196,24 @@ def _params(header, name):
         return None, []
     pairs = []
     for key, param in params[1:]:
+        if not key:
+            continue
+        key = key.lower()
         if isinstance(param, tuple):
-            param = email.utils.collapse_rfc2231_value(param)
-        pairs.append([key.lower(), str(param)])
+            charset, language, text = param
+            if charset is None:
+                param = text
+            else:
+                key += "*"
+                param = (f"{charset}'{language or ''}'"
+                         + urllib.parse.quote(text.encode("latin-1", "replace"),
+                                              safe=_ATTRIBUTE_CHARS))
+        pairs.append([key, str(param)])
     return params[0][0].lower(), pairs
+
+
+# RFC 2231 7: attribute-char, besides letters, digits and "_.-~".
+_ATTRIBUTE_CHARS = "!#$&+^`{|}"
 
 
 def _part(data, start, end, default_type, depth, parts, header=None):
@@ -238,14 +225,16 @@ def _part(data, start, end, default_type, depth, parts, header=None):
         header = Header(bytes(data[start:body]))
     ctype, params = _params(header, "content-type")
     if not ctype or "/" not in ctype:
-        ctype, params = default_type, ([["charset", "us-ascii"]]
-                                       if default_type == "text/plain" else [])
+        ctype, params = default_type, []
     maintype, subtype = ctype.split("/", 1)
+    if maintype == "text" and "charset" not in dict(params):
+        # RFC 2045 5.2 and RFC 2046 4.1.2: text is US-ASCII unless it says.
+        params = [["charset", "us-ascii"], *params]
     disposition, disp_params = _params(header, "content-disposition")
     entity = {"type": maintype, "subtype": subtype, "params": params,
               "start": start, "body": body, "end": end,
               "disposition": [disposition, disp_params] if disposition else None,
-              "language": header.get("content-language"),
+              "language": _languages(header.get("content-language")),
               "location": header.get("content-location")}
     boundary = dict(params).get("boundary")
     if maintype == "multipart" and boundary and depth < MAX_DEPTH:
@@ -257,7 +246,7 @@ def _part(data, start, end, default_type, depth, parts, header=None):
         del entity["parts"]
     entity.update({"id": header.get("content-id"),
                    "description": header.get("content-description"),
-                   "encoding": header.get("content-transfer-encoding") or "7bit",
+                   "encoding": _token(header.get("content-transfer-encoding")),
                    "md5": header.get("content-md5"), "size": end - body,
                    "lines": _lines(data, body, end)})
     if (maintype, subtype) == ("message", "rfc822") and depth < MAX_DEPTH:
@@ -269,11 +258,36 @@ def _part(data, start, end, default_type, depth, parts, header=None):
     return entity
 
 
+def _token(value, default="7bit"):
+    """The first word of a field such as Content-Transfer-Encoding, without the
+    comments around it (RFC 2045 6.1; RFC 5322 3.2.2)."""
+    words = _uncommented(value or "").split()
+    return words[0] if words else default
+
+
+def _languages(value):
+    """Content-Language's tags (RFC 3282: a comma-separated list)."""
+    tags = [tag.strip() for tag in _uncommented(value or "").split(",")]
+    return [tag for tag in tags if tag] or None
+
+
+def _uncommented(value):
+    """`value` without its comments, nested ones too (RFC 5322 3.2.2)."""
+    out, depth = [], 0
+    for c in value:
+        if c == "(":
+            depth += 1
+        elif c == ")" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(c)
+    return "".join(out)
+
+
 def _lines(data, start, end):
-    if end <= start:
-        return 0
-    lines = _count(data, b"\n", start, end)
-    return lines if data[end - 1:end] == b"\n" else lines + 1
+    """The line ends in the body: a last line without one (as a part before its
+    boundary delimiter) is not counted, as Dovecot counts."""
+    return _count(data, b"\n", start, end) if end > start else 0
 
 
 def _split_multipart(data, body, end, boundary, parts):

@@ -6,10 +6,12 @@ user who just got mail, so that sessions in IDLE look at once (see idle.py).
 
 This module holds the session loop: it reads a command, looks it up in COMMANDS,
 checks the state (RFC 9051 3) and runs the verb, a plain function in one of the part
-modules (auth, mailbox, fetch, idle). Failure policy: a ProtocolError becomes a tagged
-NO or BAD and the session goes on; too many BADs in a row, a literal that cannot be
-skipped, or silence beyond the autologout timer end it with BYE; any other exception
-is logged with its traceback and answered `NO [SERVERBUG]`, and the session goes on.
+modules (auth, folders, mailbox, fetch, idle, append, copy, quota). An APPEND's
+big message literals go to files as they arrive (append.receiver). Failure policy:
+a ProtocolError becomes a tagged NO or BAD and the session goes on; too many BADs in
+a row, a literal that cannot be skipped, or silence beyond the autologout timer end
+it with BYE; any other exception is logged with its traceback and answered
+`NO [SERVERBUG]`, and the session goes on.
 """
 
 import asyncio
@@ -20,10 +22,11 @@ import sys
 import traceback
 
 from ..core import accounts, login, server, tls
+from ..core.mailfolder import NoSuchFolder
 from ..core.mailservice import MailService, StoreError
 from ..core.stream import LineTooLong, StreamClosed
-from . import auth, fetch, idle, mailbox
-from .errors import Bad, Logout, ProtocolError, TooBig
+from . import append, auth, copy, fetch, folders, idle, mailbox, quota
+from .errors import Bad, Logout, ProtocolError
 from .parser import (MAX_LINE, MAX_LITERAL, MAX_PREAUTH_LITERAL, parse_command,
                      read_command, tag_of)
 from .response import ANSWERED, status, untagged
@@ -54,7 +57,15 @@ COMMANDS = {
     "AUTHENTICATE": (auth.authenticate, {NOT_AUTHENTICATED}),
     "SELECT": (mailbox.select, LOGGED_IN),
     "EXAMINE": (mailbox.examine, LOGGED_IN),
-    "LIST": (mailbox.list_mailboxes, LOGGED_IN),
+    "CREATE": (folders.create, LOGGED_IN),
+    "DELETE": (folders.delete, LOGGED_IN),
+    "RENAME": (folders.rename, LOGGED_IN),
+    "SUBSCRIBE": (folders.subscribe, LOGGED_IN),
+    "UNSUBSCRIBE": (folders.unsubscribe, LOGGED_IN),
+    "LIST": (folders.list_mailboxes, LOGGED_IN),
+    "LSUB": (folders.lsub, LOGGED_IN),
+    "STATUS": (folders.status, LOGGED_IN),
+    "NAMESPACE": (folders.namespace, LOGGED_IN),
     "IDLE": (idle.idle, LOGGED_IN),
     "CHECK": (mailbox.noop, {SELECTED}),
     "CLOSE": (mailbox.close, {SELECTED}),
@@ -62,8 +73,13 @@ COMMANDS = {
     "EXPUNGE": (mailbox.expunge, {SELECTED}),
     "FETCH": (fetch.fetch, {SELECTED}),
     "STORE": (mailbox.store, {SELECTED}),
+    "APPEND": (append.append, LOGGED_IN),
+    "COPY": (copy.copy, {SELECTED}),
+    "MOVE": (copy.move, {SELECTED}),
+    "GETQUOTA": (quota.getquota, LOGGED_IN),
+    "GETQUOTAROOT": (quota.getquotaroot, LOGGED_IN),
 }
-UID_COMMANDS = {"FETCH", "STORE"}
+UID_COMMANDS = {"FETCH", "STORE", "COPY", "MOVE", "EXPUNGE"}
 
 
 def main(argv=None):
@@ -167,23 +183,31 @@ class Session:
     async def next_command(self):
         if self.ctx.stopping:
             raise Logout("server shutting down")
+        receive = append.receiver(self) if self.user else None
         try:
             self.waiting = True
             data = await asyncio.wait_for(
-                read_command(self.stream, self.continuation, self.max_literal()),
+                read_command(self.stream, self.continuation, self.max_literal(),
+                             receive),
                 self.timeout())
         except asyncio.TimeoutError:
             raise Logout("Autologout; idle for too long") from None
         except LineTooLong:
             return self.fail("*", Bad("command line too long", "TOOBIG"))
-        except TooBig as exc:
+        except ProtocolError as exc:
+            # Refused before its end (a literal over a limit, an APPEND refused
+            # before its message was sent): answered, and nothing done.
             self.fail(exc.tag or "*", exc)
-            if exc.fatal:
+            if getattr(exc, "fatal", False):
                 raise Logout("literal too large") from None
             return None
         finally:
             self.waiting = False
-        return await self.execute(data)
+        try:
+            return await self.execute(data)
+        finally:
+            for sink in data.streamed.values():
+                await sink.discard()
 
     async def execute(self, data):
         tag = "*"
@@ -197,10 +221,9 @@ class Session:
         except (Logout, StreamClosed, ConnectionError, ssl.SSLError):
             raise
         except StoreError as exc:
-            # The disk or the index failed (a full disk): nothing was changed.
-            log.error("%s: mailbox store failed: %s", self.who(), exc)
-            return self.write(status(tag, "NO", "mailbox temporarily unavailable",
-                                     "UNAVAILABLE"))
+            return self.store_failed(tag, exc)
+        except NoSuchFolder:
+            return await self.folder_gone(tag)
         except Exception:
             log_internal_error(self.who(), data)
             # The tag as parse_command reads it, even when parsing is what failed.
@@ -225,6 +248,20 @@ class Session:
         if self.state not in states:
             raise Bad(f"{cmd.name} is not allowed in the {self.state} state")
         return verb
+
+    async def folder_gone(self, tag):
+        """A folder vanished under a command: the selected one, deleted or renamed
+        by another session, ends the session as Dovecot does (RFC 9051 7.1.5:
+        BYE); else the command fails."""
+        if self.selected is not None and not await self.mail.call(
+                self.selected.folder.indexed):
+            raise Logout("the selected mailbox was removed")
+        return self.write(status(tag, "NO", "no such mailbox", "NONEXISTENT"))
+
+    def store_failed(self, tag, exc):
+        # The disk or the index failed (a full disk): nothing was changed.
+        log.error("%s: mailbox store failed: %s", self.who(), exc)
+        self.write(status(tag, "NO", "mailbox temporarily unavailable", "UNAVAILABLE"))
 
     def fail(self, tag, exc):
         self.write(status(tag, exc.status, exc.text, exc.code))

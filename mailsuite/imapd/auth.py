@@ -18,13 +18,17 @@ import logging
 from ..core import login as core_login
 from ..core.stream import StreamClosed
 from ..core.tls import TLSUnavailable
+from . import folders
 from .errors import Bad, Logout, No
 from .parser import astring, atom, expect
+from .quota import CAPABILITIES as QUOTA
 from .response import ANSWERED, status
 
 log = logging.getLogger("imapd")
 
-BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL+", "SASL-IR", "IDLE", "UNSELECT", "CHILDREN")
+# LITERAL-: RFC 7888 5 (non-synchronizing literals of 4096 octets at most).
+BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL-", "SASL-IR", "IDLE", "UNSELECT",
+                     "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND", "BINARY") + QUOTA
 MAX_FAILURES = 3        # failed or refused logins before the session is ended
 
 # core.login's refusals as IMAP answers: (status, response code); RFC 5530 3.
@@ -41,7 +45,7 @@ ANSWERS = {
 
 def capabilities(s):
     """The capability list for the session's current state (RFC 9051 7.2.2)."""
-    caps = list(BASE_CAPABILITIES)
+    caps = list(BASE_CAPABILITIES + folders.CAPABILITIES)
     if s.user is None:
         if not s.stream.tls and s.ctx.credentials.available():
             caps.append("STARTTLS")
@@ -49,6 +53,8 @@ def capabilities(s):
             caps.append("LOGINDISABLED")
         else:
             caps += [f"AUTH={name}" for name in core_login.MECHANISMS]
+    else:
+        caps.append(f"APPENDLIMIT={s.cfg.imapd.max_message_size}")
     return " ".join(caps)
 
 
@@ -156,6 +162,7 @@ async def authenticate_as(s, credentials, method):
     except Exception:
         log.exception("cannot open the mailbox of %s", result.address)
         raise No("mailbox unavailable", "UNAVAILABLE") from None
+    await folders.prepare(s, store, result.address)
     s.logged_in(result.address, store)
     tls_info = s.stream.tls_info()
     log.info("login: %s method=%s tls=%s cached=%s", s.who(), method,

@@ -1,48 +1,59 @@
 """FETCH and UID FETCH (RFC 9051 6.4.5 and 7.5.2; RFC 3501 6.4.5 and 7.4.2).
 
 Data items served: FLAGS, UID, RFC822.SIZE, INTERNALDATE, RFC822, RFC822.HEADER,
-RFC822.TEXT, the FAST macro, and BODY[section]<partial> / BODY.PEEK[...] for the
-sections "", HEADER, TEXT, HEADER.FIELDS (...) and HEADER.FIELDS.NOT (...). Message
-data is sent as a literal in its wire form, every line ending in CRLF (RFC 9051 2.2),
-which is also what RFC822.SIZE and partial offsets count. Reading a body without
-.PEEK sets \\Seen (unless the mailbox was EXAMINEd) and FLAGS then go out with the
-data. Header fields that the index caches (core.msginfo) are served without reading
-the file; a header is read without the body; FLAGS and UID of many messages come
-from the index's compact slots. `Builder` makes every FETCH line, solicited or not.
-ENVELOPE, BODYSTRUCTURE and MIME part numbers are not served yet: asking for them is
-a BAD, never a wrong answer.
+RFC822.TEXT, ENVELOPE, BODYSTRUCTURE, BODY, the macros ALL, FAST and FULL,
+BODY[section]<partial> / BODY.PEEK[...] for every section (module section), and
+BINARY[part]<partial>, BINARY.PEEK and BINARY.SIZE (RFC 3516). Message data is sent
+as a literal in its wire form, every line ending in CRLF (RFC 9051 2.2), which is
+also what RFC822.SIZE and partial offsets count. Reading a body without .PEEK sets
+\\Seen (unless the mailbox was EXAMINEd) and FLAGS then go out with the data.
+ENVELOPE and BODYSTRUCTURE (module structure) and the header fields that the
+index caches (core.msginfo) are served without reading the file; a header is read
+without the body, a part without what follows it; FLAGS and UID of many messages
+come from the index's compact slots. `Builder` makes every FETCH line, solicited
+or not.
 """
 
 import re
 
 from ..core import maildir, msginfo
 from ..core.mailrecord import KEYWORDS_BIT, system_flags
+from . import section, structure
 from .errors import Bad, No
-from .parser import astring, sequence_set, tokenize
-from .response import flags as format_flags, internaldate, literal, quoted
+from .parser import sequence_set
+from .response import flags as format_flags, internaldate, literal
 
 FLUSH_SIZE = 256 * 1024    # send gathered responses once they pass this
-_MACROS = {"FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"]}
+# RFC 9051 6.4.5: the macros.
+_MACROS = {"FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"],
+           "ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
+           "FULL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"]}
 _SIMPLE = {"FLAGS", "UID", "RFC822.SIZE", "INTERNALDATE"}
+_STRUCTURE = {"ENVELOPE", "BODYSTRUCTURE", "BODY"}
 # name -> (section, sets \Seen)
 _RFC822 = {"RFC822": ("", True), "RFC822.HEADER": ("HEADER", False),
            "RFC822.TEXT": ("TEXT", True)}
-_FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
-_ATOM = re.compile(r'[^(){%*"\\\]]+')     # a field name without atom-specials
 # RFC 9051 9: partial = "<" number64 "." nz-number64 ">", at most 19 digits each.
-_BODY = re.compile(r"(BODY(?:\.PEEK)?)\[([^\]]*)\](?:<(\d{1,19})\.(\d{1,19})>)?\Z",
-                   re.IGNORECASE)
+_BODY = re.compile(r"(BODY(?:\.PEEK)?|BINARY(?:\.PEEK|\.SIZE)?)\[([^\]]*)\]"
+                   r"(?:<(\d{1,19})\.(\d{1,19})>)?\Z", re.IGNORECASE)
 
 
 class Item:
     """One requested data item."""
 
-    def __init__(self, label, section=None, fields=None, partial=None, seen=False):
+    def __init__(self, label, section=None, fields=None, partial=None, seen=False,
+                 part=(), kind="BODY"):
         self.label = label          # as it appears in the response
         self.section = section      # None for non-body items
         self.fields = fields        # header names for HEADER.FIELDS[.NOT]
         self.partial = partial      # (start, count) or None
         self.seen = seen            # reading it sets \Seen
+        self.part = part            # part numbers, () for the whole message
+        self.kind = kind            # BODY, BINARY or BINARY.SIZE
+
+    def spec(self):
+        """The section, as module section takes it."""
+        return section.Section(self.part, self.section, self.fields, self.label)
 
 
 def parse_items(token):
@@ -57,11 +68,11 @@ def parse_items(token):
         name = tok.upper()
         if name in _MACROS and not isinstance(token, list):
             items += [Item(n) for n in _MACROS[name]]
-        elif name in _SIMPLE:
+        elif name in _SIMPLE or name in _STRUCTURE:
             items.append(Item(name))
         elif name in _RFC822:
-            section, seen = _RFC822[name]
-            items.append(Item(name, section, seen=seen))
+            text, seen = _RFC822[name]
+            items.append(Item(name, text, seen=seen))
         else:
             items.append(_body_item(tok))
     return items
@@ -71,39 +82,19 @@ def _body_item(text):
     match = _BODY.match(text)
     if not match:
         raise Bad(f"unsupported FETCH data item {text[:40]}")
-    section, fields, label = _section(match.group(2))
+    kind = match.group(1).upper()
+    spec = section.parse(match.group(2), binary=kind.startswith("BINARY"))
+    base = kind.replace(".PEEK", "")
+    label = f"{base}[{spec.label}]"
     partial = None
-    label = f"BODY[{label}]"
     if match.group(3) is not None:
+        # RFC 3516 4.2: BINARY.SIZE takes no partial.
+        if base == "BINARY.SIZE":
+            raise Bad("BINARY.SIZE takes no partial")
         partial = (int(match.group(3)), int(match.group(4)))
         label += f"<{partial[0]}>"
-    return Item(label, section, fields, partial, seen=match.group(1).upper() == "BODY")
-
-
-def _section(text):
-    """(section, header names, label) for the part between the brackets."""
-    try:
-        tokens = tokenize(text.encode("ascii"))
-    except UnicodeEncodeError:
-        raise Bad("invalid character in section") from None
-    name = tokens[0].upper() if tokens and isinstance(tokens[0], str) else ""
-    if not tokens or (name in ("HEADER", "TEXT") and len(tokens) == 1):
-        return name, None, name
-    if name in ("HEADER.FIELDS", "HEADER.FIELDS.NOT") and len(tokens) == 2 \
-            and isinstance(tokens[1], list) and tokens[1]:
-        fields = [_field_name(t) for t in tokens[1]]
-        label = " ".join(f if _ATOM.fullmatch(f) else quoted(f) for f in fields)
-        return name, {f.lower() for f in fields}, f"{name} ({label})"
-    raise Bad(f"unsupported section [{text[:40]}]")
-
-
-def _field_name(token):
-    # RFC 5322 3.6.8: a field name is printable ASCII but ":"; it goes back in
-    # the response's label, quoted unless it is an atom.
-    field = astring(token)
-    if not _FIELD_NAME.fullmatch(field):
-        raise Bad("invalid header field name")
-    return field
+    return Item(label, spec.text, spec.fields, partial, seen=kind in ("BODY", "BINARY"),
+                part=spec.part, kind=base)
 
 
 async def fetch(s, cmd):
@@ -124,12 +115,14 @@ async def fetch(s, cmd):
         return
     uids = [view.uids[i] for start, stop in spans for i in range(start, stop)]
     gone = 0
-    step = CHUNK_BODIES if builder.source == WHOLE else CHUNK
+    step = CHUNK_BODIES if builder.source >= PART else CHUNK
     for at in range(0, len(uids), step):
-        lines, missing = await s.mail.call(fetch_lines, view, builder,
-                                           uids[at:at + step])
+        lines, missing, refusal = await s.mail.call(fetch_lines, view, builder,
+                                                    uids[at:at + step])
         gone += missing
         s.write(lines)
+        if refusal:
+            raise refusal
         if len(s.out) > FLUSH_SIZE:
             await s.flush()
     if gone:
@@ -156,10 +149,11 @@ def check_messages(view, ranges, by_uid):
             for i in range(start, stop)]
 
 
-# What a FETCH needs from the store, from least to most.
-NOTHING, CACHE, HEADER, WHOLE = range(4)
+# What a FETCH needs from the store, from least to most: nothing, the cached
+# header fields, the header, the message up to the end of some parts, all of it.
+NOTHING, CACHE, HEADER, PART, WHOLE = range(5)
 CHUNK = 1000            # messages per trip to a worker thread
-CHUNK_BODIES = 50       # when whole messages are read
+CHUNK_BODIES = 50       # when whole messages or parts are read
 FLAG_LINES = 5000       # lines per piece of a flags-only answer
 
 
@@ -173,6 +167,9 @@ class Builder:
         self.flags_only = all(i.label in ("UID", "FLAGS") for i in items)
         self.sets_seen = any(i.seen for i in items)
         self.source = max((_source(i) for i in items), default=NOTHING)
+        # ENVELOPE, BODYSTRUCTURE and part numbers need the parsed structure.
+        self.structure = any(i.label in _STRUCTURE or i.part for i in items)
+        self.decodes = any(i.kind != "BODY" and i.part for i in items)
         if self.flags_only:
             # The same line as line() makes, as one %-format for speed.
             self._template = b"* %d FETCH (" + b" ".join(
@@ -198,10 +195,22 @@ class Builder:
         parts += [_render(item, record, body, info) for item in self.items]
         return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
 
+    def extent(self, info):
+        """How much of the message the items need, when source is PART."""
+        return max((section.extent(info, i.spec()) for i in self.items
+                    if _source(i) > NOTHING), default=0)
+
+    def decodable(self, info):
+        """Whether BINARY can decode every part the items name (RFC 3516 4.2)."""
+        return all(section.decodable(info, i.part) for i in self.items
+                   if i.kind != "BODY")
+
 
 def _source(item):
-    if item.section is None:
+    if item.section is None or (item.kind == "BINARY.SIZE" and not item.part):
         return NOTHING
+    if item.part:
+        return PART
     if item.section in ("", "TEXT"):
         return WHOLE
     if item.section == "HEADER.FIELDS" and item.fields <= set(msginfo.CACHED_FIELDS):
@@ -253,18 +262,22 @@ def _keyworded(folder, slots):
 
 
 def fetch_lines(view, builder, uids):
-    """(response bytes, messages found gone) for some messages: read what the
-    items need, then set \\Seen where a body was read, then build the lines, so
-    that a failure part way sets no flag for data that was not sent."""
+    """(response bytes, messages found gone, refusal) for some messages: read
+    what the items need, then set \\Seen where a body was read, then build the
+    lines, so that a failure part way sets no flag for data that was not sent.
+    `refusal` is the NO that ends the FETCH at the first message with a part
+    BINARY cannot decode; the messages before it are answered."""
     folder = view.folder
     records = folder.records(uids)
     infos = {}
-    if builder.source in (CACHE, HEADER):
-        infos = folder.message_infos(list(records.values()))
+    if builder.source in (CACHE, HEADER, PART) or builder.structure:
+        infos = folder.message_infos(list(records.values()), builder.structure)
+    uids, refusal = _decodable(builder, uids, infos)
+    records = {uid: records[uid] for uid in uids if uid in records}
     bodies = {}
     for uid, record in list(records.items()):
         try:
-            bodies[uid] = _read(folder, record, builder.source, infos.get(uid))
+            bodies[uid] = _read(folder, record, builder, infos.get(uid))
         except maildir.NoSuchMessage:
             del records[uid]
     seen = set()
@@ -279,76 +292,74 @@ def fetch_lines(view, builder, uids):
                     seen.add(uid)
     lines = [builder.line(view.seq(uid), records[uid], bodies[uid], infos.get(uid),
                           uid in seen) for uid in uids if uid in records]
-    return b"".join(lines), len(uids) - len(records)
+    return b"".join(lines), len(uids) - len(records), refusal
 
 
-def _read(folder, record, source, info):
-    """The part of the message the items need: all of it, its header, or
-    nothing (nothing, or fields the index caches)."""
-    if source == WHOLE:
+def _decodable(builder, uids, infos):
+    """The messages before the first one with a part in an encoding BINARY
+    does not know, and the NO for it (RFC 3516 4.2: NO [UNKNOWN-CTE])."""
+    if builder.decodes:
+        for at, uid in enumerate(uids):
+            if uid in infos and not builder.decodable(infos[uid]):
+                return uids[:at], No("unknown Content-Transfer-Encoding",
+                                     "UNKNOWN-CTE")
+    return uids, None
+
+
+def _read(folder, record, builder, info):
+    """The part of the message the items need: all of it, its header, as much
+    as the parts asked for need, or nothing (nothing, or fields the index
+    caches)."""
+    if builder.source == WHOLE:
         return folder.read(record)
-    if source == HEADER:
+    if builder.source == HEADER:
         return folder.read(record, info["header"])
+    if builder.source == PART:
+        return folder.read(record, builder.extent(info))
     return None
 
 
 def _render(item, record, body, info):
     label = item.label.encode("ascii")
-    if item.label == "FLAGS":
-        return label + b" " + format_flags(record.flags).encode("utf-8")
-    if item.label == "UID":
-        return b"UID %d" % record.uid
-    if item.label == "RFC822.SIZE":
-        return b"RFC822.SIZE %d" % record.wire
-    if item.label == "INTERNALDATE":
-        return label + b" " + internaldate(record.internaldate).encode("ascii")
-    if body is None:
-        data = _cached_fields(info, item.fields)
-    else:
-        data = section_bytes(body, item.section, item.fields)
+    if item.section is None:
+        return label + b" " + _value(item.label, record, info)
+    if item.kind == "BINARY.SIZE":
+        # RFC 3516 4.2: the size BINARY would send; BINARY[] is the message.
+        size = len(section.binary_bytes(body, info, item.part)) if item.part \
+            else record.wire
+        return label + b" %d" % size
+    data = _section_data(item, body, info)
     if item.partial:
         start, count = item.partial
         data = data[start:start + count]
+    if item.kind == "BINARY":
+        return label + b" " + section.binary_literal(data)
     return label + b" " + literal(data)
+
+
+def _value(name, record, info):
+    """A data item that is not a section of the message."""
+    if name == "FLAGS":
+        return format_flags(record.flags).encode("utf-8")
+    if name == "UID":
+        return b"%d" % record.uid
+    if name == "RFC822.SIZE":
+        return b"%d" % record.wire
+    if name == "INTERNALDATE":
+        return internaldate(record.internaldate).encode("ascii")
+    if name == "ENVELOPE":
+        return structure.envelope(info["envelope"])
+    return structure.body(info["body"], extensible=name == "BODYSTRUCTURE")
+
+
+def _section_data(item, body, info):
+    if item.kind == "BINARY":
+        return section.binary_bytes(body, info, item.part)
+    if body is None:
+        return _cached_fields(info, item.fields)
+    return section.body_bytes(body, info, item.spec())
 
 
 def _cached_fields(info, fields):
     chosen = [raw for name, raw in info["fields"] if name in fields]
     return "".join(chosen).encode("latin-1") + b"\r\n"
-
-
-def section_bytes(data, section, fields=None):
-    """The bytes of a section of a whole message (RFC 9051 6.4.5 BODY[])."""
-    if section == "":
-        return data
-    header, text = split_message(data)
-    if section == "TEXT":
-        return text
-    if section == "HEADER":
-        return header
-    keep = section == "HEADER.FIELDS"
-    chosen = [field for field in header_fields(header)
-              if (field.split(b":", 1)[0].strip().decode("latin-1").lower()
-                  in fields) == keep]
-    return b"".join(chosen) + b"\r\n"
-
-
-def split_message(data):
-    """(header including the blank line, text)."""
-    match = re.search(rb"\r?\n\r?\n", data)
-    if match is None:
-        return data, b""
-    return data[:match.end()], data[match.end():]
-
-
-def header_fields(header):
-    """The header's fields, each with its continuation lines and line ends."""
-    fields = []
-    for line in re.findall(rb"[^\n]*\n|[^\n]+\Z", header):
-        if line in (b"\r\n", b"\n"):
-            break
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += line
-        else:
-            fields.append(line)
-    return fields

@@ -1,5 +1,6 @@
-"""Mailbox verbs: LIST, SELECT, EXAMINE, NOOP/CHECK, STORE, EXPUNGE, CLOSE, UNSELECT
-(RFC 9051 6.3 and 6.4; RFC 3501 the same; UNSELECT is RFC 3691).
+"""Mailbox verbs: SELECT, EXAMINE, NOOP/CHECK, STORE, EXPUNGE, CLOSE, UNSELECT
+(RFC 9051 6.3 and 6.4; RFC 3501 the same; UNSELECT is RFC 3691; UID EXPUNGE is
+RFC 4315 2.1).
 
 A selected mailbox is seen through a core.mailview.View: the UIDs the client has
 been told about, in order, so that message sequence number n is always
@@ -16,12 +17,9 @@ from ..core import maildir
 from ..core.mailview import Exists, Expunged, FlagsChanged, UidValidityChanged
 from .errors import Bad, Logout, No
 from .fetch import Builder, Item, check_messages
-from .parser import atom, expect, flag_list, list_mailbox, mailbox, sequence_set
-from .pattern import compile_pattern
-from .response import quoted
-from .utf7 import decode as utf7_decode, encode as utf7_encode
+from .parser import atom, expect, flag_list, mailbox, sequence_set
+from .utf7 import decode as utf7_decode
 
-DELIMITER = "/"
 SYSTEM_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
 PERMANENT_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
 _CHANGED_FLAGS = Builder([Item("UID"), Item("FLAGS")])
@@ -56,33 +54,6 @@ def look_for_outside_changes(s, folder):
 
 
 # authenticated state
-
-
-async def list_mailboxes(s, cmd):
-    # RFC 9051 6.3.9; "%" stops at the hierarchy delimiter, "*" does not.
-    # \HasChildren and \HasNoChildren are RFC 3348 (CHILDREN).
-    reference, pattern = expect(cmd.args, 2, "a reference and a mailbox pattern")
-    reference, pattern = utf7_decode(mailbox(reference)), utf7_decode(
-        list_mailbox(pattern))
-    if not pattern:
-        # RFC 9051 6.3.9: an empty pattern asks for the delimiter and root.
-        s.untagged(f'LIST (\\Noselect) "{DELIMITER}" ""')
-        return None
-    matcher = compile_pattern(reference + pattern, DELIMITER)
-    names = set(await s.mail.call(s.store.folders)) | {"INBOX"}
-    parents = {n.rsplit(DELIMITER, i)[0] for n in names
-               for i in range(1, n.count(DELIMITER) + 1)}
-    for name in sorted(names | parents, key=lambda n: (n != "INBOX", n)):
-        if matcher.matches(name):
-            s.untagged(f'LIST ({_attributes(name, names, parents)}) "{DELIMITER}" '
-                       f'{quoted(utf7_encode(name))}')
-    return None
-
-
-def _attributes(name, names, parents):
-    attrs = [] if name in names else ["\\Noselect"]
-    attrs.append("\\HasChildren" if name in parents else "\\HasNoChildren")
-    return " ".join(attrs)
 
 
 async def select(s, cmd, readonly=False):
@@ -156,11 +127,17 @@ def _store_item(item):
 
 async def expunge(s, cmd):
     # RFC 9051 6.4.3: one EXPUNGE response per message removed.
-    expect(cmd.args, 0, "no arguments")
     view = s.selected
+    only = None
+    if cmd.uid:
+        # RFC 4315 2.1: UID EXPUNGE removes only the \Deleted messages of the set.
+        ranges = sequence_set(expect(cmd.args, 1, "a UID set")[0])
+        only = set(check_messages(view, ranges, True))
+    else:
+        expect(cmd.args, 0, "no arguments")
     if view.readonly:
         raise No("mailbox is read-only", "READ-ONLY")
-    await s.mail.call(_expunge_deleted, view)
+    await s.mail.call(_expunge_deleted, view, only)
     await report_changes(s)
 
 
@@ -172,9 +149,12 @@ async def close(s, cmd):
     s.select(None)
 
 
-def _expunge_deleted(view):
-    """Remove the messages in view marked \\Deleted, including by other sessions."""
+def _expunge_deleted(view, only=None):
+    """Remove the messages in view marked \\Deleted, including by other sessions
+    (those of `only`, if given)."""
     deleted = view.deleted()
+    if only is not None:
+        deleted = [uid for uid in deleted if uid in only]
     if deleted:
         view.folder.expunge(deleted)
 

@@ -1,23 +1,33 @@
 """Reading and parsing IMAP commands (RFC 9051 2.2.1, 4 and 9; RFC 3501 the same).
 
 `read_command` takes one whole command off the stream, literals included, and hands
-back its bytes with every line end made CRLF; `parse_command` turns those bytes into
+back its bytes with every line end made CRLF; a `receive` hook may take a literal's
+bytes instead, as they arrive (APPEND writes big messages to a file: imapd.append),
+and the command's tokens then hold what the hook returned in its place.
+`parse_command` turns those bytes into
 a tag, a command name and a tree of tokens; the small typed helpers (`astring`,
 `sequence_set`, `flags`, ...) check a token against the grammar where a command
 needs it. Anything malformed raises `Bad`, which the session answers with a BAD and
 survives; only a non-synchronizing literal over the limit ends the session, because
 its bytes are already on the wire. Whatever a client sends costs bounded work:
 lines, literals, the nesting of lists, mailbox names and the digits of numbers have
-limits checked before anything else is done with them.
+limits checked before anything else is done with them. imapd advertises LITERAL-
+(RFC 7888 5): a non-synchronizing literal is at most 4096 octets, so that a literal
+over a limit can be refused before its bytes are sent; a longer one is refused with
+BAD [TOOBIG], and its bytes and the rest of its command are read and dropped.
 """
 
 import re
 
-from .errors import Bad, TooBig
+from ..core.stream import LineTooLong
+from .errors import Bad, ProtocolError, TooBig
 
 MAX_LINE = 64 * 1024            # one line of a command, literals excluded
-MAX_LITERAL = 64 * 1024 * 1024  # one literal (APPEND will need big ones)
+MAX_LITERAL = 1024 * 1024       # one literal kept in memory (APPEND's big ones are not)
 MAX_PREAUTH_LITERAL = MAX_LINE  # before login nothing needs more (LOGIN, AUTHENTICATE)
+MAX_NONSYNC = 4096              # RFC 7888 5 (LITERAL-)
+MAX_DROPPED = 64 * 1024 * 1024  # bytes of a refused command read and dropped, at most
+PIECE = 256 * 1024              # bytes of a literal handed to a hook at a time
 # Parenthesized lists inside one another. No command needs more than a few; the
 # bound keeps the recursive tokenizer far from Python's recursion limit.
 MAX_NESTING = 64
@@ -47,6 +57,21 @@ class String(bytes):
     """A quoted string or a literal."""
 
 
+class Literal(String):
+    """A literal (RFC 9051 4.3), where the grammar wants one and not a quoted
+    string (an APPEND's message)."""
+
+
+class Received(bytes):
+    """A command's bytes; `streamed` maps the offset where a literal's bytes
+    would be to what read_command's `receive` hook took them into instead."""
+
+    def __new__(cls, data, streamed=None):
+        received = super().__new__(cls, data)
+        received.streamed = streamed or {}
+        return received
+
+
 class Command:
     def __init__(self, tag, name, args):
         self.tag = tag
@@ -61,31 +86,108 @@ class Command:
 # reading
 
 
-async def read_command(stream, continuation, max_literal=MAX_LITERAL):
-    """The next command's bytes, without its final line end. A synchronizing
-    literal {n} is first acknowledged by awaiting `continuation()` (RFC 9051 7.6);
-    a non-synchronizing one {n+} is read at once (RFC 7888, LITERAL+)."""
-    parts = []
-    total = 0
-    while True:
-        line = await stream.readline(MAX_LINE)
-        total += len(line)
-        match = _LITERAL_AT_END.search(line)
-        if not match:
-            parts.append(line.rstrip(b"\r\n"))
-            return b"".join(parts)
-        size, nonsync = int(match.group(1)), bool(match.group(2))
-        parts.append(line[:match.end(2) + 1] + b"\r\n")
-        total += size
-        if size > max_literal or total > max_literal + 16 * MAX_LINE:
+async def read_command(stream, continuation, max_literal=MAX_LITERAL, receive=None):
+    """The next command's bytes (Received), without its final line end. A
+    synchronizing literal {n} is first acknowledged by awaiting `continuation()`
+    (RFC 9051 7.6); a non-synchronizing one {n+} is read at once (RFC 7888).
+
+    `receive(head, size)`, if given, is awaited for each synchronizing literal
+    before it is acknowledged, with the command so far (Received): it may refuse
+    the command (raise a ProtocolError: the client then never sends the literal),
+    or return a sink (async write(piece), close(), discard()) to take the bytes in
+    pieces instead of memory, or None. On any failure the sinks are discarded."""
+    parts, held, streamed = [], 0, {}
+    try:
+        while True:
+            line = await stream.readline(MAX_LINE)
+            held += len(line)
+            match = _LITERAL_AT_END.search(line)
+            if not match:
+                parts.append(line.rstrip(b"\r\n"))
+                return Received(b"".join(parts), streamed)
+            size, nonsync = int(match.group(1)), bool(match.group(2))
+            parts.append(line[:match.end(2) + 1] + b"\r\n")
             tag = tag_of(parts[0])
-            if nonsync:
-                raise TooBig("literal too large", tag, fatal=True)
-            # The client waits for "+" and so never sends this literal.
-            raise TooBig("literal too large", tag)
-        if not nonsync:
-            await continuation()
-        parts.append(await stream.readexactly(size))
+            if nonsync and size > MAX_NONSYNC:
+                # RFC 7888 5: under LITERAL-, refused; its bytes are on the way.
+                await _drop_command(stream, size, tag)
+                raise TooBig("non-synchronizing literal over 4096 octets", tag)
+            sink = None
+            if receive is not None and not nonsync:
+                sink = await _hook(receive, Received(b"".join(parts), streamed), size, tag)
+            if sink is None:
+                held += size
+                if size > max_literal or held > max_literal + 16 * MAX_LINE:
+                    # The client waits for "+" and so never sends a synchronizing
+                    # literal; a non-synchronizing one's bytes are on the wire.
+                    raise TooBig("literal too large", tag, fatal=nonsync)
+            else:
+                streamed[sum(map(len, parts))] = sink
+            if not nonsync:
+                await continuation()
+            if sink is None:
+                parts.append(await stream.readexactly(size))
+            else:
+                await _fill(stream, sink, size, tag)
+    except BaseException:
+        for sink in streamed.values():
+            await sink.discard()
+        raise
+
+
+async def _hook(receive, head, size, tag):
+    try:
+        return await receive(head, size)
+    except ProtocolError as exc:
+        exc.tag = exc.tag or tag
+        raise
+
+
+async def _fill(stream, sink, size, tag):
+    """Hand a literal to `sink` in pieces. If the sink fails (a full disk), the
+    rest of the literal and of its command is read and dropped, and the failure
+    answers the command."""
+    left, failed = size, None
+    while left:
+        piece = await stream.readexactly(min(PIECE, left))
+        left -= len(piece)
+        if failed is None:
+            try:
+                await sink.write(piece)
+            except ProtocolError as exc:
+                failed = exc
+    if failed is None:
+        try:
+            await sink.close()
+            return
+        except ProtocolError as exc:
+            failed = exc
+    await _drop_command(stream, 0, tag)
+    failed.tag = failed.tag or tag
+    raise failed
+
+
+async def _drop_command(stream, size, tag):
+    """Read and drop a refused literal and the rest of its command, up to
+    MAX_DROPPED bytes: past that, or past a line that cannot be read, the session
+    cannot find the next command and ends (TooBig, fatal). A synchronizing
+    literal further on stops it: the client waits for a "+" that never comes."""
+    dropped = 0
+    while True:
+        dropped += size
+        if dropped > MAX_DROPPED:
+            raise TooBig("literal too large", tag, fatal=True)
+        while size:
+            size -= len(await stream.readexactly(min(PIECE, size)))
+        try:
+            line = await stream.readline(MAX_LINE)
+        except LineTooLong:
+            raise TooBig("command too long", tag, fatal=True) from None
+        dropped += len(line)
+        match = _LITERAL_AT_END.search(line)
+        if not match or not match.group(2):
+            return
+        size = int(match.group(1))
 
 
 def tag_of(data):
@@ -115,27 +217,33 @@ def parse_command(data):
     rest = rest[match.end():]
     if rest and not rest.startswith(b" "):
         raise Bad("invalid command name", tag=tag)
+    at = len(data) - len(rest) + 1          # where the arguments start
+    streamed = {offset - at: sink
+                for offset, sink in getattr(data, "streamed", {}).items()}
     try:
-        args = tokenize(rest[1:]) if rest else []
+        args = tokenize(rest[1:], streamed) if rest else []
     except Bad as exc:
         exc.tag = tag
         raise
     return Command(tag, name, args)
 
 
-def tokenize(data):
+def tokenize(data, streamed=None):
     """Space-separated tokens; a parenthesized list becomes a Python list.
 
     An atom-like token may carry a bracketed part with spaces in it, as in
-    BODY[HEADER.FIELDS (From)]<0.100>, so that FETCH can take it apart.
+    BODY[HEADER.FIELDS (From)]<0.100>, so that FETCH can take it apart. A literal
+    whose bytes went to a sink (read_command) is that sink: `streamed` maps the
+    offset where its bytes would be to it.
     """
-    tokens, _ = _Tokenizer(data).list_items(0)
+    tokens, _ = _Tokenizer(data, streamed).list_items(0)
     return tokens
 
 
 class _Tokenizer:
-    def __init__(self, data):
+    def __init__(self, data, streamed=None):
         self.data = bytes(data)
+        self.streamed = streamed or {}
 
     def list_items(self, pos, depth=0):
         top = depth == 0
@@ -193,10 +301,12 @@ class _Tokenizer:
         if not match:
             raise Bad("invalid literal")
         start = match.end()
+        if start in self.streamed:
+            return self.streamed[start], start
         end = start + int(match.group(1))
         if end > len(self.data):
             raise Bad("truncated literal")
-        return String(self.data[start:end]), end
+        return Literal(self.data[start:end]), end
 
     def atom(self, pos):
         data = self.data

@@ -31,6 +31,17 @@ def quoted(text):
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def sequence(numbers):
+    """RFC 9051 9 sequence-set of ascending numbers, runs as ranges: "1:3,7"."""
+    runs = []
+    for number in numbers:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in runs)
+
+
 def flags(values):
     """`(\\Seen $Label)`: system flags first, in the RFC's order, then keywords."""
     ordered = [f for f in _SYSTEM_ORDER if f in values]

@@ -1,4 +1,4 @@
-"""mailctl user add|list|remove|passwd|disable|enable: the mailboxes.
+"""mailctl user add|list|remove|passwd|disable|enable|quota: the mailboxes.
 
 Where a new password comes from (add, passwd):
   --password-stdin   the first line of standard input (without its line end);
@@ -7,10 +7,16 @@ Where a new password comes from (add, passwd):
                      a generated one, printed, as with --generate.
 A generated password is printed alone on its line, so scripts can capture it.
 
+A quota is a size in bytes, or with a suffix K, M, G or T (powers of 1024); 0 or
+"none" is no limit. It bounds what the user's mail takes (every folder): imapd
+refuses an APPEND or COPY past it, deliverd fails a delivery past it (5.2.2), and
+smtpd refuses recipients whose mailbox is already full.
+
 Refusals (invalid address, unknown domain, duplicate, no such user) come from
 core.accounts as AccountError and exit 1. Removing a user keeps its mail on disk.
 """
 
+import re
 import secrets
 import sys
 
@@ -23,6 +29,24 @@ from . import Failure, main, pass_instance
 @main.group()
 def user():
     """Manage the users (mailboxes)."""
+
+
+class Size(click.ParamType):
+    """A size in bytes: 1048576, 512K, 2G; 0 or "none" for no limit."""
+    name = "size"
+    UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = value.strip().upper()
+        if text == "NONE":
+            return 0
+        match = re.fullmatch(r"(\d{1,15})([KMGT]?)", text)
+        if not match:
+            self.fail(f"{value!r} is not a size (bytes, or with K, M, G or T)",
+                      param, ctx)
+        return int(match.group(1)) * self.UNITS[match.group(2)]
 
 
 def password_options(command):
@@ -61,8 +85,9 @@ def _read_stdin():
 
 @user.command("add")
 @click.argument("address")
-@click.option("--quota", type=click.IntRange(min=0), default=0, metavar="BYTES",
-              help="Mailbox size limit in bytes; 0 (the default) for none.")
+@click.option("--quota", type=Size(), default=0, metavar="SIZE",
+              help="Mailbox size limit: bytes, or with K, M, G or T; 0 (the "
+                   "default) for none.")
 @password_options
 @pass_instance
 def add(instance, address, quota, password_stdin, generate):
@@ -140,3 +165,16 @@ def disable(instance, address):
 def enable(instance, address):
     """Allow logins for ADDRESS again."""
     instance.accounts.set_enabled(address, True)
+
+
+@user.command("quota")
+@click.argument("address")
+@click.argument("size", type=Size())
+@pass_instance
+def quota(instance, address, size):
+    """Set the storage limit of ADDRESS to SIZE: bytes, or with a suffix K, M, G
+    or T (powers of 1024); 0 or "none" for no limit. It counts every folder. Past
+    it, IMAP APPEND and COPY are refused (NO [OVERQUOTA]), and so is new mail:
+    deliverd fails it (5.2.2), smtpd refuses it at RCPT once the mailbox is full.
+    Mail already there stays."""
+    instance.accounts.set_quota(address, size)

@@ -24,12 +24,15 @@ _ANNOUNCEMENT_AT_END = re.compile(rb"\{\d+\+?\}\r?\Z")
 MAX_COMMAND = 60000     # bytes, literals included: every line under imapd's 64 KiB
 
 NAMES = ["CAPABILITY", "NOOP", "SELECT", "EXAMINE", "LIST", "CHECK", "CLOSE",
-         "UNSELECT", "EXPUNGE", "FETCH", "STORE", "UID", "Uid", "fetch", "FROB"]
+         "UNSELECT", "EXPUNGE", "FETCH", "STORE", "UID", "Uid", "fetch", "FROB",
+         "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LSUB", "STATUS",
+         "NAMESPACE", "APPEND", "COPY", "MOVE", "GETQUOTA", "GETQUOTAROOT"]
 WORDS = ["INBOX", "inbox", "Sent", "Archive/2024", "&Jjo-", "&", "&-", "&AGE",
          "*", "%", "1", "1:*", "*:1", "2,1:3", "0", "4294967296", "FLAGS", "+FLAGS",
          "-FLAGS.SILENT", "\\Seen", "\\Deleted", "\\Recent", "$Label", "UID", "FAST",
          "RFC822", "RFC822.SIZE", "RFC822.HEADER", "INTERNALDATE", "ENVELOPE",
-         "BODY", "BODY.PEEK", "FETCH", "STORE", "NIL", '""']
+         "BODY", "BODY.PEEK", "FETCH", "STORE", "NIL", '""', "COPY", "MOVE",
+         "EXPUNGE", '"17-Jul-1996 02:44:25 -0700"', '"31-Feb-2024 00:00:00 +0000"']
 SECTIONS = ["", "HEADER", "TEXT", "MIME", "1", "HEADER.FIELDS (From To)",
             "HEADER.FIELDS.NOT (Subject)", "HEADER.FIELDS ()", "header.fields (\"a b\")"]
 

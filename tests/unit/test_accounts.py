@@ -168,6 +168,21 @@ def test_bad_quota_is_refused(acc, quota):
         acc.add_user("bob@example.test", "pw", quota=quota)
 
 
+def test_set_quota(acc):
+    acc.add_user("bob@example.test", "pw")
+    assert acc.quota("bob@example.test") == 0
+    acc.set_quota("Bob@example.test", 5000)
+    assert acc.quota("bob@example.test") == 5000
+    assert acc.get_user("bob@example.test")["quota"] == 5000
+    assert acc.verify("bob@example.test", "pw")
+    with pytest.raises(AccountError, match="invalid quota"):
+        acc.set_quota("bob@example.test", -1)
+    with pytest.raises(AccountError, match="no such user"):
+        acc.set_quota("nobody@example.test", 1)
+    # Nobody, or not an address: no limit to enforce.
+    assert acc.quota("nobody@example.test") == acc.quota("not an address") == 0
+
+
 def test_remove_user(acc):
     acc.add_user("bob@example.test", "pw")
     acc.remove_user("BOB@example.test")

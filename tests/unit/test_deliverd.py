@@ -122,6 +122,26 @@ def test_broken_mailbox_defers_only_its_recipients(runner):
     assert states == {"bob@example.test": "deferred", "demo@example.test": "done"}
 
 
+def test_a_mailbox_over_quota_fails_what_does_not_fit(runner, caplog):
+    caplog.set_level(logging.INFO, "deliverd")
+    big = MSG + b"x" * 1000 + b"\r\n"
+    runner.accounts.set_quota("demo@example.test", len(big) + len(MSG))
+    first = enqueue(runner, ["demo@example.test"], big)
+    second = enqueue(runner, ["team@example.test"], big)
+    third = enqueue(runner, ["demo@example.test"])
+    runner.run_pass()
+    runner.save()
+    # One pass, one deliver_many refused whole: then message by message.
+    assert inbox(runner, "demo@example.test") == [big, MSG]
+    assert inbox(runner, "bob@example.test") == [big]
+    assert runner.spool.count() == 0        # final for every recipient
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith(f"{second}: to=<demo@example.test>") and
+               "status=bounced (5.2.2 mailbox full)" in line for line in lines)
+    assert not any(line.startswith((f"{first}: ", f"{third}: ")) and "bounced" in line
+                   for line in lines)
+
+
 def test_imapd_is_told_about_the_delivery(runner):
     sock = notify.bind(runner.notify_path)
     try:

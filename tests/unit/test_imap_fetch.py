@@ -2,7 +2,7 @@
 
 import pytest
 
-from mailsuite.imapd import fetch
+from mailsuite.imapd import fetch, section
 from mailsuite.imapd.errors import Bad
 from mailsuite.imapd.parser import Atom, parse_command
 
@@ -43,7 +43,7 @@ def test_header_field_names_are_checked_and_quoted_in_the_label():
 
 
 @pytest.mark.parametrize("text", [
-    b"()", b"(FAST)", b"ENVELOPE", b"BODYSTRUCTURE", b"BODY[1]", b"BODY[HEADER.FIELDS]",
+    b"()", b"(FAST)", b"(ALL)", b"ENVELOPE.PEEK", b"BODY[HEADER.FIELDS]",
     b"BODY[HEADER.FIELDS ()]", b"BODY[TEXT]<1>", b"BODY[MIME]", b"(FLAGS \"x\")",
     b"BODY[]<" + b"9" * 20 + b".1>", b"BODY[]<1." + b"9" * 5000 + b">"])
 def test_unsupported_or_malformed_items(text):
@@ -54,15 +54,18 @@ def test_unsupported_or_malformed_items(text):
 def test_sections():
     header = (b"From: a@example.org\r\nSubject: hi\r\n  continued\r\n"
               b"To: b@example.test\r\n\r\n")
-    assert fetch.section_bytes(MESSAGE, "") == MESSAGE
-    assert fetch.section_bytes(MESSAGE, "HEADER") == header
-    assert fetch.section_bytes(MESSAGE, "TEXT") == b"body\r\n\r\nmore\r\n"
-    assert fetch.section_bytes(MESSAGE, "HEADER.FIELDS", {"subject"}) == \
+    assert section.section_bytes(MESSAGE, "") == MESSAGE
+    assert section.section_bytes(MESSAGE, "HEADER") == header
+    assert section.section_bytes(MESSAGE, "TEXT") == b"body\r\n\r\nmore\r\n"
+    assert section.section_bytes(MESSAGE, "HEADER.FIELDS", {"subject"}) == \
         b"Subject: hi\r\n  continued\r\n\r\n"
-    assert fetch.section_bytes(MESSAGE, "HEADER.FIELDS.NOT", {"subject", "from"}) == \
+    assert section.section_bytes(MESSAGE, "HEADER.FIELDS.NOT", {"subject", "from"}) == \
         b"To: b@example.test\r\n\r\n"
 
 
 def test_sections_of_odd_messages():
-    assert fetch.split_message(b"Subject: no body") == (b"Subject: no body", b"")
-    assert fetch.split_message(b"A: b\n\nbare lf\n") == (b"A: b\n\n", b"bare lf\n")
+    assert section.split_message(b"Subject: no body") == (b"Subject: no body", b"")
+    assert section.split_message(b"A: b\n\nbare lf\n") == (b"A: b\n\n", b"bare lf\n")
+    # A message that starts with a blank line has an empty header.
+    assert section.split_message(b"\r\nA: not a header\r\n\r\nx") == \
+        (b"\r\n", b"A: not a header\r\n\r\nx")

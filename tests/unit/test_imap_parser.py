@@ -6,7 +6,7 @@ import pytest
 
 from mailsuite.core.stream import LineTooLong, Stream
 from mailsuite.imapd import parser, utf7
-from mailsuite.imapd.errors import Bad, TooBig
+from mailsuite.imapd.errors import Bad, No, TooBig
 from mailsuite.imapd.parser import Atom, String
 
 
@@ -210,9 +210,10 @@ class FakeTransport:
         pass
 
 
-def read(chunks, max_literal=parser.MAX_LITERAL):
+def read(chunks, max_literal=parser.MAX_LITERAL, receive=None, commands=1):
     """Run read_command over a stream that receives `chunks` one by one;
-    returns (command bytes or exception, continuation count)."""
+    returns (command bytes or exception, continuation count), or a list of
+    those for several `commands` in a row."""
     async def go():
         stream = Stream()
         stream.connection_made(FakeTransport())
@@ -227,12 +228,16 @@ def read(chunks, max_literal=parser.MAX_LITERAL):
                 stream.data_received(chunk)
             stream.eof_received()
         feeder = asyncio.ensure_future(feed())
-        try:
-            result = await parser.read_command(stream, cont, max_literal)
-        except Exception as exc:
-            result = exc
+        results = []
+        for _ in range(commands):
+            try:
+                result = await parser.read_command(stream, cont, max_literal, receive)
+            except Exception as exc:
+                result = exc
+            results.append((result, len(continuations)))
+            continuations.clear()
         await feeder
-        return result, len(continuations)
+        return results if commands > 1 else results[0]
     return asyncio.run(go())
 
 
@@ -277,6 +282,89 @@ def test_read_literal_limit_is_the_callers():
 def test_read_too_big_nonsync_literal_is_fatal():
     exc, _ = read([b"t1 APPEND x {999999999999+}\r\n"])
     assert isinstance(exc, TooBig) and exc.fatal
+
+
+def test_a_long_nonsync_literal_is_refused_and_dropped_with_its_command():
+    # RFC 7888 5 (LITERAL-): over 4096 octets, BAD [TOOBIG]; the bytes already on
+    # the wire, and the rest of the command, are read and dropped.
+    data = b"x" * 4990 + b"\r\nt9 NOOP"         # command-like bytes inside
+    (exc, _), (after, _) = read([b"t1 LOGIN {5000+}\r\n", data,
+                                 b" more {3+}\r\nabc end\r\n", b"t2 NOOP\r\n"],
+                                commands=2)
+    assert isinstance(exc, TooBig) and not exc.fatal and exc.tag == "t1"
+    assert after == b"t2 NOOP"
+    data, _ = read([b"t1 LOGIN {4096+}\r\n" + b"x" * 4096 + b" y\r\n"])
+    assert parse(data).args == [b"x" * 4096, "y"]
+
+
+class Sink:
+    """A hook's sink that keeps what it is given."""
+
+    def __init__(self, fail_after=None):
+        self.pieces, self.closed, self.discarded = [], False, False
+        self.fail_after = fail_after
+
+    async def write(self, piece):
+        if self.fail_after is not None and len(self.pieces) >= self.fail_after:
+            raise No("disk full", "UNAVAILABLE")
+        self.pieces.append(piece)
+
+    async def close(self):
+        self.closed = True
+
+    async def discard(self):
+        self.discarded = True
+
+
+def test_a_hook_takes_literals_in_pieces():
+    sinks, heads = [], []
+
+    async def receive(head, size):
+        heads.append((bytes(head), size))
+        if size < 100:
+            return None
+        sinks.append(Sink())
+        return sinks[-1]
+    big = b"y" * (parser.PIECE + 10)
+    data, cont = read([b"t1 APPEND INBOX {%d}\r\n" % len(big), big,
+                       b" {2}\r\n", b"ab (\\Seen) {%d}\r\n" % len(big), big,
+                       b"\r\n"], receive=receive)
+    assert cont == 3
+    assert [len(p) for p in sinks[0].pieces] == [parser.PIECE, 10]
+    assert b"".join(sinks[1].pieces) == big and sinks[1].closed
+    assert heads[0] == (b"t1 APPEND INBOX {%d}\r\n" % len(big), len(big))
+    cmd = parse(data)
+    assert cmd.args[0] == "INBOX" and cmd.args[1] is sinks[0]
+    assert cmd.args[2:] == [b"ab", [Atom("\\Seen")], sinks[1]]
+    assert isinstance(cmd.args[2], parser.Literal)
+    assert not any(sink.discarded for sink in sinks)
+
+
+def test_a_hook_may_refuse_before_the_literal_comes():
+    sinks = []
+
+    async def receive(head, size):
+        if sinks:
+            raise No("over quota", "OVERQUOTA")
+        sinks.append(Sink())
+        return sinks[-1]
+    exc, cont = read([b"t1 APPEND INBOX {3}\r\n", b"abc {4}\r\n"], receive=receive)
+    assert isinstance(exc, No) and exc.code == "OVERQUOTA" and exc.tag == "t1"
+    assert cont == 1                    # the second literal was never asked for
+    assert sinks[0].discarded
+
+
+def test_a_failing_sink_drops_the_rest_of_the_command():
+    sink = Sink(fail_after=1)
+
+    async def receive(head, size):
+        return sink
+    big = b"z" * (3 * parser.PIECE)
+    (exc, _), (after, _) = read([b"t1 APPEND INBOX {%d}\r\n" % len(big), big,
+                                 b" {1+}\r\nq\r\nt2 NOOP\r\n"],
+                                receive=receive, commands=2)
+    assert isinstance(exc, No) and exc.tag == "t1" and sink.discarded
+    assert after == b"t2 NOOP"
 
 
 def test_read_line_too_long():

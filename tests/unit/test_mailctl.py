@@ -146,6 +146,20 @@ def test_user_add_quota(inst, acc):
             status=USAGE)
 
 
+def test_user_quota(inst, acc):
+    inst.mailctl("user", "add", "--quota", "2M", "--generate", "bob@example.test")
+    assert acc.quota("bob@example.test") == 2 << 20
+    for size, expected in (("1500", 1500), ("512k", 512 << 10), ("3G", 3 << 30),
+                           ("1T", 1 << 40), ("none", 0), ("0", 0)):
+        proc = inst.mailctl("user", "quota", "bob@example.test", size)
+        assert proc.stdout == proc.stderr == ""
+        assert acc.quota("bob@example.test") == expected, size
+    for bad in ("-1", "lots", "1.5G", "2P", ""):
+        refused(inst, "user", "quota", "bob@example.test", bad, status=USAGE)
+    refused(inst, "user", "quota", "amy@example.test", "1M",
+            message="no such user: amy@example.test")
+
+
 def test_user_add_bad_input(inst, acc):
     inst.add_user("bob@example.test")
     refused(inst, "user", "add", "--generate", "BOB@example.test",

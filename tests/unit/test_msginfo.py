@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-from mailsuite.core import msginfo
+from mailsuite.core import mailaddress, msginfo
 
 MULTIPART = (
     b"From: Alice <alice@example.org>\r\n"
@@ -74,7 +74,9 @@ def test_bodystructure_with_offsets_and_an_attached_message():
     assert (body["type"], body["subtype"]) == ("multipart", "mixed")
     text, attached, pdf = body["parts"]
     assert body_of(MULTIPART, text) == b"hello\r\nworld"
-    assert (text["lines"], text["params"]) == (2, [["charset", "utf-8"]])
+    # The CRLF before a delimiter is the delimiter's (RFC 2046 5.1.1), and a
+    # last line without its line end is not counted (as Dovecot counts).
+    assert (text["lines"], text["params"]) == (1, [["charset", "utf-8"]])
     assert attached["message"]["envelope"][1] == "inner"
     assert body_of(MULTIPART, attached["message"]["body"]) == b"inner body"
     assert body_of(MULTIPART, pdf) == b"AAAA"
@@ -114,3 +116,54 @@ def test_a_message_in_a_file_gives_the_same_answers(monkeypatch, chunk):
         assert msginfo.analyse(data) == msginfo.analyse(MULTIPART)
         assert data.find(b"--b1--") == MULTIPART.find(b"--b1--")
         assert data.find(b"absent") == -1
+
+
+def test_parameters_keep_rfc2231_values_encoded():
+    message = (b"Content-Type: text/plain; name*0=\"long \"; name*1=\"name.txt\"\r\n"
+               b"Content-Disposition: attachment; filename*0*=utf-8''caf%C3;\r\n"
+               b" filename*1*=%A9.txt; size=3\r\n"
+               b"\r\nabc")
+    body = msginfo.analyse(message)["body"]
+    # Continuations are joined; a value with a charset stays encoded, since
+    # IMAP4rev1 strings have no charset: the client decodes it.
+    assert body["params"] == [["charset", "us-ascii"], ["name", "long name.txt"]]
+    assert body["disposition"] == ["attachment", [["size", "3"],
+                                                  ["filename*", "utf-8''caf%C3%A9.txt"]]]
+
+
+def test_text_is_us_ascii_unless_it_says():
+    # RFC 2045 5.2, RFC 2046 4.1.2: for every text subtype.
+    html = msginfo.analyse(b"Content-Type: text/html; name=x\r\n\r\n<p>")["body"]
+    assert html["params"] == [["charset", "us-ascii"], ["name", "x"]]
+    latin = msginfo.analyse(b"Content-Type: text/plain; charset=latin1\r\n\r\nx")["body"]
+    assert latin["params"] == [["charset", "latin1"]]
+    image = msginfo.analyse(b"Content-Type: image/png\r\n\r\nx")["body"]
+    assert image["params"] == []
+
+
+@pytest.mark.parametrize("field", [
+    "a@example.org", "Alice <a@example.org>", "Alice B. Cooper <a@example.org>",
+    "<a@example.org>", "x@[1.2.3.4]", "Alice  B <a@example.org>", '"A" <a@b.c>'])
+def test_the_address_fast_path_agrees_with_the_parser(field):
+    info = msginfo.analyse(b"From: " + field.encode() + b"\r\n\r\n")
+    assert info["envelope"][2] == mailaddress.parse(field)
+
+
+def test_addresses_in_the_envelope():
+    info = msginfo.analyse(b"To: nodomain, <@route:u@h.test>\r\n"
+                           b"Cc: group: a@b.test;\r\n\r\n")
+    assert info["envelope"][5] == [[None, None, "nodomain", "MISSING_DOMAIN"],
+                                   [None, "@route", "u", "h.test"]]
+    assert info["envelope"][6] == [[None, None, "group", None],
+                                   [None, None, "a", "b.test"], [None] * 4]
+
+
+def test_fields_are_read_without_their_comments():
+    body = msginfo.analyse(b"Content-Type: text\r\n"
+                           b"Content-Transfer-Encoding: Base64 (a comment)\r\n"
+                           b"Content-Language: en-GB (British), de\r\n\r\nx")["body"]
+    # RFC 2045 5.2: an invalid Content-Type is the default one.
+    assert (body["type"], body["subtype"]) == ("text", "plain")
+    assert body["encoding"] == "Base64"
+    assert body["language"] == ["en-GB", "de"]
+    assert msginfo.analyse(b"\r\nx")["body"]["encoding"] == "7bit"

@@ -1,0 +1,305 @@
+"""imapd's APPEND (MULTIAPPEND, APPENDLIMIT, LITERAL-), COPY, MOVE, UIDPLUS and QUOTA
+on real sockets: imaplib where it can say it, raw dialogs where it cannot."""
+
+import imaplib
+import os
+import re
+
+import pytest
+
+from mailsuite.core import maildir
+from test_imapd import Raw, set_config
+
+USER = "demo@example.test"
+PASSWORD = "secret-password"
+MESSAGE = (b"From: Alice <alice@example.org>\r\nTo: demo@example.test\r\n"
+           b"Subject: saved\r\n\r\nA message a client saves.\r\n")
+DATE = '"17-Jul-1996 02:44:25 -0700"'
+LIMIT = 3 << 20             # the instance's APPENDLIMIT
+
+
+@pytest.fixture
+def inst(instance):
+    set_config(instance, plaintext_loopback=True, max_message_size=LIMIT)
+    instance.add_user(USER, PASSWORD)
+    with maildir.Store(instance.maildir(USER)) as store:
+        store.create_folder("Archive")
+    instance.start("imapd")
+    yield instance
+    # NO [SERVERBUG] answers would show up here as logged tracebacks.
+    assert "Traceback" not in instance.log("imapd")
+
+
+def client(inst, select=None):
+    c = imaplib.IMAP4("127.0.0.1", inst.port("imap"), timeout=30)
+    c.login(USER, PASSWORD)
+    if select:
+        assert c.select(select)[0] == "OK"
+    return c
+
+
+def raw(inst, select=None):
+    r = Raw(inst.port("imap"))
+    r.login()
+    if select:
+        assert r.command(f"SELECT {select}", "s")[0].startswith(b"s OK")
+    return r
+
+
+def code(response):
+    """The response code of a tagged or untagged line: 'COPYUID 1 2 3'."""
+    found = re.search(rb"\[([^]]*)\]", response)
+    return found.group(1).decode() if found else None
+
+
+def uidvalidity(inst, folder):
+    with maildir.Store(inst.maildir(USER)) as store:
+        return store.folder(folder).state().uidvalidity
+
+
+def contents(inst, folder):
+    """{uid: (flags, internal date, bytes)} of a folder, read from the store."""
+    with maildir.Store(inst.maildir(USER)) as store:
+        f = store.folder(folder)
+        return {uid: (r.flags, r.internaldate, f.read(r))
+                for uid, r in sorted(f.records(f.uids()).items())}
+
+
+def tmp_files(inst):
+    root = inst.maildir(USER)
+    return [name for path in [root] + list(root.glob(".*"))
+            if (path / "tmp").is_dir() for name in os.listdir(path / "tmp")]
+
+
+# APPEND
+
+def test_append_keeps_flags_and_date_and_says_where(inst):
+    c = client(inst)
+    typ, data = c.append("Archive", r"(\Seen $Work)", DATE, MESSAGE)
+    assert typ == "OK"
+    assert code(data[0]) == f"APPENDUID {uidvalidity(inst, 'Archive')} 1"
+    assert contents(inst, "Archive") == {
+        1: ({"\\Seen", "$Work"}, 837596665.0, MESSAGE)}
+    c.select("Archive")
+    _, data = c.fetch("1", "(FLAGS INTERNALDATE BODY.PEEK[])")
+    assert b'INTERNALDATE "17-Jul-1996 09:44:25 +0000"' in data[0][0]
+    assert data[0][1] == MESSAGE
+
+
+def test_append_never_makes_a_mailbox(inst):
+    c = client(inst)
+    typ, data = c.append("Nowhere", None, None, MESSAGE)
+    assert (typ, code(data[0])) == ("NO", "TRYCREATE")
+    assert not (inst.maildir(USER) / ".Nowhere").exists()
+
+
+def test_append_to_the_selected_mailbox_is_reported_at_once(inst):
+    r = raw(inst, "INBOX")
+    r.send(b"t1 APPEND INBOX {%d}\r\n" % len(MESSAGE))
+    assert r.line().startswith(b"+")
+    r.send(MESSAGE + b"\r\n")
+    tagged, untagged = r.until("t1")
+    assert tagged.startswith(b"t1 OK [APPENDUID ")
+    assert b"* 1 EXISTS\r\n" in untagged
+
+
+def multiappend(r, messages, tag="t1"):
+    """Send APPEND Archive with [(options, data)] over synchronizing literals;
+    returns the tagged answer as soon as one comes."""
+    r.send(f"{tag} APPEND Archive".encode())
+    for options, data in messages:
+        r.send(b" " + options + b" {%d}\r\n" % len(data) if options
+               else b" {%d}\r\n" % len(data))
+        answer = r.line()
+        if not answer.startswith(b"+"):
+            return answer
+        r.send(data)
+    r.send(b"\r\n")
+    return r.until(tag)[0]
+
+
+def test_multiappend_adds_every_message_at_once(inst):
+    r = raw(inst)
+    tagged = multiappend(r, [(rb"(\Flagged)", MESSAGE), (DATE.encode(), b"two\r\n"),
+                             (b"", b"three\r\n")])
+    assert code(tagged) == f"APPENDUID {uidvalidity(inst, 'Archive')} 1:3"
+    found = contents(inst, "Archive")
+    assert [data for _, _, data in found.values()] == [MESSAGE, b"two\r\n",
+                                                        b"three\r\n"]
+    assert found[1][0] == {"\\Flagged"} and found[2][1] == 837596665.0
+
+
+def test_multiappend_is_all_or_nothing(inst):
+    r = raw(inst)
+    tagged = multiappend(r, [(b"", MESSAGE), (b'"31-Feb-2024 00:00:00 +0000"', b"x")])
+    assert tagged.startswith(b"t1 BAD")
+    inst.mailctl("user", "quota", USER, str(len(MESSAGE) + 5))
+    tagged = multiappend(r, [(b"", MESSAGE), (b"", b"0123456789")], tag="t2")
+    assert tagged.startswith(b"t2 NO [OVERQUOTA]")
+    assert contents(inst, "Archive") == {}
+    assert tmp_files(inst) == []
+    assert r.command("NOOP", "t3")[0].startswith(b"t3 OK")
+
+
+def test_a_big_message_is_saved_whole(inst):
+    big = MESSAGE + b"".join(b"line %07d of a long message\r\n" % n
+                             for n in range(80000))        # 2.6 MB, many pieces
+    c = client(inst)
+    typ, data = c.append("INBOX", None, None, big)
+    assert typ == "OK"
+    assert contents(inst, "INBOX")[1][2] == big
+    assert tmp_files(inst) == []
+    c.select("INBOX")
+    _, data = c.fetch("1", "(RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert b"RFC822.SIZE %d" % len(big) in data[0][0]
+
+
+def test_appendlimit_refuses_before_the_message_is_sent(inst):
+    r = raw(inst)
+    _, untagged = r.command("CAPABILITY")
+    assert f"APPENDLIMIT={LIMIT}".encode() in untagged[0].split()
+    r.send(b"t1 APPEND INBOX {%d}\r\n" % (LIMIT + 1))
+    # RFC 7889: NO [TOOBIG] instead of "+": the client never sends the message.
+    assert r.line().startswith(b"t1 NO [TOOBIG]")
+    assert r.command("NOOP", "t2")[0].startswith(b"t2 OK")
+
+
+def test_a_big_message_into_a_missing_mailbox_is_never_sent(inst):
+    r = raw(inst)
+    r.send(b"t1 APPEND Nowhere (\\Seen) {%d}\r\n" % (2 << 20))
+    assert r.line().startswith(b"t1 NO [TRYCREATE]")
+    inst.mailctl("user", "quota", USER, "1M")
+    r.send(b"t2 APPEND INBOX {%d}\r\n" % (2 << 20))
+    assert r.line().startswith(b"t2 NO [OVERQUOTA]")
+    assert r.command("NOOP", "t3")[0].startswith(b"t3 OK")
+
+
+def test_non_synchronizing_literals_of_4096_octets_at_most(inst):
+    r = raw(inst)
+    _, untagged = r.command("CAPABILITY")
+    assert b"LITERAL-" in untagged[0] and b"LITERAL+" not in untagged[0]
+    small = MESSAGE + b"x" * (4096 - len(MESSAGE))
+    tagged, _ = r.command(b"APPEND INBOX {4096+}\r\n" + small)
+    assert tagged.startswith(b"t1 OK [APPENDUID ")
+    # RFC 7888 5: a longer one is refused; its bytes are read and dropped.
+    tagged, _ = r.command(b"APPEND INBOX {4097+}\r\n" + small + b"x", "t2")
+    assert tagged.startswith(b"t2 BAD [TOOBIG]")
+    assert r.command("NOOP", "t3")[0].startswith(b"t3 OK")
+    assert list(contents(inst, "INBOX")) == [1]
+
+
+# COPY, MOVE, UID EXPUNGE
+
+def fill_inbox(inst, count=3):
+    c = client(inst)
+    for n in range(count):
+        c.append("INBOX", r"(\Seen)" if n == 1 else None, DATE, MESSAGE + b"%d\r\n" % n)
+    c.select("INBOX")
+    return c
+
+
+def test_copy_says_where_the_copies_are(inst):
+    c = fill_inbox(inst)
+    typ, data = c.copy("2:3", "Archive")
+    assert typ == "OK"
+    assert code(data[0]) == f"COPYUID {uidvalidity(inst, 'Archive')} 2:3 1:2"
+    inbox, archive = contents(inst, "INBOX"), contents(inst, "Archive")
+    assert archive == {1: inbox[2], 2: inbox[3]}
+    assert archive[1][0] == {"\\Seen"}
+    r = raw(inst, "INBOX")
+    tagged, _ = r.command("UID COPY 3,1 Archive")
+    assert code(tagged) == f"COPYUID {uidvalidity(inst, 'Archive')} 1,3 3:4"
+
+
+def test_copy_into_a_missing_mailbox_is_trycreate(inst):
+    c = fill_inbox(inst, 1)
+    typ, data = c.copy("1", "Nowhere")
+    assert (typ, code(data[0])) == ("NO", "TRYCREATE")
+    r = raw(inst, "INBOX")
+    assert r.command("UID COPY 1 Nowhere")[0].startswith(b"t1 NO [TRYCREATE]")
+
+
+def test_move_reports_copyuid_then_the_expunges(inst):
+    fill_inbox(inst)
+    r = raw(inst, "INBOX")
+    tagged, untagged = r.command("MOVE 1:2 Archive")
+    assert tagged.startswith(b"t1 OK")
+    v = uidvalidity(inst, "Archive")
+    assert untagged == [f"* OK [COPYUID {v} 1:2 1:2] moved\r\n".encode(),
+                        b"* 2 EXPUNGE\r\n", b"* 1 EXPUNGE\r\n"]
+    tagged, untagged = r.command("UID MOVE 3 Archive", "t2")
+    assert untagged == [f"* OK [COPYUID {v} 3 3] moved\r\n".encode(),
+                        b"* 1 EXPUNGE\r\n"]
+    assert list(contents(inst, "INBOX")) == [] and list(contents(inst, "Archive")) \
+        == [1, 2, 3]
+
+
+def test_move_is_seen_by_the_other_sessions(inst):
+    fill_inbox(inst)
+    mover = raw(inst, "INBOX")
+    watcher = raw(inst, "INBOX")
+    idler = raw(inst, "Archive")
+    idler.send(b"i IDLE\r\n")
+    assert idler.line().startswith(b"+")
+    assert mover.command("UID MOVE 2 Archive")[0].startswith(b"t1 OK")
+    # The session in IDLE in the target hears of the new message by itself.
+    assert idler.line() == b"* 1 EXISTS\r\n"
+    idler.send(b"DONE\r\n")
+    assert idler.until("i")[0].startswith(b"i OK")
+    _, untagged = watcher.command("NOOP")
+    assert untagged == [b"* 2 EXPUNGE\r\n"]
+    _, untagged = watcher.command("FETCH 1:* (UID)")
+    assert untagged == [b"* 1 FETCH (UID 1)\r\n", b"* 2 FETCH (UID 3)\r\n"]
+
+
+def test_move_in_a_read_only_mailbox_is_refused(inst):
+    fill_inbox(inst, 1)
+    r = raw(inst)
+    assert r.command("EXAMINE INBOX")[0].startswith(b"t1 OK")
+    assert r.command("MOVE 1 Archive")[0].startswith(b"t1 NO [READ-ONLY]")
+    assert r.command("COPY 1 Archive")[0].startswith(b"t1 OK [COPYUID ")
+    assert list(contents(inst, "INBOX")) == [1]
+
+
+def test_uid_expunge_removes_only_the_set(inst):
+    c = fill_inbox(inst)
+    c.store("1:3", "+FLAGS", r"(\Deleted)")
+    typ, data = c.uid("EXPUNGE", "1:2")
+    assert typ == "OK"
+    assert c.untagged_responses.get("EXPUNGE") == [b"2", b"1"]
+    assert list(contents(inst, "INBOX")) == [3]
+
+
+# QUOTA
+
+def test_quota_root_and_usage(inst):
+    c = client(inst)
+    typ, data = c.getquotaroot("INBOX")
+    assert typ == "OK" and data == [[b'"INBOX"'], [None]]      # no quota, no root
+    assert c.getquota('""')[0] == "NO"
+    inst.mailctl("user", "quota", USER, "10K")
+    c.append("INBOX", None, None, MESSAGE * 40)
+    # RFC 9208 5.1: units of 1024 octets, the usage rounded up.
+    usage = b'"" (STORAGE %d 10)' % -(-len(MESSAGE * 40) // 1024)
+    typ, data = c.getquotaroot("Archive")
+    assert data == [[b'"Archive" ""'], [usage]]
+    assert c.getquota('""') == ("OK", [usage])
+    assert c.getquota('"other"')[0] == "NO"
+    assert c.getquotaroot("Nowhere")[0] == "NO"
+
+
+def test_append_and_copy_past_the_quota_are_refused(inst):
+    c = fill_inbox(inst)
+    with maildir.Store(inst.maildir(USER)) as store:
+        used = store.usage()
+    inst.mailctl("user", "quota", USER, str(used + len(MESSAGE) + 3))   # one copy
+    typ, data = c.copy("1:2", "Archive")
+    assert (typ, code(data[0])) == ("NO", "OVERQUOTA")
+    typ, data = c.append("Archive", None, None, MESSAGE * 2)
+    assert (typ, code(data[0])) == ("NO", "OVERQUOTA")
+    assert contents(inst, "Archive") == {}
+    assert c.copy("1", "Archive")[0] == "OK"
+    # Moving takes no more room.
+    assert c.uid("MOVE", "2:3", "Archive")[0] == "OK"
+    assert list(contents(inst, "Archive")) == [1, 2, 3]
+    assert tmp_files(inst) == []
