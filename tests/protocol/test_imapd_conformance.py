@@ -60,3 +60,17 @@ def expand(sequence_set):
         low, _, high = part.partition(":")
         numbers += range(int(low), int(high or low) + 1)
     return numbers
+
+
+def test_name_not_valid_modified_utf7_names_no_mailbox(inst):
+    # RFC 3501 5.1.3: "&'+,-" is no valid shift sequence, yet the command is
+    # well formed (imaptest's atoms group): SELECT is NO, LIST and LSUB list
+    # nothing, and none of them is BAD.
+    r = raw(inst)
+    name = "!#$&'+,-.0123456789:;<=>?@^_`|[}"
+    tagged, _ = r.command(f"SELECT {name}", "s")
+    assert tagged.startswith(b"s NO "), tagged
+    for verb in ("LIST", "LSUB"):
+        tagged, untagged = r.command(f'{verb} "" {name}%*', "l")
+        assert tagged.startswith(b"l OK "), tagged
+        assert untagged == []
