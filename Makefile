@@ -19,8 +19,12 @@ all: test
 deps:
 	@tools/install-deps
 
-run: deps
-	bin/mailsuite-dev
+# PORT_OFFSET=N adds N to every dev port (a second instance, or a port in use).
+PORT_OFFSET ?= 0
+
+run:
+	@tools/install-deps --run
+	bin/mailsuite-dev --port-offset $(PORT_OFFSET)
 
 # pytest exits 5 when it collected no test; like every other non-zero status,
 # make treats it as a failure.

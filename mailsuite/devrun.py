@@ -12,6 +12,7 @@ A port already in use is one line on stderr and exit 1.
 """
 
 import argparse
+import errno
 import os
 import selectors
 import signal
@@ -134,8 +135,12 @@ def _bind_tcp(program, name, port):
     try:
         return dev.bind_tcp(port)
     except OSError as exc:
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = ("; another program has that port: run with another offset, "
+                    "e.g. `make run PORT_OFFSET=100`")
         raise Fatal(f"cannot listen on 127.0.0.1:{port} for {program} ({name}): "
-                    f"{exc.strerror or exc}") from None
+                    f"{exc.strerror or exc}{hint}") from None
 
 
 # supervision

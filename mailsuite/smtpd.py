@@ -48,6 +48,20 @@ class MXSession(Session):
             raise ProtocolError(552, "5.2.2", f"<{path}>: mailbox full",
                                 counted=False)
 
+    async def postmaster_domain(self):
+        """The server's own name when it is a local domain, else the nearest local
+        domain above it (mail.example.org -> example.org), else the first one."""
+        accounts = self.service.accounts
+        labels = self.hostname.lower().split(".")
+        for start in range(len(labels) - 1):
+            domain = ".".join(labels[start:])
+            if accounts.is_local_domain(domain):
+                return domain
+        domains = accounts.domains()
+        if not domains:
+            return await super().postmaster_domain()
+        return domains[0]
+
     async def accept(self, envelope, data):
         qid = new_qid()
         message = self.service.spool.draft(qid)

@@ -41,7 +41,8 @@ Contract (every daemon relies on exactly this):
         def aliases(self, domain=None) -> list[tuple[str, list[str]]]
         def resolve(self, address) -> list[str]
             # final recipients: the user itself, else its alias targets (recursively,
-            # depth-limited), else the domain's catch-all; [] when nobody takes it
+            # depth-limited), else the domain's catch-all; postmaster@ a local
+            # domain that nobody takes goes to the oldest user; [] when nobody takes it
         def mailbox_dir(self, address) -> Path   # <state_dir>/mail/<domain>/<local>
 
 Failure policy: every refusal (bad syntax, unknown domain, duplicate, missing entry,
@@ -67,6 +68,7 @@ from . import lmdbenv
 
 MAP_SIZE = 1 << 30          # address space only; the file grows as it is used
 MAX_DEPTH = 10              # alias expansion depth, as sendmail's MAXRCRSN
+POSTMASTER = "postmaster"
 
 # RFC 9106 section 4, second recommended option (for memory-constrained
 # environments). Fixed here rather than left to the library's default, which changes
@@ -242,7 +244,7 @@ class Accounts(lmdbenv.Handle):
                 raise AccountError(f"{address} is an alias; remove the alias first")
             self._put(txn, self._users, address, {
                 "hash": hashed, "enabled": True, "quota": quota,
-                "created": int(time.time())})
+                "created": int(time.time()), "created_ns": time.time_ns()})
 
     def remove_user(self, address):
         address = normalize(address)
@@ -356,7 +358,19 @@ class Accounts(lmdbenv.Handle):
         out = []
         with self.env.begin() as txn:
             self._expand(txn, address, 0, set(), out)
+            # RFC 5321 4.5.1: every domain we take mail for has a postmaster. With
+            # no user, alias or catch-all of that name, the first administrator
+            # (the oldest user of the server) receives it.
+            if (not out and address.startswith(POSTMASTER + "@")
+                    and txn.get(_domain_of(address).encode(), db=self._domains)):
+                out = self._first_admin(txn)
         return list(dict.fromkeys(out))
+
+    def _first_admin(self, txn):
+        # Users made before created_ns existed count by their second of creation.
+        users = [(record.get("created_ns", record["created"] * 10**9), key)
+                 for key, record in self._items(txn, self._users)]
+        return [min(users)[1]] if users else []
 
     def _expand(self, txn, address, depth, seen, out):
         """Append the final recipients of `address` to `out`; `seen` breaks loops."""

@@ -4,6 +4,7 @@
     mailctl [-c FILE] user add|list|remove|passwd|disable|enable ...
     mailctl [-c FILE] alias add|list|remove ...
     mailctl [-c FILE] tls self-signed ...
+    mailctl [-c FILE] setup [--hostname H] [--domain D] [--admin ADDRESS] [--yes]
 
 The instance is picked by -c/--config, else $MAILSUITE_CONFIG, else
 /etc/mailsuite/mailsuite.toml. Each group module adds itself to `main` when
@@ -89,4 +90,4 @@ def main(ctx, config_file):
     ctx.call_on_close(instance.close)
 
 
-from . import domain, user, alias, tls  # noqa: E402,F401  (each adds its group to main)
+from . import domain, user, alias, tls, setup  # noqa: E402,F401  (each adds its group to main)

@@ -6,6 +6,7 @@ aliases) come from core.accounts as AccountError and exit 1.
 
 import click
 
+from ..core.accounts import AccountError, normalize
 from . import main, pass_instance
 
 
@@ -16,10 +17,24 @@ def domain():
 
 @domain.command("add")
 @click.argument("name")
+@click.option("--postmaster", metavar="ADDRESS",
+              help="Make postmaster@NAME an alias of ADDRESS.")
 @pass_instance
-def add(instance, name):
-    """Take mail for the domain NAME."""
-    instance.accounts.add_domain(name)
+def add(instance, name, postmaster):
+    """Take mail for the domain NAME.
+
+    Mail to postmaster@NAME (RFC 5321 4.5.1) goes to the --postmaster ADDRESS,
+    or, without one and until such an alias exists, to the oldest user."""
+    accounts = instance.accounts
+    if postmaster:
+        normalize(postmaster)           # a bad target is refused before any change
+    accounts.add_domain(name)
+    if postmaster:
+        try:
+            accounts.add_alias(f"postmaster@{name}", [postmaster])
+        except AccountError:
+            accounts.remove_domain(name)    # a command that fails changes nothing
+            raise
 
 
 @domain.command("list")

@@ -26,6 +26,7 @@ _PARAM = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)(?:=([\x21-\x3c\x3e-\x7e\u0080-\
 MAX_LOCAL = 64
 MAX_DOMAIN = 255
 MAX_PATH = 256
+POSTMASTER = "postmaster"
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,9 @@ class Path:
         return str(self).isascii()
 
 
-def parse_path(text, allow_null=False):
-    """Parse '<path> params…'; return (Path, {PARAM: value or True})."""
+def parse_path(text, allow_null=False, allow_postmaster=False):
+    """Parse '<path> params…'; return (Path, {PARAM: value or True}). With
+    allow_postmaster, "<Postmaster>" gives Path("postmaster"), with no domain."""
     text = text.lstrip(" ")  # Postfix and others accept "FROM: <a@b>"
     if not text.startswith("<"):
         raise ProtocolError(501, "5.1.7", "syntax: the address must be in <>")
@@ -66,6 +68,10 @@ def parse_path(text, allow_null=False):
         if not allow_null:
             raise ProtocolError(501, "5.1.3", "a null address is not allowed here")
         return Path(), params
+    # RFC 5321 4.1.1.3: RCPT TO:<Postmaster> with no domain must be accepted, and
+    # the local part "postmaster" is case-insensitive (4.5.1).
+    if allow_postmaster and raw.lower() == POSTMASTER:
+        return Path(POSTMASTER), params
     return _parse_mailbox(raw), params
 
 

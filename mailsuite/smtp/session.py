@@ -22,7 +22,7 @@ from ..core.server import peer_ip
 from ..core.stream import LineTooLong, StreamClosed, TLSHandshakeFailed
 from ..core.tls import TLSUnavailable
 from . import data as msgdata
-from .address import parse_path
+from .address import Path, parse_path
 from .errors import ProtocolError
 
 log = logging.getLogger("smtp")
@@ -176,6 +176,10 @@ class Session:
         """Raise ProtocolError to refuse RCPT TO."""
         raise ProtocolError(554, "5.7.1", "relay denied")
 
+    async def postmaster_domain(self):
+        """The domain whose postmaster a bare RCPT TO:<Postmaster> reaches."""
+        raise ProtocolError(550, "5.1.1", "<Postmaster>: user unknown")
+
     async def accept(self, envelope, data):
         """Take the message from `data`, an async iterator of its pieces as they
         arrive (it raises ProtocolError at its end if the message broke a limit),
@@ -257,10 +261,12 @@ class Session:
             raise ProtocolError(503, "5.5.1", "need MAIL before RCPT")
         if not arg.upper().startswith("TO:"):
             raise ProtocolError(501, "5.5.4", "syntax: RCPT TO:<address>")
-        path, params = parse_path(arg[3:])
+        path, params = parse_path(arg[3:], allow_postmaster=True)
         if params:
             raise ProtocolError(555, "5.5.4", "unsupported parameter "
                                 + next(iter(params)))
+        if not path.domain:
+            path = Path(path.local, await self.postmaster_domain())
         if not path.ascii and not self.envelope.smtputf8:
             raise ProtocolError(553, "5.6.7", "non-ASCII address without SMTPUTF8")
         # RFC 5321 4.5.3.1.8: at least 100 recipients must be taken; past our

@@ -4,6 +4,7 @@ serves mail with no other step (swaks in, IMAPS out), then stops cleanly."""
 import imaplib
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -76,3 +77,20 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
     assert again.returncode == 0, out
     # Stopped at once, even right after start: no daemon lost the signal.
     assert "did not stop" not in out, out
+
+
+def test_a_busy_port_is_named_with_the_way_out(tmp_path):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 1025 + OFFSET + 7))
+    busy.listen(1)
+    try:
+        proc = subprocess.run(
+            [str(ROOT / "bin/mailsuite-dev"), "--dir", str(tmp_path / "dev"),
+             "--port-offset", str(OFFSET + 7)],
+            capture_output=True, text=True, timeout=60)
+    finally:
+        busy.close()
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{1025 + OFFSET + 7} for smtpd (smtp)" in proc.stderr
+    assert "make run PORT_OFFSET=" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -49,13 +49,13 @@ def suite(instance):
     return instance
 
 
-def swaks(inst, tmp_path, subject="swaks interop", *extra):
+def swaks(inst, tmp_path, subject="swaks interop", *extra, to=DEMO):
     message = tmp_path / f"message-{time.monotonic_ns()}.eml"
     message.write_bytes(HEADERS.replace(b"swaks interop", subject.encode())
                         + b"\r\n" + BODY.removesuffix(b"\r\n"))
     proc = subprocess.run(
         [SWAKS, "--server", "127.0.0.1", "--port", str(inst.port("smtp")),
-         "--helo", "client.test", "--from", "sender@client.test", "--to", DEMO,
+         "--helo", "client.test", "--from", "sender@client.test", "--to", to,
          "--data", f"@{message}", "--timeout", "30", *extra],
         capture_output=True, timeout=60)
     assert proc.returncode == 0, proc.stdout.decode(errors="replace")[-3000:]
@@ -149,3 +149,16 @@ def test_idle_session_sees_swaks_message_arrive(suite, tmp_path):
             client.logout()
         except (imaplib.IMAP4.error, OSError):
             pass
+
+
+@pytest.mark.parametrize("to", ["postmaster@example.test", "Postmaster"])
+def test_swaks_to_postmaster_is_delivered(suite, tmp_path, to):
+    # RFC 5321 4.5.1 and 4.1.1.3: postmaster@ every local domain, and the bare
+    # <Postmaster>, are accepted; with no alias of that name the first
+    # administrator (the server's oldest user, demo here) receives the mail.
+    out = swaks(suite, tmp_path, "to the postmaster", to=to)
+    assert f"RCPT TO:<{to}>" in out
+    messages = wait_messages(suite, 1)
+    assert len(messages) == 1, messages
+    head, body = split_message(next(iter(messages.values())))
+    assert b"Subject: to the postmaster" in head and body == BODY

@@ -49,6 +49,32 @@ def test_unknown_user_refused_with_550(mx):
     assert (code, text[:5]) == (550, b"5.1.1")
 
 
+def test_bare_postmaster_is_the_postmaster_of_the_hostnames_domain(mx):
+    # The server is mail.example.test: <Postmaster> is postmaster@example.test
+    # even when another local domain sorts first; its alias receives the mail.
+    mx.mailctl("domain", "add", "aaa.test", "--postmaster", "nobody@remote.test")
+    mx.mailctl("alias", "add", "postmaster@example.test", "demo@example.test")
+    with smtplib.SMTP("127.0.0.1", mx.port("smtp")) as client:
+        client.ehlo("client.test")
+        client.mail("a@sender.test")
+        assert client.rcpt("<Postmaster>")[0] == 250
+        code, text = client.data(MSG)
+    assert code == 250
+    qid = text.split()[-1].decode()
+    assert len(wait_for(lambda: mx.inbox_files())) == 1
+    assert wait_for(lambda: f"{qid}: to=<demo@example.test>, orig_to=<postmaster@"
+                            f"example.test>" in mx.log("deliverd"))
+
+
+def test_bare_postmaster_without_a_local_domain_is_unknown(instance):
+    instance.start("smtpd")
+    with smtplib.SMTP("127.0.0.1", instance.port("smtp")) as client:
+        client.ehlo("client.test")
+        client.mail("a@sender.test")
+        code, text = client.rcpt("<Postmaster>")
+    assert (code, text[:5]) == (550, b"5.1.1")
+
+
 def relay_attempts():
     return [
         "<someone@remote.test>",

@@ -430,3 +430,16 @@ def test_two_handles_in_one_process_share_the_environment(acc, tmp_path):
         second.add_domain("other.test")
         assert acc.is_local_domain("other.test")
     assert acc.domains() == ["example.test", "other.test"]
+
+
+def test_postmaster_of_every_local_domain_reaches_someone(acc):
+    # RFC 5321 4.5.1: with no user, alias or catch-all named postmaster, the
+    # oldest user receives its mail; an alias of that name takes precedence.
+    assert acc.resolve("postmaster@example.test") == []          # nobody at all yet
+    acc.add_domain("other.test")
+    acc.add_user("first@other.test", "pw")
+    acc.add_user("amy@example.test", "pw")
+    assert acc.resolve("PostMaster@example.test") == ["first@other.test"]
+    assert acc.resolve("postmaster@remote.test") == []            # not a local domain
+    acc.add_alias("postmaster@example.test", ["amy@example.test"])
+    assert acc.resolve("postmaster@example.test") == ["amy@example.test"]

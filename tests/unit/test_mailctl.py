@@ -71,6 +71,17 @@ def test_domain_bad_input(inst):
     refused(inst, "domain", "frob", "x.test", status=USAGE)
 
 
+def test_domain_add_with_a_postmaster(inst, acc):
+    inst.mailctl("domain", "add", "other.test", "--postmaster", "Boss@Example.test")
+    assert acc.aliases("other.test") == [("postmaster@other.test", ["boss@example.test"])]
+    # A refused alias leaves no domain behind: the command changes nothing.
+    refused(inst, "domain", "add", "third.test", "--postmaster", "not an address",
+            message="invalid address: not an address")
+    refused(inst, "domain", "add", "third.test", "--postmaster", "postmaster@third.test",
+            message="alias postmaster@third.test cannot point to itself")
+    assert lines(inst.mailctl("domain", "list")) == ["example.test", "other.test"]
+
+
 def test_domain_remove_refused_while_in_use(inst):
     inst.add_user("bob@example.test")
     refused(inst, "domain", "remove", "example.test",

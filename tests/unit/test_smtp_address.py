@@ -60,3 +60,13 @@ def test_invalid_paths(text):
 def test_str_requotes_local_part():
     assert str(Path("john doe", "example.test")) == '"john doe"@example.test'
     assert str(Path("john", "example.test")) == "john@example.test"
+
+
+def test_bare_postmaster_only_where_allowed():
+    # RFC 5321 4.1.1.3: RCPT TO:<Postmaster> needs no domain, in any case.
+    assert parse_path("<PostMaster>", allow_postmaster=True) == (Path("postmaster"), {})
+    with pytest.raises(ProtocolError) as err:
+        parse_path("<Postmaster>")
+    assert err.value.code == 501
+    with pytest.raises(ProtocolError):
+        parse_path("<postmasters>", allow_postmaster=True)
