@@ -33,12 +33,14 @@ test: deps
 		$(PYTHON) -m pytest -q -o faulthandler_timeout=$(TEST_TIMEOUT) \
 		$(PYTEST_TIMEOUT_OPT) $(PYTEST_ARGS) tests
 
-# The SMTP bench against a private Postfix, then the IMAP bench against a private
-# Dovecot (tests/bench/imapbench.py); the install adds dovecot-imapd.
+# The SMTP bench against a private Postfix, then the IMAP and POP3 benches against
+# a private Dovecot (tests/bench/imapbench.py, popbench.py); the install adds
+# dovecot-imapd and dovecot-pop3d.
 bench:
 	@tools/install-deps --bench
 	$(PYTHON) tests/bench/bench.py
 	$(PYTHON) tests/bench/imapbench.py
+	$(PYTHON) tests/bench/popbench.py
 
 # The Debian package, built from a temporary copy of the tree with PATH limited to
 # the system's directories: build/deb/mailsuite_<version>_all.deb. DEB_VERSION

@@ -26,6 +26,7 @@ PROGRAMS = {
     "smtpd": [("smtp", 1025)],
     "deliverd": [("wakeup", None)],
     "imapd": [("imap", 1143), ("imaps", 1993)],
+    "pop3d": [("pop3", 1110), ("pop3s", 1995)],
 }
 
 
@@ -120,6 +121,9 @@ cert = "tls/cert.pem"
 key = "tls/key.pem"
 
 [imapd]
+plaintext_loopback = true
+
+[pop3d]
 plaintext_loopback = true
 {extra}"""
 

@@ -307,7 +307,9 @@ def banner(cfg, sockets, password_file, missing):
     lines = ["", f"mailsuite development instance ({cfg_shown})"]
     rows = [("smtp", "SMTP (MX)", ""),
             ("imap", "IMAP", "STARTTLS; plaintext login allowed on loopback"),
-            ("imaps", "IMAPS", f"self-signed certificate {shown(cfg.tls.cert)}")]
+            ("imaps", "IMAPS", f"self-signed certificate {shown(cfg.tls.cert)}"),
+            ("pop3", "POP3", "STLS; plaintext login allowed on loopback"),
+            ("pop3s", "POP3S", "the same certificate")]
     for name, label, note in rows:
         if name in ports:
             lines.append(f"  {label:<11} 127.0.0.1:{ports[name]:<6} {note}".rstrip())

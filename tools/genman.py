@@ -104,7 +104,8 @@ def config_page():
             "The file read when neither \\fB\\-c\\fR nor \\fBMAILSUITE_CONFIG\\fR "
             "names another.",
             ".SH SEE ALSO", ".BR mailsuite (7),", ".BR mailctl (8),",
-            ".BR mail\\-smtpd (8),", ".BR mail\\-deliverd (8),", ".BR mail\\-imapd (8)"]
+            ".BR mail\\-smtpd (8),", ".BR mail\\-deliverd (8),", ".BR mail\\-imapd (8),",
+            ".BR mail\\-pop3d (8)"]
     return "\n".join(out) + "\n"
 
 
@@ -177,7 +178,8 @@ def mailctl_page():
             "alice@example.org",
             "mailctl tls self\\-signed \\-\\-force", ".fi",
             ".SH SEE ALSO", ".BR mailsuite (7),", ".BR mailsuite.toml (5),",
-            ".BR mail\\-smtpd (8),", ".BR mail\\-deliverd (8),", ".BR mail\\-imapd (8)"]
+            ".BR mail\\-smtpd (8),", ".BR mail\\-deliverd (8),", ".BR mail\\-imapd (8),",
+            ".BR mail\\-pop3d (8)"]
     return "\n".join(out) + "\n"
 
 

@@ -111,6 +111,24 @@ SCHEMA = [
            "folder it watches), and a household or an office shares one address; "
            "Dovecot's mail_max_userip_connections allows 10 per user and address. "
            "0 is no limit."),
+    Option("pop3d", "plaintext_loopback", False, bool,
+           "Allow USER/PASS and AUTH without TLS from loopback addresses."),
+    Option("pop3d", "idle_timeout", 600, int,
+           "Seconds a logged-in session may stay silent (RFC 1939 3: at least 10 "
+           "minutes); then it ends without deleting anything."),
+    Option("pop3d", "max_errors", 10, int,
+           "Protocol errors (unknown commands, commands in the wrong state, bad "
+           "arguments, over-long lines) a client may make before the session is "
+           "ended."),
+    Option("pop3d", "max_sessions", 1000, int,
+           "Clients served at once; one more is answered `-ERR [SYS/TEMP] too many "
+           "connections` and disconnected. 0 is no limit. Each session holds a few "
+           "file descriptors: the service unit's LimitNOFILE= must leave room."),
+    Option("pop3d", "max_sessions_per_address", 50, int,
+           "Clients served at once from one IP address (an IPv6 /64 counts as one "
+           "address), so that one host cannot take every session; a mailbox has one "
+           "POP3 session at a time anyway, but many users may share an address. "
+           "0 is no limit."),
     Option("login", "cache_ttl", 300, int,
            "Seconds a verified login is remembered, so that a client's next "
            "connections do not pay for the password hash again (as Dovecot's "

@@ -16,6 +16,7 @@ A message whose file another tool moved meanwhile keeps its flags and is left to
 next scan.
 """
 
+import array
 import logging
 import os
 
@@ -152,6 +153,24 @@ class Folder:
         if missing:
             found.update(self._fill_in(missing))
         return found
+
+    def wire_sizes(self):
+        """(state, uids, wire sizes) of every message, from one snapshot, sizes
+        as two arrays in UID order; sizes of other tools' files are looked up
+        on the files the first time and kept. Cheaper than records() of the
+        whole folder: the records are not decoded."""
+        with self.index.read() as txn:
+            state = self._state(txn)
+            uids, sizes = txn.wire_sizes(state.id)
+        unknown = [uid for uid, size in zip(uids, sizes) if size == UNKNOWN]
+        if unknown:
+            learnt = self.records(unknown)      # one removed meanwhile is left out
+            pairs = [(uid, learnt[uid].wire if size == UNKNOWN else size)
+                     for uid, size in zip(uids, sizes)
+                     if size != UNKNOWN or uid in learnt]
+            uids = array.array("I", (uid for uid, _ in pairs))
+            sizes = array.array("q", (size for _, size in pairs))
+        return state, uids, sizes
 
     def record(self, uid):
         found = self.records([uid])

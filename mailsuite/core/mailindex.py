@@ -38,6 +38,7 @@ never be handed out again. The index is otherwise a cache of the Maildir: deleti
 the directory rebuilds it at the next open.
 """
 
+import array
 import json
 import os
 import struct
@@ -326,6 +327,23 @@ class Txn:
                 break
             found[os.fsdecode(key[4:])] = _parse_location(raw)
         return found
+
+    def wire_sizes(self, folder_id):
+        """(uids, wire sizes) of every message of a folder, two arrays in UID order,
+        read from the packed records without decoding them (a size not learnt yet
+        is UNKNOWN): what POP3's STAT and LIST need of a whole folder."""
+        prefix = _U32.pack(folder_id)
+        uids, sizes = array.array("I"), array.array("q")
+        cursor = self._txn.cursor(db=self._db["messages"])
+        if not cursor.set_range(prefix):
+            return uids, sizes
+        unpack_uid, unpack_sizes = _U32.unpack_from, _SIZES.unpack_from
+        for key, raw in cursor.iternext():
+            if key[:4] != prefix:
+                break
+            uids.append(unpack_uid(key, 4)[0])
+            sizes.append(unpack_sizes(raw)[1])
+        return uids, sizes
 
     def sizes(self, folder_id):
         """(the sum of the known wire sizes, [uids whose wire size is unknown]) of

@@ -236,5 +236,6 @@ def _print_client_settings(plan):
     click.echo(f"  user name: the full address, e.g. {plan.admin}")
     click.echo(f"  incoming:  IMAP {plan.hostname} port 993, TLS "
                f"(or port 143, STARTTLS)")
+    click.echo(f"             POP3 {plan.hostname} port 995, TLS (or port 110, STARTTLS)")
     click.echo(f"  outgoing:  SMTP {plan.hostname} port 465, TLS "
                f"(or port 587, STARTTLS), password authentication")

@@ -111,6 +111,7 @@ class Ours:
 
 class Dovecot:
     name = "dovecot"
+    session_process = "imap"    # the name of the process that serves a session
 
     def __init__(self, base, mailboxes):
         if os.geteuid() != 0:
@@ -161,7 +162,8 @@ class Dovecot:
                 path.unlink()
 
     def imap_processes(self):
-        """The pids of the master's `imap` children: one per session."""
+        """The pids of the master's session processes (`imap`, or `pop3` for
+        the POP3 bench): one per session."""
         found = []
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -173,7 +175,7 @@ class Dovecot:
                     name = comm.read().strip()
             except OSError:
                 continue
-            if int(fields[1]) == self.proc.pid and name == "imap":
+            if int(fields[1]) == self.proc.pid and name == self.session_process:
                 found.append(int(entry))
         return found
 

@@ -1,6 +1,6 @@
 """Mail clients for the container tests, run by the host's Python inside the
-container's network namespace (Container.python_in_netns): stdlib smtplib and
-imaplib against the container's 127.0.0.1, as a mail client or another MTA would.
+container's network namespace (Container.python_in_netns): stdlib smtplib, imaplib
+and poplib against the container's 127.0.0.1, as a mail client or another MTA would.
 
     client.py send SENDER RECIPIENT SUBJECT BODY
         SMTP to port 25; prints the reply to DATA ("250 2.0.0 Ok: queued as QID").
@@ -9,6 +9,10 @@ imaplib against the container's 127.0.0.1, as a mail client or another MTA would
         against CAFILE for HOSTNAME; waits up to 30 s for a message with SUBJECT
         in INBOX and prints its body as JSON, with the server's greeting and
         capabilities (before STARTTLS).
+    client.py pop PORT USER PASSWORD SUBJECT CAFILE HOSTNAME
+        The same over POP3 on PORT (110: STLS, 995: TLS on connect), one session
+        after another until the message shows (a POP3 session sees the mailbox
+        as it was at login).
 
 A failure is an exception and a non-zero exit, its traceback on stderr.
 """
@@ -17,6 +21,7 @@ import email
 import email.policy
 import imaplib
 import json
+import poplib
 import smtplib
 import socket
 import ssl
@@ -97,6 +102,60 @@ def find(imap, subject):
     return None
 
 
+class POP3(poplib.POP3):
+    """POP3 to 127.0.0.1 that knows the server by its name (STLS checks the
+    certificate against self.host)."""
+
+    def _create_socket(self, timeout):
+        return socket.create_connection((HOST, self.port), timeout)
+
+
+class POP3S(poplib.POP3_SSL):
+    def _create_socket(self, timeout):
+        sock = socket.create_connection((HOST, self.port), timeout)
+        return self.context.wrap_socket(sock, server_hostname=self.host)
+
+
+def pop(port, user, password, subject, cafile, hostname):
+    context = ssl.create_default_context(cafile=cafile)
+    result = {}
+    deadline = time.monotonic() + TIMEOUT
+    while "body" not in result:
+        if port == 995:
+            box = POP3S(hostname, port, context=context, timeout=TIMEOUT)
+        else:
+            box = POP3(hostname, port, timeout=TIMEOUT)
+        result.setdefault("greeting", box.getwelcome().decode())
+        result.setdefault("capabilities", sorted(box.capa()))
+        if port != 995:
+            box.stls(context=context)
+        box.user(user)
+        box.pass_(password)
+        body = pop_find(box, subject)
+        box.quit()
+        if body is not None:
+            result["body"] = body
+        elif time.monotonic() > deadline:
+            raise AssertionError(f"no message with subject {subject!r} over POP3 "
+                                 f"after {TIMEOUT} s")
+        else:
+            time.sleep(0.2)
+    print(json.dumps(result))
+
+
+def pop_find(box, subject):
+    """The body of the last message with this subject, or None: TOP 0 of each to
+    find it, then RETR."""
+    count, _ = box.stat()
+    for number in range(count, 0, -1):
+        head = email.message_from_bytes(b"\r\n".join(box.top(number, 0)[1]),
+                                        policy=email.policy.default)
+        if head["Subject"] == subject:
+            data = b"\r\n".join(box.retr(number)[1]) + b"\r\n"
+            return data.split(b"\r\n\r\n", 1)[1].decode()
+    return None
+
+
 def main(argv):
     command, *args = argv
     if command == "send":
@@ -104,6 +163,9 @@ def main(argv):
     elif command == "read":
         port, user, password, subject, cafile, hostname = args
         read(int(port), user, password, subject, cafile, hostname)
+    elif command == "pop":
+        port, user, password, subject, cafile, hostname = args
+        pop(int(port), user, password, subject, cafile, hostname)
     else:
         raise SystemExit(f"client.py: unknown command {command!r}")
 

@@ -10,14 +10,16 @@ PKG_DIR = "/mnt/pkg"       # the packages, read-only
 TESTS_DIR = "/mnt/tests"   # this folder, read-only
 CLIENT = Path(__file__).resolve().parent / "client.py"
 SOCKETS = ["mail-smtpd.socket", "mail-imapd.socket", "mail-imapd-tls.socket",
-           "mail-deliverd.socket"]
+           "mail-pop3d.socket", "mail-pop3d-tls.socket", "mail-deliverd.socket"]
 # What mailsuite(7) enables one by one; mailsuite.target wants the same.
 UNITS = SOCKETS + ["mail-deliverd.timer"]
-SERVICES = ["mail-smtpd.service", "mail-deliverd.service", "mail-imapd.service"]
+SERVICES = ["mail-smtpd.service", "mail-deliverd.service", "mail-imapd.service",
+            "mail-pop3d.service"]
 # The listeners each service must have been handed by systemd.
 LISTENERS = {
     "mail-smtpd.service": ["tcp:25"],
     "mail-imapd.service": ["tcp:143", "tcp:993"],
+    "mail-pop3d.service": ["tcp:110", "tcp:995"],
     "mail-deliverd.service": ["unix:/run/mailsuite/deliverd.wakeup"],
 }
 DOMAIN = "example.test"
@@ -63,6 +65,13 @@ def read(box, port, subject, user=USER, password=PASSWORD):
     """Log in on port 143 (STARTTLS) or 993 (TLS), checking the server's certificate,
     and return {"greeting", "capabilities", "body"} of the message with `subject`."""
     out = box.python_in_netns(CLIENT, "read", str(port), user, password, subject,
+                              str(box.path(CERT)), box.hostname)
+    return json.loads(out)
+
+
+def pop(box, port, subject, user=USER, password=PASSWORD):
+    """The same as read() over POP3, on port 110 (STLS) or 995 (TLS)."""
+    out = box.python_in_netns(CLIENT, "pop", str(port), user, password, subject,
                               str(box.path(CERT)), box.hostname)
     return json.loads(out)
 

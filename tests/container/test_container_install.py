@@ -1,7 +1,7 @@
 """The package end to end in a booted Debian 12: `apt install` the .deb, enable the
 sockets, add a domain and a user with mailctl, send a message to port 25 from the
-container's network, read it back over IMAP on 143 (STARTTLS) and 993 (TLS), and
-find its queue id in smtpd's journal. Every program must have been started by
+container's network, read it back over IMAP on 143 (STARTTLS) and 993 (TLS) and
+over POP3 on 110 (STLS) and 995 (TLS), and find its queue id in smtpd's journal. Every program must have been started by
 systemd through its socket, run as the user mailsuite with no capabilities, and
 no unit may have failed.
 """
@@ -35,6 +35,12 @@ def test_install_enable_send_read(boot, debs):
     starttls = steps.read(box, 143, "hello from the container")
     assert starttls["body"] == "first message\r\n"
     assert "LOGINDISABLED" in starttls["capabilities"], starttls
+    assert steps.pop(box, 995, "hello from the container")["body"] \
+        == "first message\r\n"
+    stls = steps.pop(box, 110, "hello from the container")
+    assert stls["body"] == "first message\r\n"
+    # Before STLS, no way to send a password: neither USER nor SASL.
+    assert "STLS" in stls["capabilities"] and "USER" not in stls["capabilities"], stls
     assert qid in steps.journal_has(box, "mail-smtpd", qid), \
         f"queue id {qid} not in journalctl -u mail-smtpd"
 

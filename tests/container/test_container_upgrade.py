@@ -37,6 +37,8 @@ def test_upgrade_keeps_users_mail_and_units(boot, debs, enabled):
     qid = steps.send(box, "before the upgrade", "sent to the old version\n")
     assert steps.read(box, 993, "before the upgrade")["body"] \
         == "sent to the old version\r\n"
+    assert steps.pop(box, 995, "before the upgrade")["body"] \
+        == "sent to the old version\r\n"
     before = steps.probe(box, *steps.SERVICES)
     assert all(before[unit]["pid"] for unit in steps.SERVICES), before
 
@@ -62,6 +64,9 @@ def test_upgrade_keeps_users_mail_and_units(boot, debs, enabled):
 
     for port in (993, 143):
         assert steps.read(box, port, "before the upgrade")["body"] \
+            == "sent to the old version\r\n"
+    for port in (995, 110):
+        assert steps.pop(box, port, "before the upgrade")["body"] \
             == "sent to the old version\r\n"
     assert qid in steps.journal_has(box, "mail-smtpd", qid)
     steps.send(box, "after the upgrade", "sent to the new version\n")

@@ -1,8 +1,9 @@
 """`make run`'s launcher, run for real: it provisions a fresh instance folder and
-serves mail with no other step (swaks in, IMAPS out), then stops cleanly."""
+serves mail with no other step (swaks in, IMAPS and POP3S out), then stops cleanly."""
 
 import imaplib
 import os
+import poplib
 import signal
 import socket
 import ssl
@@ -56,6 +57,11 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
 
         messages = wait_for(fetched, timeout=15, interval=0.2)
         assert len(messages) == 1 and body.encode() in messages[0]
+        pop = poplib.POP3_SSL("127.0.0.1", 1995 + OFFSET, context=ctx, timeout=10)
+        pop.user("demo@example.test")
+        pop.pass_(password)
+        assert body.encode() in b"\r\n".join(pop.retr(1)[1])
+        pop.quit()
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=30)

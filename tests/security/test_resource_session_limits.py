@@ -18,6 +18,8 @@ PER_ADDRESS = 2
 # RFC 5321 3.8; RFC 9051 7.1.5.
 SMTP_REFUSAL = b"421 4.7.0 mail.example.test too many connections, try again later\r\n"
 IMAP_REFUSAL = b"* BYE too many connections\r\n"
+# RFC 3206 4.
+POP3_REFUSAL = b"-ERR [SYS/TEMP] too many connections, try again later\r\n"
 
 
 class Protocol:
@@ -34,6 +36,8 @@ PROTOCOLS = [
     Protocol("smtpd", "smtp", b"220 ", SMTP_REFUSAL, b"QUIT\r\n"),
     Protocol("imapd", "imap", b"* OK ", IMAP_REFUSAL, b"a LOGOUT\r\n"),
     Protocol("imapd", "imaps", b"* OK ", IMAP_REFUSAL, b"a LOGOUT\r\n", tls=True),
+    Protocol("pop3d", "pop3", b"+OK ", POP3_REFUSAL, b"QUIT\r\n"),
+    Protocol("pop3d", "pop3s", b"+OK ", POP3_REFUSAL, b"QUIT\r\n", tls=True),
 ]
 
 
