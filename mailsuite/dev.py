@@ -24,6 +24,7 @@ PYTHON = os.environ.get("MAILSUITE_PYTHON", "/usr/bin/python3")
 # in the runtime dir (deliverd's wake-up socket, a datagram socket).
 PROGRAMS = {
     "smtpd": [("smtp", 1025)],
+    "submitd": [("submission", 1587), ("submissions", 1465)],
     "deliverd": [("wakeup", None)],
     "imapd": [("imap", 1143), ("imaps", 1993)],
     "pop3d": [("pop3", 1110), ("pop3s", 1995)],

@@ -306,6 +306,8 @@ def banner(cfg, sockets, password_file, missing):
     cfg_shown = shown(cfg.path)
     lines = ["", f"mailsuite development instance ({cfg_shown})"]
     rows = [("smtp", "SMTP (MX)", ""),
+            ("submission", "Submission", "STARTTLS, then AUTH as a user"),
+            ("submissions", "Submissions", "implicit TLS, then AUTH as a user"),
             ("imap", "IMAP", "STARTTLS; plaintext login allowed on loopback"),
             ("imaps", "IMAPS", f"self-signed certificate {shown(cfg.tls.cert)}"),
             ("pop3", "POP3", "STLS; plaintext login allowed on loopback"),

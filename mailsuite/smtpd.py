@@ -11,10 +11,10 @@ hint (a lost hint delays delivery until deliverd's next scan, never loses mail).
 import asyncio
 import logging
 
-from .core import mailquota, notify, server, tls
-from .core.accounts import AccountError, Accounts
+from .core import mailquota, server
+from .core.accounts import AccountError
 from .core.maildir import usage_of
-from .core.spool import Spool, SpoolError, SpoolFull, new_qid
+from .smtp import service
 from .smtp.errors import ProtocolError
 from .smtp.session import Session
 
@@ -62,33 +62,17 @@ class MXSession(Session):
             return await super().postmaster_domain()
         return domains[0]
 
-    async def accept(self, envelope, data):
-        qid = new_qid()
-        message = self.service.spool.draft(qid)
-        recipients = [str(r) for r in envelope.recipients]
-        try:
-            await message.write(self.received_header(qid, envelope))
-            async for piece in data:
-                await message.write(piece)
-            await self.service.spool.enqueue(
-                qid, str(envelope.sender), recipients, message,
-                {"client": self.client_ip, "helo": self.helo, "service": "smtpd"},
-                alone=self.service.server.sessions() == 1)
-        except SpoolFull as exc:
-            # RFC 5321 4.2.3 (452), RFC 3463 3.4 (4.3.1: mail system full): the
-            # client keeps the message and retries later.
-            log.error("%s: not queued: %s", qid, exc)
-            raise ProtocolError(452, "4.3.1", "insufficient system storage")
-        except SpoolError as exc:
-            # Permissions, a failing disk: the client keeps the message and retries.
-            log.error("%s: not queued: %s", qid, exc)
-            raise ProtocolError(451, "4.3.0", "queue unavailable, try again later")
-        finally:
-            message.discard()
+    def incoming(self, envelope):
+        return self.service.incoming(self, envelope)
+
+    def queue_info(self):
+        return {"client": self.client_ip, "helo": self.helo, "service": "smtpd"}
+
+    def queued(self, qid, envelope, incoming):
         log.info("%s: client=%s[%s], from=<%s>, size=%d, nrcpt=%d", qid, self.helo,
-                 self.client_ip, envelope.sender, message.size, len(recipients))
-        notify.send(self.service.wakeup)
-        return qid
+                 self.client_ip, envelope.sender, incoming.size,
+                 len(envelope.recipients))
+        self.service.wake_deliverd()
 
 
 def all_full(accounts, targets):
@@ -102,26 +86,11 @@ def all_full(accounts, targets):
     return True
 
 
-class Service:
-    def __init__(self, cfg):
-        self.cfg = cfg
-        self.credentials = tls.from_config(cfg)
-        self.accounts = Accounts(cfg.state_dir)
-        self.spool = Spool(cfg.state_dir)
-        self.wakeup = cfg.runtime_dir / "deliverd.wakeup"
-        self.server = server.Server(self.session, credentials=self.credentials,
-                                    idle_exit=cfg.server.idle_exit, limits=limits(cfg))
+class Service(service.Service):
+    section = "smtpd"
 
     async def session(self, stream, name):
         await MXSession(stream, self).run()
-
-
-def limits(cfg):
-    # RFC 5321 3.8: a server that cannot serve a client says 421 and closes; the
-    # client keeps its mail and tries again later.
-    refusal = f"421 4.7.0 {cfg.server.hostname} too many connections, try again later"
-    return server.Limits(cfg.smtpd.max_sessions, cfg.smtpd.max_sessions_per_address,
-                         refusal.encode() + b"\r\n")
 
 
 async def start(cfg, sockets):

@@ -176,7 +176,12 @@ def mailctl_page():
             "mailctl alias add @example.org alice@example.org",
             "echo \"$PASSWORD\" | mailctl user passwd \\-\\-password\\-stdin "
             "alice@example.org",
-            "mailctl tls self\\-signed \\-\\-force", ".fi",
+            "mailctl tls self\\-signed \\-\\-force",
+            "mailctl dkim generate example.org",
+            "mailctl dns example.org > example.org.records",
+            "mailctl dkim rotate example.org",
+            "mailctl queue list",
+            "mailctl queue retry\\-all", ".fi",
             ".SH SEE ALSO", ".BR mailsuite (7),", ".BR mailsuite.toml (5),",
             ".BR mail\\-smtpd (8),", ".BR mail\\-deliverd (8),", ".BR mail\\-imapd (8),",
             ".BR mail\\-pop3d (8)"]

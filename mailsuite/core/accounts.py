@@ -44,6 +44,9 @@ Contract (every daemon relies on exactly this):
             # depth-limited), else the domain's catch-all; postmaster@ a local
             # domain that nobody takes goes to the oldest user; [] when nobody takes it
         def mailbox_dir(self, address) -> Path   # <state_dir>/mail/<domain>/<local>
+        def may_send_as(self, user, address) -> bool
+            # submitd's sender check: the user's own address, or an alias (not a
+            # catch-all) whose final recipients include the user
 
 Failure policy: every refusal (bad syntax, unknown domain, duplicate, missing entry,
 unopenable environment) is an AccountError whose message is shown as is. Lookups for
@@ -397,6 +400,23 @@ class Accounts(lmdbenv.Handle):
     def mailbox_dir(self, address):
         local, domain = split(address)
         return self.state_dir / "mail" / domain / local
+
+    def may_send_as(self, user, address):
+        """Whether `user` owns `address`: it is theirs, or an alias of its own
+        (a catch-all gives its user everyone's mail, not everyone's name) that
+        leads to them."""
+        try:
+            user, address = normalize(user), normalize(address)
+        except AccountError:
+            return False
+        if user == address:
+            return True
+        out = []
+        with self.env.begin() as txn:
+            if self._get(txn, self._aliases, address) is None:
+                return False
+            self._expand(txn, address, 0, set(), out)
+        return user in out
 
 
 def _public(address, record):

@@ -7,6 +7,7 @@ stderr and exit 78 (EX_CONFIG). Relative paths in the file are taken relative to
 directory of the file, so a development instance can live in one folder.
 """
 
+import ipaddress
 import math
 import os
 import re
@@ -49,6 +50,37 @@ def machine_hostname():
     return canonical.rstrip(".") if "." in canonical else name
 
 
+def engine_options(section, sessions, per_address, who):
+    """The limits of the SMTP engine (mailsuite.smtp), for the section of one daemon
+    that runs it: every such daemon has the same keys, with its own defaults.
+    `who` is a sentence about each session limit's default."""
+    return [
+        Option(section, "max_message_size", 52428800, int,
+               "The largest message accepted, in bytes (advertised in SIZE)."),
+        Option(section, "max_recipients", 100, int,
+               "The most recipients accepted for one message."),
+        Option(section, "max_header_size", 1048576, int,
+               "The largest header section accepted, in bytes."),
+        Option(section, "max_errors", 10, int,
+               "Errors a client may make before the session is ended."),
+        Option(section, "command_timeout", 300, int,
+               "Seconds to wait for a command (RFC 5321 4.5.3.2.7 asks for 5 "
+               "minutes)."),
+        Option(section, "data_timeout", 600, int,
+               "Seconds to wait for the message data to end (DATA, or all the "
+               "BDAT chunks of one message)."),
+        Option(section, "max_sessions", sessions, int,
+               "Clients served at once; one more is answered `421 4.7.0` (try "
+               "again later) and disconnected, and the client retries later. "
+               f"{who[0]} 0 is no limit. Each session holds a file descriptor: the "
+               "service unit's LimitNOFILE= must leave room."),
+        Option(section, "max_sessions_per_address", per_address, int,
+               "Clients served at once from one IP address (an IPv6 /64 counts as "
+               f"one address), so that one host cannot take every session. {who[1]} "
+               "0 is no limit."),
+    ]
+
+
 SCHEMA = [
     Option("server", "hostname", machine_hostname, str,
            "The fully qualified name of this mail server, used in greetings and "
@@ -69,29 +101,27 @@ SCHEMA = [
            "the file changes.", is_path=True),
     Option("tls", "key", "/etc/mailsuite/tls/key.pem", str,
            "The private key (PEM) for the certificate.", is_path=True),
-    Option("smtpd", "max_message_size", 52428800, int,
-           "The largest message accepted, in bytes (advertised in SIZE)."),
-    Option("smtpd", "max_recipients", 100, int,
-           "The most recipients accepted for one message."),
-    Option("smtpd", "max_header_size", 1048576, int,
-           "The largest header section accepted, in bytes."),
-    Option("smtpd", "max_errors", 10, int,
-           "Errors a client may make before the session is ended."),
-    Option("smtpd", "command_timeout", 300, int,
-           "Seconds to wait for a command (RFC 5321 4.5.3.2.7 asks for 5 minutes)."),
-    Option("smtpd", "data_timeout", 600, int,
-           "Seconds to wait for the message data to end."),
-    Option("smtpd", "max_sessions", 500, int,
-           "Clients served at once; one more is answered `421 4.7.0` (try again "
-           "later) and disconnected, and a sending server retries later. Postfix "
-           "runs 100 smtpd processes by default; a session here costs far less than "
-           "a process. 0 is no limit. Each session holds a file descriptor: the "
-           "service unit's LimitNOFILE= must leave room."),
-    Option("smtpd", "max_sessions_per_address", 50, int,
-           "Clients served at once from one IP address (an IPv6 /64 counts as one "
-           "address), so that one host cannot take every session; Postfix's "
-           "smtpd_client_connection_count_limit, with its default. A big sender "
-           "may open tens of sessions at once to deliver a backlog. 0 is no limit."),
+    *engine_options("smtpd", sessions=500, per_address=50, who=(
+        "Postfix runs 100 smtpd processes by default; a session here costs far "
+        "less than a process.", "A big sender may open tens of sessions at once "
+        "to deliver a backlog; Postfix's smtpd_client_connection_count_limit, "
+        "with its default.")),
+    *engine_options("submitd", sessions=100, per_address=20, who=(
+        "Users' mail clients, far fewer than the MX's peers.", "A household or "
+        "an office shares one address; a client opens a session or two to send.")),
+    Option("submitd", "received_client_address", False, bool,
+           "Show the client's IP address and EHLO name in the Received field "
+           "added to submitted mail. Off by default, so that a message does not "
+           "tell its readers where its sender was (RFC 6409 8 leaves it to the "
+           "site)."),
+    Option("submitd", "rate_limit", 200, int,
+           "Messages one user may submit per hour (a sliding window); one more "
+           "is answered `450 4.7.1` and the client tries later. 0 is no limit."),
+    Option("submitd", "relay_networks", (), list,
+           "Networks (like \"192.0.2.0/24\" or \"2001:db8::/64\") whose clients "
+           "may submit without AUTH, such as printers and scanners that cannot "
+           "log in; their sender addresses are not checked. Empty by default: "
+           "every client must log in."),
     Option("imapd", "plaintext_loopback", False, bool,
            "Allow LOGIN and AUTHENTICATE without TLS from loopback addresses."),
     Option("imapd", "max_message_size", 67108864, int,
@@ -164,6 +194,13 @@ SCHEMA = [
            "Seconds between scans of the queue, besides wake-ups."),
     Option("deliverd", "retry_max", 432000, int,
            "Seconds a message may stay in the queue before it is returned."),
+    Option("dkim", "sign", True, bool,
+           "Sign submitted mail with the sender domain's DKIM keys (`mailctl dkim "
+           "generate`): Ed25519 and RSA when the domain has both. false keeps "
+           "the keys but signs nothing."),
+    Option("dkim", "rsa_bits", 2048, int,
+           "The size of the RSA keys `mailctl dkim generate` and `rotate` make, "
+           "from 2048 to 4096 (RFC 8301 3.2: verifiers take up to 4096)."),
 ]
 
 # Shown in the sample file for the options whose default is computed.
@@ -251,10 +288,25 @@ def _check(path, text, section, opt, value):
         raise ConfigError(f"{where}: {name}: expected a string, got {value!r}")
     if opt.type is str and not value:
         raise ConfigError(f"{where}: {name}: must not be empty")
+    if opt.type is list and not (isinstance(value, list)
+                                 and all(isinstance(v, str) for v in value)):
+        raise ConfigError(f"{where}: {name}: expected a list of strings, got {value!r}")
+    if name == "submitd.relay_networks":
+        _check_networks(where, name, value)
     if name == "server.log_level" and value not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{where}: {name}: must be one of debug, info, warning, error")
+    if name == "dkim.rsa_bits" and not 2048 <= value <= 4096:
+        raise ConfigError(f"{where}: {name}: must be from 2048 to 4096, got {value}")
     if name == "server.hostname" and not re.fullmatch(r"[A-Za-z0-9.-]+", value):
         raise ConfigError(f"{where}: {name}: not a host name: {value!r}")
+
+
+def _check_networks(where, name, value):
+    for network in value:
+        try:
+            ipaddress.ip_network(network)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {name}: not a network: {exc}") from None
 
 
 def load(path=None):
@@ -295,7 +347,9 @@ def from_dict(data, path="<config>", text=""):
                 values[key] = _computed_default(path, opt)
                 continue
             _check(path, text, section, opt, given[key])
-            value = opt.type(given[key]) if opt.type is float else given[key]
+            value = given[key]
+            if opt.type in (float, list):
+                value = float(value) if opt.type is float else tuple(value)
             if opt.is_path:
                 value = str(base / value)
             values[key] = value
@@ -338,6 +392,8 @@ def sample():
 
 
 def _toml_value(value):
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import mailfolders, mailquota, msginfo
+from . import mailfolders, mailquota, msginfo, msgkeys
 from .mailfolder import Folder, FolderError, NoSuchFolder, NoSuchMessage
 from .mailindex import INDEX_DIR, Index
 from .mailmessage import Incoming, Message
@@ -247,6 +247,7 @@ class _Ready:
     size: int
     wire: int
     info: dict            # core.msginfo.analyse
+    keys: dict            # core.msgkeys.keys: its columns
     target: tuple         # (dir, suffix): ("new", "") unless it has flags
     flags: frozenset
     date: float           # the internal date
@@ -258,16 +259,17 @@ def _prepare(path, message):
         tmp, size = data.finish(message.internaldate)
     else:
         tmp, size = write_tmp(path, base, data, message.internaldate)
-    try:
-        wire, info = _describe(tmp, data, size)
-    except BaseException:
-        unlink(tmp)
-        raise
     flags = canonical_flags(message.flags)
     target = ("cur", suffix_for(flags)) if flags else ("new", "")
     date = time.time() if message.internaldate is None else message.internaldate
-    return _Ready(base, f"{base},S={size},W={wire}", tmp, size, wire, info, target,
-                  flags, date)
+    try:
+        wire, info, head = _describe(tmp, data, size)
+        keys = msgkeys.keys(head, date)
+    except BaseException:
+        unlink(tmp)
+        raise
+    return _Ready(base, f"{base},S={size},W={wire}", tmp, size, wire, info, keys,
+                  target, flags, date)
 
 
 def _undo(renamed):
@@ -281,18 +283,21 @@ def _undo(renamed):
 
 
 def _describe(tmp, data, size):
-    """(wire size, core.msginfo.analyse) of a message: from the bytes given, or
-    from the copy just written, read a piece at a time rather than whole."""
+    """(wire size, core.msginfo.analyse, header section) of a message: from the
+    bytes given, or from the copy just written, read a piece at a time rather
+    than whole."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         wire = msginfo.wire(data)
-        return len(wire), msginfo.analyse(wire)
+        info = msginfo.analyse(wire)
+        return len(wire), info, wire[:info["header"]]
     with open(tmp, "rb") as f:
         message = msginfo.FileData(f)
         wire = msginfo.wire_size(message)
-        if wire == size:
-            return wire, msginfo.analyse(message)
-        # Bare LF line ends: rare in a queued message (smtpd writes CRLF).
-        return wire, msginfo.analyse(msginfo.wire(f.read()))
+        if wire != size:
+            # Bare LF line ends: rare in a queued message (smtpd writes CRLF).
+            message = msginfo.wire(f.read())
+        info = msginfo.analyse(message)
+        return wire, info, bytes(message[:info["header"]])
 
 
 def _check_base(base):
@@ -305,13 +310,16 @@ def _check_base(base):
 def _index_delivered(txn, state, delivered):
     state.highestmodseq += 1
     uids = {}
+    first = state.uidnext
     for message in delivered:
         record = Record(state.uidnext, message.name, *message.target, message.size,
                         message.wire, message.date, state.highestmodseq, message.flags)
         txn.put_message(state.id, record)
         txn.put_cache(state.id, record.uid, message.info)
+        txn.columns.put(state.id, record.uid, message.keys)
         uids[message.base] = state.uidnext
         state.uidnext += 1
+    txn.columns.delivered(state.id, first, state.uidnext)
     return uids
 
 

@@ -17,8 +17,11 @@ opens without a directory scan and a FETCH of headers never reads the file. Tabl
                                               and the structure (ENVELOPE,
                                               BODYSTRUCTURE), so that a header
                                               fetch decodes only the small half
-    meta      counters: the last folder id, the last UIDVALIDITY given, and each
-              folder's size in bytes (core.mailquota: what QUOTA counts)
+    columns   folder id + code + uid       -> what SEARCH, SORT and THREAD compare
+                                              (core.mailcolumns, core.msgkeys)
+    meta      counters: the last folder id, the last UIDVALIDITY given, each
+              folder's size in bytes (core.mailquota: what QUOTA counts) and how
+              far each folder's columns are complete
 
 Keys are big-endian so a cursor walks a folder in UID (or MODSEQ) order. `slots` is
 what SELECT and a FETCH FLAGS of the whole folder read: 100,000 messages are about
@@ -42,6 +45,7 @@ import array
 import json
 import os
 import struct
+import sys
 import time
 from pathlib import Path
 
@@ -50,6 +54,7 @@ from .files import write_atomic
 from .mailrecord import (SUFFIX_BITS, RECORD, UNKNOWN, FolderState, Record, bits_of,
                          encode_name, flags_from_suffix, name_fields, name_key,
                          suffix_bits)
+from .mailcolumns import ColumnTable
 from .mailquota import SizeTable
 from .mailslots import SlotTable
 
@@ -57,13 +62,15 @@ INDEX_DIR = "mailsuite.index"
 # Outside the index, so that an index deleted and rebuilt never reuses a UIDVALIDITY.
 UIDVALIDITY_FILE = "mailsuite.uidvalidity"
 MAP_SIZE = 4 << 30        # address space only; ~20 million messages
-TABLES = ("folders", "slots", "messages", "names", "changes", "cache", "meta")
+TABLES = ("folders", "slots", "messages", "names", "changes", "cache", "columns",
+          "meta")
 # 1: JSON message records (mailsuite 0.1); 2: packed records, slots, the cache.
 FORMAT = 2
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _SIZES = struct.Struct(">qq")      # the first two fields of RECORD: size, wire size
 _NAMES_PENDING = b"names-pending:"
+_SIZE_AND_DATE = struct.Struct(RECORD.format[:4])     # size, wire size, date
 
 _STRUCTURE = ("envelope", "body")
 # The cache is read by the thousand: skip json.loads's encoding detection.
@@ -118,6 +125,7 @@ class Txn:
     def __enter__(self):
         self._txn = self._env.begin(write=self._write)
         self._slots = SlotTable(self._txn, self._db["slots"])
+        self.columns = ColumnTable(self._txn, self._db["columns"], self._db["meta"])
         self._sizes = SizeTable(self._txn, self._db["meta"])
         return self
 
@@ -177,12 +185,13 @@ class Txn:
     def drop_folder(self, state):
         """Forget a folder and all the index holds about its messages."""
         prefix = _U32.pack(state.id)
-        for table in ("slots", "messages", "names", "changes", "cache"):
+        for table in ("slots", "messages", "names", "changes", "cache", "columns"):
             cursor = self._txn.cursor(db=self._db[table])
             if cursor.set_range(prefix):
                 while cursor.key()[:4] == prefix and cursor.delete():
                     pass
         self._txn.delete(_NAMES_PENDING + prefix, db=self._db["meta"])
+        self.columns.forget(state.id)
         self._txn.delete(state.name.encode(), db=self._db["folders"])
 
     def folder_names(self):
@@ -260,6 +269,28 @@ class Txn:
                 return
             yield Record.unpack(_U32.unpack(key[4:])[0], raw)
 
+    def sizes_and_dates(self, folder_id):
+        """(uids array, [wire size], [internal date]) of every message of a
+        folder, ascending, read without building records (SEARCH LARGER, SORT
+        SIZE...); UNKNOWN where nobody has looked at another tool's file yet."""
+        prefix = _U32.pack(folder_id)
+        cursor = self._txn.cursor(db=self._db["messages"])
+        keys, wires, dates = [], [], []
+        unpack = _SIZE_AND_DATE.unpack_from
+        if cursor.set_range(prefix):
+            for key, raw in cursor:
+                if key[:4] != prefix:
+                    break
+                keys.append(key[4:])
+                _, wire, date = unpack(raw)
+                wires.append(wire)
+                dates.append(date)
+        uids = array.array("I")
+        uids.frombytes(b"".join(keys))
+        if sys.byteorder == "little":
+            uids.byteswap()
+        return uids, wires, dates
+
     def put_message(self, folder_id, record, old=None):
         """Store a new or changed record, keeping slots, names and changes in step."""
         prefix = _U32.pack(folder_id)
@@ -296,6 +327,7 @@ class Txn:
         self._txn.delete(prefix + uid, db=self._db["messages"])
         self._txn.delete(prefix + uid + b"h", db=self._db["cache"])
         self._txn.delete(prefix + uid + b"s", db=self._db["cache"])
+        self.columns.remove(folder_id, record.uid)
         self._txn.delete(prefix + encode_name(name_key(record.base)),
                          db=self._db["names"])
         self._txn.delete(prefix + _U64.pack(record.modseq) + uid, db=self._db["changes"])
@@ -396,13 +428,15 @@ class Txn:
         return doc
 
     def copy_cache(self, folder_id, uid, to_folder, to_uid):
-        """Give a copy of a message what was parsed of the original, as it is."""
+        """Give a copy of a message what was parsed of the original, as it is,
+        its columns included."""
         source = _U32.pack(folder_id) + _U32.pack(uid)
         target = _U32.pack(to_folder) + _U32.pack(to_uid)
         for half in (b"h", b"s"):
             raw = self._txn.get(source + half, db=self._db["cache"])
             if raw is not None:
                 self._txn.put(target + half, raw, db=self._db["cache"])
+        self.columns.copy(folder_id, uid, to_folder, to_uid)
 
     def put_cache(self, folder_id, uid, doc):
         key = _U32.pack(folder_id) + _U32.pack(uid)

@@ -10,6 +10,7 @@ store without ever making the event loop wait on a disk or a big folder.
     view, stale = await service.view(store, name, readonly)   # a session's View
     events, stale = await service.catch_up(view)              # View.sync()
     service.scan_soon(folder, on_change)      # other tools' changes, in the background
+    result = await service.in_process(fn, *args)  # Python work over many files
     service.close()
 
 Threads serve the ordinary work: LMDB transactions, file reads, fsync. They release
@@ -162,6 +163,15 @@ class MailService:
                 await self.release(folder.owner)
         if changed and on_change is not None:
             on_change()
+
+    async def in_process(self, fn, *args):
+        """Run `fn(*args)` in the scanning process: Python work over many files
+        (a search of their text, say) that would hold the interpreter in a
+        thread. `fn` opens what it needs itself; it and `args` must pickle."""
+        try:
+            return await self._in_process(fn, *args)
+        except (OSError, lmdb.Error) as exc:
+            raise StoreError(_reason(exc)) from exc
 
     async def _in_process(self, fn, *args):
         loop = asyncio.get_running_loop()

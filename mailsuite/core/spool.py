@@ -9,11 +9,14 @@ deliverd (the queue-runner side); LMDB serializes them across processes.
         def draft(self, qid) -> Draft   # a message being received (core.spoolfiles):
             # `await draft.write(piece)` as it arrives; over INLINE_MAX it goes
             # to the file <state_dir>/spool/files/<qid> instead of memory
-        async def enqueue(self, qid, sender, recipients, data, info=None)
-            # data: bytes or a Draft; returns once the message is durable
-            # (fsync'ed); concurrent callers in one process share commits
-            # (group commit: one fsync for a batch)
-        def enqueue_sync(self, qid, sender, recipients, data, info=None)
+        async def enqueue(self, qid, sender, recipients, data, info=None,
+                          alone=False, options=None)
+            # data: bytes or a Draft; recipients: addresses or Recipients (DSN
+            # parameters); options: an Options (DSN, REQUIRETLS, the submitter);
+            # returns once the message is durable (fsync'ed); concurrent callers
+            # in one process share commits (group commit: one fsync for a batch)
+        def enqueue_sync(self, qid, sender, recipients, data, info=None,
+                         options=None)
         # queue runner (deliverd), mailctl:
         def due(self, now=None, limit=None) -> list[Entry]  # next_try <= now
         def get(self, qid) -> Entry | None;  entries(self) -> list[Entry]
@@ -22,6 +25,9 @@ deliverd (the queue-runner side); LMDB serializes them across processes.
         def update(self, results, now=None) -> list[str]      # removed qids
         def next_due(self) -> float | None                    # earliest next_try
         def remove(self, qid);  count(self) -> int;  quarantined(self) -> list[str]
+        # mailctl queue:
+        def retry(self, qids, now=None) -> list[str]    # due now, unless held
+        def hold(self, qid, held=True) -> Entry | None  # release: held=False
         def remove_orphans(self, now=None) -> list[str]       # deliverd, hourly
 
 The records (Entry, Recipient), queue ids and the retry backoff are in
@@ -30,8 +36,9 @@ core.spoolentry, the message files in core.spoolfiles; both are re-exported here
 Tables: `meta` (qid -> JSON: sender, recipients with their states, arrival, size,
 attempts, next_try, info), `data` (qid -> message bytes, for a message of at most
 INLINE_MAX bytes), `files` (qid -> empty, for a message in its file instead),
-`schedule` (next_try in ms, big-endian, + qid -> empty: the runner's cheap scan)
-and `quarantine`.
+`schedule` (next_try in ms, big-endian, + qid -> empty: the runner's cheap scan;
+a held message has no entry there, so the runner never reads it) and
+`quarantine`.
 
 Failure policy: a message is acknowledged only after the commit holding it has been
 fsync'ed, and a message file is fsync'ed, then its directory, before the commit that
@@ -54,11 +61,11 @@ import time
 from pathlib import Path
 
 from . import lmdbenv, spoolfiles
-from .spoolentry import (BACKOFF_MAX, BACKOFF_MIN, Entry, Recipient, backoff,
-                         check_qid, new_qid)
+from .spoolentry import (BACKOFF_MAX, BACKOFF_MIN, Entry, Options, Recipient,
+                         backoff, check_qid, new_qid)
 from .spoolfiles import INLINE_MAX, ORPHAN_AGE, Draft, SpoolError, SpoolFull, spool_error
 
-__all__ = ["Spool", "Entry", "Recipient", "Draft", "SpoolError", "SpoolFull",
+__all__ = ["Spool", "Entry", "Options", "Recipient", "Draft", "SpoolError", "SpoolFull",
            "new_qid", "backoff", "BACKOFF_MIN", "BACKOFF_MAX", "INLINE_MAX",
            "ORPHAN_AGE", "ORPHAN_SCAN"]
 
@@ -76,14 +83,19 @@ def _schedule_key(next_try, qid):
     return struct.pack(">Q", max(int(next_try * 1000), 0)) + qid.encode()
 
 
-def _new_entry(qid, sender, recipients, size, info):
+def _new_entry(qid, sender, recipients, size, info, options):
+    """A new message's record. A recipient is an address, or a Recipient with its
+    DSN parameters; the first of each address counts."""
     check_qid(qid)
-    unique = list(dict.fromkeys(recipients))
+    unique = {}
+    for rcpt in recipients:
+        rcpt = Recipient(rcpt) if isinstance(rcpt, str) else rcpt
+        unique.setdefault(rcpt.address, rcpt)
     if not unique:
         raise SpoolError(f"{qid}: no recipients")
     now = time.time()
-    return Entry(qid, sender, [Recipient(a) for a in unique], now, size,
-                 next_try=now, info=dict(info or {}))
+    return Entry(qid, sender, list(unique.values()), now, size, next_try=now,
+                 info=dict(info or {}), **(options or Options())._asdict())
 
 
 def _insert(txn, db, entry, data):
@@ -116,9 +128,11 @@ class Spool(lmdbenv.Handle):
         check_qid(qid)
         return Draft(self._files, qid)
 
-    async def enqueue(self, qid, sender, recipients, data, info=None, alone=False):
+    async def enqueue(self, qid, sender, recipients, data, info=None, alone=False,
+                      options=None):
         """Queue a message (bytes or a Draft); returns once it is durable. Raises
-        SpoolError.
+        SpoolError. `recipients` are addresses or Recipients (with their DSN
+        parameters); `options` is an Options (DSN, REQUIRETLS, the submitter).
 
         `alone` says the caller is the only client being served: then the commit
         of a message in memory runs in the calling thread, because there is
@@ -128,9 +142,11 @@ class Spool(lmdbenv.Handle):
         if draft is None:
             data = _in_memory(data)
             if alone:
-                return self.enqueue_sync(qid, sender, recipients, data, info)
+                return self.enqueue_sync(qid, sender, recipients, data, info,
+                                         options)
         entry = _new_entry(qid, sender, recipients,
-                           draft.size if draft is not None else len(data), info)
+                           draft.size if draft is not None else len(data), info,
+                           options)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         done = _when_done(loop, future, draft)
@@ -151,12 +167,13 @@ class Spool(lmdbenv.Handle):
             return
         self._writer().submit(lambda txn: _insert(txn, self._db, entry, None), done)
 
-    def enqueue_sync(self, qid, sender, recipients, data, info=None):
+    def enqueue_sync(self, qid, sender, recipients, data, info=None, options=None):
         """Queue a message in the calling thread, in its own commit."""
         draft = _on_disk(qid, data)
         data = None if draft is not None else _in_memory(data)
         entry = _new_entry(qid, sender, recipients,
-                           draft.size if draft is not None else len(data), info)
+                           draft.size if draft is not None else len(data), info,
+                           options)
         try:
             if draft is not None:
                 draft.take()
@@ -302,9 +319,50 @@ class Spool(lmdbenv.Handle):
                if r.address in outcome):
             entry.attempts += 1
             entry.next_try = now + backoff(entry.attempts)
-        txn.put(entry.qid.encode(), entry.to_json(), db=self._db["meta"])
-        txn.put(_schedule_key(entry.next_try, entry.qid), b"", db=self._db["schedule"])
+        self._put(txn, entry)
         return False
+
+    def _put(self, txn, entry):
+        """Write a changed record; it is scheduled unless held."""
+        txn.put(entry.qid.encode(), entry.to_json(), db=self._db["meta"])
+        if not entry.held:
+            txn.put(_schedule_key(entry.next_try, entry.qid), b"",
+                    db=self._db["schedule"])
+
+    def retry(self, qids, now=None):
+        """Make the messages `qids` due `now`; a held one, or one no longer
+        queued, is left alone. Returns the qids made due."""
+        now = time.time() if now is None else now
+
+        def due_now(entry):
+            entry.next_try = now
+            return not entry.held
+        return self._change(qids, due_now)
+
+    def hold(self, qid, held=True):
+        """Hold a message (the runner skips it) or release it, due again at its
+        next_try; returns its Entry, or None when it is not queued."""
+        def mark(entry):
+            entry.held = held
+            return True
+        return self.get(qid) if self._change([qid], mark) else None
+
+    def _change(self, qids, change):
+        """Apply `change(entry)` to each message, in one commit; those for
+        which it returns False are left as they were."""
+        done, bad = [], []
+        with self._env.begin(write=True) as txn:
+            for qid in qids:
+                entry = self._entry(txn, qid, bad)
+                if entry is None:
+                    continue
+                old_key = _schedule_key(entry.next_try, qid)
+                if change(entry):
+                    txn.delete(old_key, db=self._db["schedule"])
+                    self._put(txn, entry)
+                    done.append(qid)
+        self._quarantine(bad)
+        return done
 
     def remove(self, qid):
         """Drop a message whatever its state (mailctl queue delete)."""

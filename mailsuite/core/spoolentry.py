@@ -3,9 +3,23 @@ JSON form in the spool's `meta` table, and the retry schedule (core.spool owns
 the table).
 
     new_qid() -> str;  check_qid(qid);  backoff(attempts) -> seconds
-    Recipient(address, state="pending", error="");  recipient.final
-    Entry(qid, sender, recipients, arrival, size, attempts=0, next_try=0.0, info={})
+    Recipient(address, state="pending", error="", notify=(), orcpt=None)
+        recipient.final
+    Entry(qid, sender, recipients, arrival, size, attempts=0, next_try=0.0, info={},
+          envid=None, ret=None, requiretls=False, user=None, held=False)
+        # held: mailctl queue hold; deliverd skips the message
         entry.pending();  entry.to_json() -> bytes;  Entry.from_json(qid, raw)
+    Options(envid=None, ret=None, requiretls=False, user=None)
+        # what the receiving daemon learnt beyond sender and recipients
+
+The DSN fields are RFC 3461's, decoded from xtext: `Entry.envid` (ENVID, 4.4),
+`Entry.ret` ("FULL" or "HDRS", 4.3), `Recipient.notify` (NOTIFY, 4.1: () for the
+default, some of "SUCCESS", "FAILURE", "DELAY", or ("NEVER",)), `Recipient.orcpt`
+(ORCPT, 4.2: "rfc822;addr"). `Entry.requiretls` is RFC 8689's MAIL parameter,
+`Entry.user` the authenticated submitter (None for mail from the MX), and
+`Entry.held` a message put on hold by the administrator. The JSON form writes these
+keys only when they differ from their defaults, so a record written before they
+existed loads with the defaults.
 
 Failure policy: from_json raises ValueError for a record that is not one of ours
 (the spool then quarantines it).
@@ -16,6 +30,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .spoolfiles import SpoolError
 
@@ -23,6 +38,8 @@ BACKOFF_MIN = 300         # seconds before the first retry (Postfix: minimal_bac
 BACKOFF_MAX = 4000        # longest wait between retries (Postfix: maximal_backoff_time)
 FINAL = ("done", "failed")
 STATES = ("pending", "deferred") + FINAL
+NOTIFY = ("SUCCESS", "FAILURE", "DELAY", "NEVER")
+RET = ("FULL", "HDRS")
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _qid_lock = threading.Lock()
@@ -59,10 +76,33 @@ class Recipient:
     address: str
     state: str = "pending"      # pending | deferred | done | failed
     error: str = ""
+    notify: tuple = ()          # RFC 3461 4.1; () is the default
+    orcpt: str | None = None    # RFC 3461 4.2, "addr-type;address"
 
     @property
     def final(self):
         return self.state in FINAL
+
+    def to_list(self):
+        dsn = [list(self.notify), self.orcpt] if self.notify or self.orcpt else []
+        return [self.address, self.state, self.error] + dsn
+
+    @classmethod
+    def from_list(cls, item):
+        address, state, error, *dsn = item
+        notify, orcpt = dsn if dsn else ((), None)
+        if not set(notify) <= set(NOTIFY) or not isinstance(orcpt, (str, type(None))):
+            raise ValueError("bad DSN parameters")
+        return cls(str(address), str(state), str(error), tuple(notify), orcpt)
+
+
+class Options(NamedTuple):
+    """What the receiving daemon learnt about a message beyond its sender and
+    recipients, kept in its Entry."""
+    envid: str | None = None
+    ret: str | None = None
+    requiretls: bool = False
+    user: str | None = None
 
 
 @dataclass
@@ -76,33 +116,51 @@ class Entry:
     attempts: int = 0
     next_try: float = 0.0
     info: dict = field(default_factory=dict)
+    envid: str | None = None
+    ret: str | None = None
+    requiretls: bool = False
+    user: str | None = None
+    held: bool = False
 
     def pending(self):
         """The recipients that are not final yet."""
         return [r for r in self.recipients if not r.final]
 
     def to_json(self):
-        return json.dumps({
+        doc = {
             "sender": self.sender,
-            "rcpts": [[r.address, r.state, r.error] for r in self.recipients],
+            "rcpts": [r.to_list() for r in self.recipients],
             "arrival": self.arrival, "size": self.size, "attempts": self.attempts,
             "next_try": self.next_try, "info": self.info,
-        }, separators=(",", ":")).encode()
+        }
+        for name, default in _OPTIONAL.items():
+            if getattr(self, name) != default:
+                doc[name] = getattr(self, name)
+        return json.dumps(doc, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, qid, raw):
         """Parse a record; raises ValueError when it is not one of ours."""
         try:
             doc = json.loads(raw)
-            rcpts = [Recipient(str(a), str(s), str(e)) for a, s, e in doc["rcpts"]]
+            rcpts = [Recipient.from_list(item) for item in doc["rcpts"]]
             entry = cls(qid, str(doc["sender"]), rcpts, float(doc["arrival"]),
                         int(doc["size"]), int(doc["attempts"]), float(doc["next_try"]),
-                        dict(doc["info"]))
+                        dict(doc["info"]),
+                        **{name: doc.get(name, default)
+                           for name, default in _OPTIONAL.items()})
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"bad spool record: {exc}") from None
         if not rcpts or any(r.state not in STATES for r in rcpts):
             raise ValueError("bad spool record: recipients")
+        if entry.ret not in (None,) + RET:
+            raise ValueError("bad spool record: ret")
         return entry
+
+
+# Entry's fields that a record leaves out when they have their default.
+_OPTIONAL = {"envid": None, "ret": None, "requiretls": False, "user": None,
+             "held": False}
 
 
 def check_qid(qid):

@@ -9,6 +9,7 @@ them the knowledge of which files are referred to.
         qid; size; on_disk
         async write(data)        # memory up to INLINE_MAX, then the file, which is
                                  # written off the event loop
+        async prepend(data)      # bytes in front of what was written
         value() -> bytes         # the bytes of a draft that stayed in memory
         discard()                # drop it and its file, unless the queue took it
         # the queue's side: take(); seal() (blocking); remove_file()
@@ -88,20 +89,36 @@ class Draft:
             await loop.run_in_executor(None, self._write_file, data)
         self.size += len(data)
 
+    async def prepend(self, data):
+        """Put bytes in front of the message (submitd's DKIM-Signature fields, known
+        only once the whole message is in); raises SpoolError. A message in its
+        file is copied in the kernel behind the new bytes, into a new file that
+        then takes the old one's name."""
+        if not self.on_disk and self.size + len(data) <= INLINE_MAX:
+            self._parts.insert(0, data)
+        else:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self._prepend_file, data)
+        self.size += len(data)
+
     def value(self):
         if self.on_disk:
             raise ValueError(f"{self.qid}: the message is in a file")
         return b"".join(self._parts)
 
     def _write_file(self, data):
+        self._in_thread(self._append, data)
+
+    def _prepend_file(self, data):
+        self._in_thread(self._put_in_front, data)
+
+    def _in_thread(self, step, data):
         with self._lock:
             if self._dropped:
                 return
             self._writing = True
         try:
-            if self._fd is None:
-                self._create()
-            _write_all(self._fd, data)
+            step(data)
         except OSError as exc:
             raise spool_error(exc) from None
         finally:
@@ -110,6 +127,32 @@ class Draft:
                 dropped = self._dropped
             if dropped:
                 self.remove_file()
+
+    def _append(self, data):
+        if self._fd is None:
+            self._create()
+        _write_all(self._fd, data)
+
+    def _put_in_front(self, data):
+        if self._fd is None:
+            self._parts.insert(0, data)
+            return self._create()
+        path = self.directory / self.qid
+        # A crash before the rename leaves "<qid>.new", which no record names:
+        # Spool.remove_orphans removes it.
+        aside = path.with_name(f"{self.qid}.new")
+        fd = os.open(aside, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            _write_all(fd, data)
+            with open(path, "rb") as source:
+                _copy_all(source.fileno(), fd)
+            os.rename(aside, path)
+        except BaseException:
+            os.close(fd)
+            aside.unlink(missing_ok=True)
+            raise
+        os.close(self._fd)
+        self._fd = fd
 
     def _create(self):
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
@@ -161,6 +204,12 @@ class Draft:
             remove(self.directory, [self.qid])
         except OSError as exc:
             log.warning("%s: message file not removed: %s", self.qid, exc)
+
+
+def _copy_all(source, target):
+    """Copy the rest of `source` to `target` in the kernel (both descriptors)."""
+    while os.copy_file_range(source, target, 1 << 30):
+        pass
 
 
 def _write_all(fd, data):

@@ -25,7 +25,8 @@ from ..core import accounts, login, server, tls
 from ..core.mailfolder import NoSuchFolder
 from ..core.mailservice import MailService, StoreError
 from ..core.stream import LineTooLong, StreamClosed
-from . import append, auth, copy, fetch, folders, idle, mailbox, quota
+from . import (append, auth, copy, fetch, folders, idle, mailbox, quota, search,
+               sort, thread)
 from .errors import Bad, Logout, ProtocolError
 from .parser import (MAX_LINE, MAX_LITERAL, MAX_PREAUTH_LITERAL, parse_command,
                      read_command, tag_of)
@@ -78,8 +79,11 @@ COMMANDS = {
     "MOVE": (copy.move, {SELECTED}),
     "GETQUOTA": (quota.getquota, LOGGED_IN),
     "GETQUOTAROOT": (quota.getquotaroot, LOGGED_IN),
+    "SEARCH": (search.search, {SELECTED}),
+    "SORT": (sort.sort, {SELECTED}),
+    "THREAD": (thread.thread, {SELECTED}),
 }
-UID_COMMANDS = {"FETCH", "STORE", "COPY", "MOVE", "EXPUNGE"}
+UID_COMMANDS = {"FETCH", "STORE", "COPY", "MOVE", "EXPUNGE", "SEARCH", "SORT", "THREAD"}
 
 
 def main(argv=None):
@@ -154,6 +158,7 @@ class Session:
         self.user = None
         self.store = None
         self.selected = None
+        self.saved_search = None    # SEARCHRES's `$` (search.SavedResult)
         self.bad = 0
         self.failed_logins = 0
         self.waiting = False        # for a command, or in IDLE: safe to interrupt
@@ -247,6 +252,7 @@ class Session:
         verb, states = entry
         if self.state not in states:
             raise Bad(f"{cmd.name} is not allowed in the {self.state} state")
+        search.resolve_saved(self, cmd)
         return verb
 
     async def folder_gone(self, tag):

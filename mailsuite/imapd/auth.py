@@ -29,6 +29,9 @@ log = logging.getLogger("imapd")
 # LITERAL-: RFC 7888 5 (non-synchronizing literals of 4096 octets at most).
 BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL-", "SASL-IR", "IDLE", "UNSELECT",
                      "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND", "BINARY") + QUOTA
+# search.py, sort.py, thread.py: RFC 4731, 5182, 5256, 5957.
+SEARCH_CAPABILITIES = ("ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY",
+                       "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")
 MAX_FAILURES = 3        # failed or refused logins before the session is ended
 
 # core.login's refusals as IMAP answers: (status, response code); RFC 5530 3.
@@ -45,7 +48,7 @@ ANSWERS = {
 
 def capabilities(s):
     """The capability list for the session's current state (RFC 9051 7.2.2)."""
-    caps = list(BASE_CAPABILITIES + folders.CAPABILITIES)
+    caps = list(BASE_CAPABILITIES + folders.CAPABILITIES + SEARCH_CAPABILITIES)
     if s.user is None:
         if not s.stream.tls and s.ctx.credentials.available():
             caps.append("STARTTLS")

@@ -72,6 +72,15 @@ class Received(bytes):
         return received
 
 
+class SavedSet(str):
+    """`$` resolved to the ranges of the saved search result (RFC 5182 2.1)."""
+
+    def __new__(cls, ranges):
+        token = super().__new__(cls, "$")
+        token.ranges = ranges
+        return token
+
+
 class Command:
     def __init__(self, tag, name, args):
         self.tag = tag
@@ -423,6 +432,8 @@ _SEQ_RANGE = re.compile(r"(\d{1,10}|\*)(?::(\d{1,10}|\*))?\Z")
 
 def sequence_set(token):
     """`1:*,3` -> [(1, None), (3, 3)]; None stands for `*`."""
+    if isinstance(token, SavedSet):
+        return list(token.ranges)
     if not isinstance(token, Atom) or not token:
         raise Bad("expected a sequence set")
     ranges = []

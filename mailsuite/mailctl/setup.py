@@ -3,8 +3,9 @@
 It takes the server from nothing to receiving mail, one step after another, and
 says what each step did: the hostname in the configuration file, the first domain,
 its first user (the administrator), the postmaster@, abuse@ and hostmaster@ aliases
-of that user, the TLS certificate, and `mailsuite.target` enabled. It ends with the
-settings a mail client needs.
+of that user, the TLS certificate, the domain's DKIM keys (RSA and Ed25519), and
+`mailsuite.target` enabled. It ends with the DNS records to publish (as `mailctl
+dns` prints them) and the settings a mail client needs.
 
 Every step looks before it acts: what exists is kept and reported as kept, so that
 running setup again changes nothing. On a terminal it asks for what the options
@@ -27,8 +28,10 @@ from pathlib import Path
 import click
 
 from ..core import config as core_config
+from ..core import dkimkeys, dnsrecords
 from ..core.accounts import normalize, normalize_domain, split
 from . import Failure, main, pass_instance
+from . import dkim as dkim_commands
 from .user import check_password_options, new_password, password_options
 from .tls import self_signed
 
@@ -62,7 +65,9 @@ def setup(instance, hostname, domain, admin, password_stdin, generate, yes):
     _step_admin(instance, plan.admin, password_stdin, generate)
     _step_aliases(instance, plan.domain, plan.admin)
     _step_certificate(instance)
+    _step_dkim(instance, plan.domain)
     _step_services()
+    _print_dns_records(instance, plan.domain)
     _print_client_settings(plan)
 
 
@@ -217,6 +222,16 @@ def _step_certificate(instance):
     _done(f"{what} (self-signed; replace it with one a certificate authority signed)")
 
 
+def _step_dkim(instance, domain):
+    store = dkim_commands.key_store(instance)
+    what = f"DKIM keys of {domain}"
+    if store.active(domain):
+        return _kept(what)
+    for algorithm in dkimkeys.ALGORITHMS:
+        store.generate(domain, algorithm, bits=instance.config.dkim.rsa_bits)
+    _done(what)
+
+
 def _step_services():
     what = "mailsuite.target"
     # systemd runs the machine only when this directory exists (sd_booted(3)).
@@ -228,6 +243,17 @@ def _step_services():
         raise Failure(f"systemctl enable --now mailsuite.target: "
                       f"{proc.stderr.strip()}")
     _done(f"{what} enabled and started")
+
+
+def _print_dns_records(instance, domain):
+    click.echo("")
+    click.echo(f"DNS records to publish for {domain} (`mailctl dns {domain}`), with "
+               f"the address records of {instance.config.server.hostname} and its "
+               "reverse (PTR) record at your provider:")
+    dkim = dnsrecords.dkim_records(dkim_commands.key_store(instance), domain)
+    for record in dnsrecords.domain_records(domain, instance.config.server.hostname,
+                                            dkim):
+        click.echo(record if isinstance(record, str) else dnsrecords.zone_line(record))
 
 
 def _print_client_settings(plan):

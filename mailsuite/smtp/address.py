@@ -147,5 +147,9 @@ def _parse_params(rest):
         match = _PARAM.fullmatch(word)
         if not match:
             raise ProtocolError(501, "5.5.4", f"syntax: bad parameter {word[:40]}")
-        params[match.group(1).upper()] = match.group(2) if match.group(2) is not None else True
+        name = match.group(1).upper()
+        # RFC 5321 4.1.2: each parameter at most once (Mail-parameters).
+        if name in params:
+            raise ProtocolError(501, "5.5.4", f"syntax: duplicate parameter {name[:40]}")
+        params[name] = match.group(2) if match.group(2) is not None else True
     return params

@@ -9,17 +9,22 @@ other line ending), so nothing downstream can read them as line ends either.
 `finish` applies these rules to the whole data at once; `Decoder` applies the
 same rules to data that arrives in pieces, split anywhere, and gives the same
 bytes, so that a message can go to disk as it arrives; `receive` reads the data
-from the stream in pieces of at most CHUNK bytes. `Meter` keeps what the limits
-need (the size, the header section) as the pieces go by.
+from the stream in pieces of at most CHUNK bytes, and `read` gives a DATA
+command's message in pieces. `Meter` keeps what the limits need (the size, the
+header section) as the pieces go by, and `check` applies the limits to it, for
+DATA and BDAT alike.
 """
 
 import asyncio
 import re
 
+from .errors import ProtocolError
+
 END = b"\r\n.\r\n"
 CHUNK = 256 << 10    # input decoded at a time: a session's memory does not grow
                      # with the size of the message
 _BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+MAX_HOPS = 100   # RFC 5321 6.3: a loop shows as too many Received fields
 
 
 def finish(raw):
@@ -100,6 +105,37 @@ async def receive(stream, deadline):
         async with asyncio.timeout_at(deadline):
             first = await stream.readexactly(1)
     return first + await stream.readexactly(min(stream.pending(), CHUNK))
+
+
+async def read(stream, limits):
+    """A DATA command's message in pieces as they arrive (Decoder), checked at
+    its end. Past the size limit the pieces are dropped, and the data is read on
+    to its end; data_timeout bounds the whole of it, not each read."""
+    decoder = Decoder()
+    meter = Meter(limits.max_header_size)
+    deadline = asyncio.get_running_loop().time() + limits.data_timeout
+    while not decoder.done:
+        try:
+            piece = decoder.feed(await receive(stream, deadline))
+        except TimeoutError:
+            raise ProtocolError(421, "4.4.2", "timeout reading data", close=True)
+        meter.add(piece)
+        if piece and meter.size <= limits.max_message_size:
+            yield piece
+    stream.buffer[0:0] = decoder.rest      # pipelined commands after the data
+    check(meter, limits)
+
+
+def check(meter, limits):
+    """Raise ProtocolError when a whole message, as `meter` saw it, breaks a
+    limit."""
+    # RFC 1870 6.3: too large after all is a permanent failure.
+    if meter.size > limits.max_message_size:
+        raise ProtocolError(552, "5.3.4", "message size exceeds limit")
+    if header_size(meter.head) > limits.max_header_size:
+        raise ProtocolError(552, "5.3.4", "header section exceeds limit")
+    if count_received(meter.head, MAX_HOPS) >= MAX_HOPS:
+        raise ProtocolError(554, "5.4.6", "too many hops (mail loop?)")
 
 
 class Meter:

@@ -2,8 +2,16 @@
 
 A session reads one command at a time and answers it; each verb is a method that
 reads top to bottom, one check per paragraph. What differs between the MX and the
-submission service (who may be a recipient, what happens to an accepted message,
-AUTH) lives in the subclass's hooks: `check_sender`, `check_recipient`, `accept`.
+submission service (who may be a recipient, what goes on top of an accepted message,
+where it is queued, AUTH) lives in the subclass's hooks: `check_sender`,
+`check_recipient`, `incoming`, `top_fields`, `queue_info`, `queue_options`,
+`before_queue`, `queued`. The limits come from the configuration section of the
+daemon that runs the engine (`section`: [smtpd], [submitd]).
+
+Extensions: PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, STARTTLS,
+DSN (RFC 3461), CHUNKING (RFC 3030) and, in a TLS session, REQUIRETLS (RFC 8689).
+The message comes by DATA or by BDAT chunks; either way it goes to the spool as it
+arrives (mailsuite.smtp.incoming), under the same checks.
 
 Failure policy: a ProtocolError raised anywhere becomes the reply; an unexpected
 exception becomes "451 4.3.0" and a logged traceback, and the session goes on. A
@@ -15,51 +23,32 @@ the spool".
 
 import asyncio
 import logging
-import time
-from email.utils import formatdate
 
 from ..core.server import peer_ip
+from ..core.spool import Options
 from ..core.stream import LineTooLong, StreamClosed, TLSHandshakeFailed
 from ..core.tls import TLSUnavailable
+from . import chunking, headers, params
 from . import data as msgdata
 from .address import Path, parse_path
 from .errors import ProtocolError
+from .params import Envelope
 
 log = logging.getLogger("smtp")
 
 # RFC 5321 4.5.3.1.4 sets 512 octets for a command line; extensions (SIZE, SMTPUTF8
 # and friends) make longer lines legitimate, so allow what Postfix allows.
 MAX_COMMAND_LINE = 2048
-MAX_HOPS = 100   # RFC 5321 6.3: a loop shows as too many Received fields
-
-
-_date = (0, "")
-
-
-def _date_now():
-    """The RFC 5322 date of this second (formatting it per message is costly)."""
-    global _date
-    now = int(time.time())
-    if _date[0] != now:
-        _date = (now, formatdate(now, localtime=True))
-    return _date[1]
-
-
-class Envelope:
-    def __init__(self):
-        self.sender = None          # a Path once MAIL succeeded
-        self.recipients = []        # [Path]
-        self.smtputf8 = False
-        self.body = "7BIT"
 
 
 class Session:
     protocol = "ESMTP"
+    section = "smtpd"       # the configuration section that holds the limits
 
     def __init__(self, stream, cfg, credentials=None, name="smtp"):
         self.stream = stream
         self.cfg = cfg
-        self.limits = cfg.smtpd
+        self.limits = getattr(cfg, self.section)
         self.credentials = credentials
         self.hostname = cfg.server.hostname
         self.name = name
@@ -67,6 +56,7 @@ class Session:
         self.helo = None
         self.esmtp = False
         self.envelope = None
+        self.chunked = None         # a Chunked while BDAT chunks arrive
         self.errors = 0
         self.out = []
         self.done = False
@@ -83,6 +73,8 @@ class Session:
             log.info("TLS handshake failed from [%s]: %s", self.client_ip, exc)
         except StreamClosed:
             log.info("lost connection after %s from [%s]", self.verb, self.client_ip)
+        finally:
+            self.reset()
         log.info("disconnect from [%s]", self.client_ip)
 
     async def serve(self):
@@ -180,18 +172,45 @@ class Session:
         """The domain whose postmaster a bare RCPT TO:<Postmaster> reaches."""
         raise ProtocolError(550, "5.1.1", "<Postmaster>: user unknown")
 
-    async def accept(self, envelope, data):
-        """Take the message from `data`, an async iterator of its pieces as they
-        arrive (it raises ProtocolError at its end if the message broke a limit),
-        make it durable and return its queue id."""
+    def incoming(self, envelope):
+        """The smtp.incoming.Incoming that takes the message of `envelope`."""
         raise ProtocolError(451, "4.3.0", "no queue configured")
+
+    def top_fields(self, qid, envelope, head):
+        """The header fields to put on top of the message, whose header section
+        (or its first max_header_size octets) is `head`."""
+        return self.received_header(qid, envelope)
+
+    def queue_info(self):
+        """The `info` of the queue record."""
+        return {"client": self.client_ip, "helo": self.helo}
+
+    def queue_options(self, envelope):
+        return Options(envid=envelope.envid, ret=envelope.ret,
+                       requiretls=envelope.requiretls)
+
+    async def before_queue(self, incoming):
+        """The last look at the whole message before it is queued."""
+
+    def queued(self, qid, envelope, incoming):
+        """The message is durable in the queue: log it, wake the queue runner."""
 
     def ehlo_keywords(self):
         words = ["PIPELINING", f"SIZE {self.limits.max_message_size}", "8BITMIME",
-                 "SMTPUTF8", "ENHANCEDSTATUSCODES"]
+                 "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN", "CHUNKING"]
         if not self.stream.tls and self.credentials and self.credentials.available():
             words.append("STARTTLS")
+        if self.stream.tls:
+            # RFC 8689 4: REQUIRETLS is offered only in a TLS session.
+            words.append("REQUIRETLS")
         return words
+
+    def reset(self):
+        """End the mail transaction, dropping a message half received."""
+        self.envelope = None
+        if self.chunked is not None:
+            self.chunked.incoming.discard()
+            self.chunked = None
 
     # the verbs
 
@@ -214,7 +233,7 @@ class Session:
             raise ProtocolError(501, "5.5.4", "syntax: EHLO hostname")
         self.helo = arg[:255]
         self.esmtp = esmtp
-        self.envelope = None    # RFC 5321 4.1.4: EHLO resets like RSET
+        self.reset()            # RFC 5321 4.1.4: EHLO resets like RSET
 
     async def smtp_MAIL(self, arg):
         # RFC 5321 4.1.4: MAIL needs a greeting and no transaction in progress.
@@ -224,9 +243,9 @@ class Session:
             raise ProtocolError(503, "5.5.1", "nested MAIL command")
         if not arg.upper().startswith("FROM:"):
             raise ProtocolError(501, "5.5.4", "syntax: MAIL FROM:<address>")
-        path, params = parse_path(arg[5:], allow_null=True)
+        path, given = parse_path(arg[5:], allow_null=True)
         envelope = Envelope()
-        self._mail_params(envelope, params)
+        params.mail_params(self, envelope, given)
         # RFC 6531 3.4: a non-ASCII address needs the SMTPUTF8 parameter.
         if not path.ascii and not envelope.smtputf8:
             raise ProtocolError(553, "5.6.7", "non-ASCII address without SMTPUTF8")
@@ -235,25 +254,8 @@ class Session:
         self.envelope = envelope
         self.reply("250 2.1.0 Ok")
 
-    def _mail_params(self, envelope, params):
-        for name, value in params.items():
-            if name == "SIZE":
-                # RFC 1870 6: refuse a declared size above the limit at once.
-                if value is True or not value.isdigit():
-                    raise ProtocolError(501, "5.5.4", "syntax: SIZE=number")
-                if int(value) > self.limits.max_message_size:
-                    raise ProtocolError(552, "5.3.4", "message size exceeds limit")
-            elif name == "BODY" and self.esmtp:
-                if value not in ("7BIT", "8BITMIME"):
-                    raise ProtocolError(501, "5.5.4", "BODY must be 7BIT or 8BITMIME")
-                envelope.body = value
-            elif name == "SMTPUTF8" and self.esmtp and value is True:
-                envelope.smtputf8 = True
-            elif not self.handle_mail_param(name, value):
-                # RFC 5321 4.1.1.11: an unknown parameter gets 555.
-                raise ProtocolError(555, "5.5.4", f"unsupported parameter {name}")
-
     def handle_mail_param(self, name, value):
+        """Take a MAIL parameter the engine does not know: True if taken."""
         return False
 
     async def smtp_RCPT(self, arg):
@@ -261,10 +263,8 @@ class Session:
             raise ProtocolError(503, "5.5.1", "need MAIL before RCPT")
         if not arg.upper().startswith("TO:"):
             raise ProtocolError(501, "5.5.4", "syntax: RCPT TO:<address>")
-        path, params = parse_path(arg[3:], allow_postmaster=True)
-        if params:
-            raise ProtocolError(555, "5.5.4", "unsupported parameter "
-                                + next(iter(params)))
+        path, given = parse_path(arg[3:], allow_postmaster=True)
+        dsn = params.rcpt_params(self, given)
         if not path.domain:
             path = Path(path.local, await self.postmaster_domain())
         if not path.ascii and not self.envelope.smtputf8:
@@ -275,6 +275,10 @@ class Session:
             raise ProtocolError(452, "4.5.3", "too many recipients")
         await self.check_recipient(path)
         self.envelope.recipients.append(path)
+        if dsn:
+            # A recipient named twice keeps its first parameters, as the queue
+            # keeps its first entry.
+            self.envelope.dsn.setdefault(str(path), dsn)
         self.reply("250 2.1.5 Ok")
 
     async def smtp_DATA(self, arg):
@@ -282,52 +286,68 @@ class Session:
             raise ProtocolError(501, "5.5.4", "syntax: DATA takes no argument")
         if self.envelope is None:
             raise ProtocolError(503, "5.5.1", "need MAIL before DATA")
+        # RFC 3030 3: DATA and BDAT are not mixed in one transaction.
+        if self.chunked is not None:
+            raise ProtocolError(503, "5.5.1", "DATA after BDAT: send RSET")
         if not self.envelope.recipients:
             # RFC 2920 3.1: with pipelining, DATA after failed RCPTs gets 554.
             raise ProtocolError(554, "5.5.1", "no valid recipients")
+        incoming = self.incoming(self.envelope)
         self.reply("354 End data with <CR><LF>.<CR><LF>")
         await self.flush()
         envelope, self.envelope = self.envelope, None
-        data = self._read_data()
+        data = msgdata.read(self.stream, self.limits)
         try:
-            qid = await self.accept(envelope, data)
+            async for piece in data:
+                await incoming.write(piece)
+            qid = await incoming.commit()
         except Exception:
             # The reply comes after the end of the data, whatever went wrong:
             # the rest of the message must not be read as commands.
             async for _ in data:
                 pass
             raise
+        finally:
+            incoming.discard()
+        self.queued(qid, envelope, incoming)
         self.reply(f"250 2.0.0 Ok: queued as {qid}")
 
-    async def _read_data(self):
-        """The message in pieces as they arrive (data.Decoder), checked at its
-        end. Past the size limit the pieces are dropped, and the data is read on
-        to its end; data_timeout bounds the whole of it, not each read."""
-        decoder = msgdata.Decoder()
-        meter = msgdata.Meter(self.limits.max_header_size)
-        deadline = asyncio.get_running_loop().time() + self.limits.data_timeout
-        while not decoder.done:
-            try:
-                piece = decoder.feed(await msgdata.receive(self.stream, deadline))
-            except TimeoutError:
-                raise ProtocolError(421, "4.4.2", "timeout reading data", close=True)
-            meter.add(piece)
-            if piece and meter.size <= self.limits.max_message_size:
-                yield piece
-        self.stream.buffer[0:0] = decoder.rest      # pipelined commands after the data
-        self._check_data(meter)
+    async def smtp_BDAT(self, arg):
+        chunk = chunking.parse(arg)
+        loop = asyncio.get_running_loop()
+        deadline = (self.chunked.deadline if self.chunked is not None
+                    else loop.time() + self.limits.data_timeout)
+        octets = chunking.pieces(self.stream, chunk.size, deadline)
+        try:
+            qid = await self._take_chunk(chunk, octets, deadline)
+        except Exception:
+            # RFC 3030 2: the chunk's octets are read whatever the answer, and
+            # a failed chunk ends the transaction (later chunks get 503).
+            async for _ in octets:
+                pass
+            self.reset()
+            raise
+        if qid is None:
+            self.reply(f"250 2.0.0 {chunk.size} octets received")
+            return
+        envelope, incoming = self.envelope, self.chunked.incoming
+        self.reset()
+        self.queued(qid, envelope, incoming)
+        self.reply(f"250 2.0.0 Ok: queued as {qid}")
 
-    def _check_data(self, meter):
-        # RFC 1870 6.3: too large after all is a permanent failure.
-        if meter.size > self.limits.max_message_size:
-            raise ProtocolError(552, "5.3.4", "message size exceeds limit")
-        if msgdata.header_size(meter.head) > self.limits.max_header_size:
-            raise ProtocolError(552, "5.3.4", "header section exceeds limit")
-        if msgdata.count_received(meter.head, MAX_HOPS) >= MAX_HOPS:
-            raise ProtocolError(554, "5.4.6", "too many hops (mail loop?)")
+    async def _take_chunk(self, chunk, octets, deadline):
+        """Take a chunk's octets; the queue id once the last chunk is queued."""
+        if self.envelope is None:
+            raise ProtocolError(503, "5.5.1", "need MAIL before BDAT")
+        if not self.envelope.recipients:
+            raise ProtocolError(554, "5.5.1", "no valid recipients")
+        if self.chunked is None:
+            self.chunked = chunking.Chunked(self.incoming(self.envelope),
+                                            self.limits, deadline)
+        return await self.chunked.take(chunk, octets)
 
     async def smtp_RSET(self, arg):
-        self.envelope = None
+        self.reset()
         self.reply("250 2.0.0 Ok")
 
     async def smtp_NOOP(self, arg):
@@ -361,24 +381,19 @@ class Session:
         await self.stream.starttls(ctx, reply)
         # RFC 3207 4.2: forget everything learned before TLS; the client EHLOs again.
         self.helo = None
-        self.envelope = None
+        self.reset()
 
     # helpers for services
 
-    def received_header(self, qid, envelope):
-        """The Received field (RFC 5321 4.4) for a message accepted here."""
+    def received_header(self, qid, envelope, client=True):
+        """The Received field (RFC 5321 4.4) for a message accepted here; with
+        `client` false, without the client's name and address."""
         proto = "UTF8SMTP" if envelope.smtputf8 else (self.protocol if self.esmtp else "SMTP")
-        if self.stream.tls:
-            proto += "S"
-        tls = ""
-        info = self.stream.tls_info()
-        if info:
-            tls = f"\r\n\t(using {info[0]} with cipher {info[1]})"
-        rcpt = ""
-        if len(envelope.recipients) == 1:
-            rcpt = f"\r\n\tfor <{envelope.recipients[0]}>"
-        date = _date_now()
-        helo = "".join(ch if 32 < ord(ch) < 127 else "?" for ch in self.helo or "unknown")
-        return (f"Received: from {helo} ([{self.client_ip}])\r\n"
-                f"\tby {self.hostname} (mailsuite) with {proto} id {qid}{tls}{rcpt};"
-                f"\r\n\t{date}\r\n").encode()
+        return headers.received(
+            self.hostname, qid, proto + self.protocol_suffix(),
+            (self.helo, self.client_ip) if client else None,
+            self.stream.tls_info(), envelope.recipients)
+
+    def protocol_suffix(self):
+        """RFC 3848: "S" for a TLS session ("A" after AUTH: submitd's)."""
+        return "S" if self.stream.tls else ""

@@ -4,6 +4,9 @@ and poplib against the container's 127.0.0.1, as a mail client or another MTA wo
 
     client.py send SENDER RECIPIENT SUBJECT BODY
         SMTP to port 25; prints the reply to DATA ("250 2.0.0 Ok: queued as QID").
+    client.py submit USER PASSWORD RECIPIENT SUBJECT BODY CAFILE HOSTNAME
+        Submission on port 587: STARTTLS (certificate checked), AUTH as USER,
+        MAIL FROM USER; prints the reply to DATA.
     client.py read PORT USER PASSWORD SUBJECT CAFILE HOSTNAME
         IMAP on PORT (143: STARTTLS, 993: TLS on connect), certificate checked
         against CAFILE for HOSTNAME; waits up to 30 s for a message with SUBJECT
@@ -33,20 +36,47 @@ HOST = "127.0.0.1"
 TIMEOUT = 30
 
 
-def send(sender, recipient, subject, body):
+def message_bytes(sender, recipient, subject, body):
     message = EmailMessage()
     message["From"] = sender
     message["To"] = recipient
     message["Subject"] = subject
     message.set_content(body)
+    return message.as_bytes(policy=email.policy.SMTP)
+
+
+def send(sender, recipient, subject, body):
     with smtplib.SMTP(HOST, 25, local_hostname="client.test", timeout=TIMEOUT) as smtp:
         smtp.ehlo()
-        code, reply = smtp.mail(sender)
-        assert code == 250, (code, reply)
-        code, reply = smtp.rcpt(recipient)
-        assert code == 250, (code, reply)
-        code, reply = smtp.data(message.as_bytes(policy=email.policy.SMTP))
-        assert code == 250, (code, reply)
+        transaction(smtp, sender, recipient, message_bytes(sender, recipient, subject,
+                                                           body))
+
+
+class SMTP(smtplib.SMTP):
+    """SMTP to 127.0.0.1 that knows the server by its name, the name the
+    certificate is checked against at STARTTLS."""
+
+    def _get_socket(self, host, port, timeout):
+        return socket.create_connection((HOST, port), timeout)
+
+
+def submit(user, password, recipient, subject, body, cafile, hostname):
+    context = ssl.create_default_context(cafile=cafile)
+    with SMTP(hostname, 587, local_hostname="client.test", timeout=TIMEOUT) as smtp:
+        smtp.starttls(context=context)
+        smtp.login(user, password)
+        transaction(smtp, user, recipient, message_bytes(user, recipient, subject,
+                                                         body))
+
+
+def transaction(smtp, sender, recipient, data):
+    """MAIL, RCPT, DATA, each of which must succeed; prints DATA's reply."""
+    code, reply = smtp.mail(sender)
+    assert code == 250, (code, reply)
+    code, reply = smtp.rcpt(recipient)
+    assert code == 250, (code, reply)
+    code, reply = smtp.data(data)
+    assert code == 250, (code, reply)
     print(f"{code} {reply.decode()}")
 
 
@@ -160,6 +190,8 @@ def main(argv):
     command, *args = argv
     if command == "send":
         send(*args)
+    elif command == "submit":
+        submit(*args)
     elif command == "read":
         port, user, password, subject, cafile, hostname = args
         read(int(port), user, password, subject, cafile, hostname)

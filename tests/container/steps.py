@@ -10,16 +10,18 @@ PKG_DIR = "/mnt/pkg"       # the packages, read-only
 TESTS_DIR = "/mnt/tests"   # this folder, read-only
 CLIENT = Path(__file__).resolve().parent / "client.py"
 SOCKETS = ["mail-smtpd.socket", "mail-imapd.socket", "mail-imapd-tls.socket",
-           "mail-pop3d.socket", "mail-pop3d-tls.socket", "mail-deliverd.socket"]
+           "mail-pop3d.socket", "mail-pop3d-tls.socket", "mail-deliverd.socket",
+           "mail-submitd.socket", "mail-submitd-tls.socket"]
 # What mailsuite(7) enables one by one; mailsuite.target wants the same.
 UNITS = SOCKETS + ["mail-deliverd.timer"]
 SERVICES = ["mail-smtpd.service", "mail-deliverd.service", "mail-imapd.service",
-            "mail-pop3d.service"]
+            "mail-pop3d.service", "mail-submitd.service"]
 # The listeners each service must have been handed by systemd.
 LISTENERS = {
     "mail-smtpd.service": ["tcp:25"],
     "mail-imapd.service": ["tcp:143", "tcp:993"],
     "mail-pop3d.service": ["tcp:110", "tcp:995"],
+    "mail-submitd.service": ["tcp:465", "tcp:587"],
     "mail-deliverd.service": ["unix:/run/mailsuite/deliverd.wakeup"],
 }
 DOMAIN = "example.test"
@@ -56,6 +58,16 @@ def send(box, subject, body, recipient=USER):
     """Send a message to port 25 from the container's network; returns its queue id."""
     reply = box.python_in_netns(CLIENT, "send", "sender@client.test", recipient,
                                 subject, body).strip()
+    match = re.fullmatch(r"250 .*queued as (\S+)", reply)
+    assert match, f"unexpected reply to DATA: {reply!r}"
+    return match.group(1)
+
+
+def submit(box, subject, body, recipient=USER):
+    """Submit a message on port 587 (STARTTLS, AUTH as USER) from the container's
+    network; returns its queue id."""
+    reply = box.python_in_netns(CLIENT, "submit", USER, PASSWORD, recipient, subject,
+                                body, str(box.path(CERT)), box.hostname).strip()
     match = re.fullmatch(r"250 .*queued as (\S+)", reply)
     assert match, f"unexpected reply to DATA: {reply!r}"
     return match.group(1)

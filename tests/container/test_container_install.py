@@ -1,7 +1,9 @@
 """The package end to end in a booted Debian 12: `apt install` the .deb, enable the
 sockets, add a domain and a user with mailctl, send a message to port 25 from the
 container's network, read it back over IMAP on 143 (STARTTLS) and 993 (TLS) and
-over POP3 on 110 (STLS) and 995 (TLS), and find its queue id in smtpd's journal. Every program must have been started by
+over POP3 on 110 (STLS) and 995 (TLS), and find its queue id in smtpd's journal;
+submit one on port 587 (STARTTLS, AUTH) and read it back, delivered locally.
+Every program must have been started by
 systemd through its socket, run as the user mailsuite with no capabilities, and
 no unit may have failed.
 """
@@ -43,6 +45,11 @@ def test_install_enable_send_read(boot, debs):
     assert "STLS" in stls["capabilities"] and "USER" not in stls["capabilities"], stls
     assert qid in steps.journal_has(box, "mail-smtpd", qid), \
         f"queue id {qid} not in journalctl -u mail-smtpd"
+    qid = steps.submit(box, "submitted in the container", "sent with AUTH\n")
+    assert steps.read(box, 993, "submitted in the container")["body"] \
+        == "sent with AUTH\r\n"
+    assert qid in steps.journal_has(box, "mail-submitd", qid), \
+        f"queue id {qid} not in journalctl -u mail-submitd"
 
     uid, gid = steps.mailsuite_ids(box)
     processes = steps.probe(box, *steps.SERVICES)

@@ -39,6 +39,9 @@ def test_upgrade_keeps_users_mail_and_units(boot, debs, enabled):
         == "sent to the old version\r\n"
     assert steps.pop(box, 995, "before the upgrade")["body"] \
         == "sent to the old version\r\n"
+    steps.submit(box, "submitted before the upgrade", "to the old submitd\n")
+    assert steps.read(box, 993, "submitted before the upgrade")["body"] \
+        == "to the old submitd\r\n"
     before = steps.probe(box, *steps.SERVICES)
     assert all(before[unit]["pid"] for unit in steps.SERVICES), before
 
@@ -72,3 +75,6 @@ def test_upgrade_keeps_users_mail_and_units(boot, debs, enabled):
     steps.send(box, "after the upgrade", "sent to the new version\n")
     assert steps.read(box, 993, "after the upgrade")["body"] \
         == "sent to the new version\r\n"
+    steps.submit(box, "submitted after the upgrade", "to the new submitd\n")
+    assert steps.read(box, 993, "submitted after the upgrade")["body"] \
+        == "to the new submitd\r\n"

@@ -1,5 +1,6 @@
 """`make run`'s launcher, run for real: it provisions a fresh instance folder and
-serves mail with no other step (swaks in, IMAPS and POP3S out), then stops cleanly."""
+serves mail with no other step (swaks in on the MX port and on the submission
+port with AUTH, IMAPS and POP3S out), then stops cleanly."""
 
 import imaplib
 import os
@@ -45,6 +46,15 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
              "--body", body, "--header", "Subject: dev instance"],
             capture_output=True, text=True, timeout=60)
         assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert f"127.0.0.1:{1587 + OFFSET}" in banner, banner
+        submitted = subprocess.run(
+            ["swaks", "--server", "127.0.0.1", "--port", str(1587 + OFFSET), "--tls",
+             "--auth", "PLAIN", "--auth-user", "demo@example.test",
+             "--auth-password", password, "--to", "demo@example.test",
+             "--from", "demo@example.test", "--body", "submitted",
+             "--header", "Subject: dev submission"],
+            capture_output=True, text=True, timeout=60)
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
         ctx = ssl.create_default_context(cafile=str(base / "tls/cert.pem"))
         ctx.check_hostname = False
 
@@ -55,12 +65,15 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
                 typ, data = imap.fetch("1:*", "(BODY.PEEK[])")
                 return [part[1] for part in data if isinstance(part, tuple)]
 
-        messages = wait_for(fetched, timeout=15, interval=0.2)
-        assert len(messages) == 1 and body.encode() in messages[0]
+        messages = wait_for(lambda: len(fetched()) == 2 and fetched(), timeout=15,
+                            interval=0.2)
+        assert messages and any(body.encode() in m for m in messages), messages
+        assert any(b"Subject: dev submission" in m for m in messages), messages
         pop = poplib.POP3_SSL("127.0.0.1", 1995 + OFFSET, context=ctx, timeout=10)
         pop.user("demo@example.test")
         pop.pass_(password)
-        assert body.encode() in b"\r\n".join(pop.retr(1)[1])
+        retrieved = [b"\r\n".join(pop.retr(number)[1]) for number in (1, 2)]
+        assert any(body.encode() in message for message in retrieved), retrieved
         pop.quit()
     finally:
         os.killpg(proc.pid, signal.SIGINT)

@@ -94,17 +94,38 @@ class FuzzSession(Session):
         if path.local.startswith("no"):
             raise ProtocolError(550, "5.1.1", f"<{path}>: user unknown")
 
-    async def accept(self, envelope, data):
-        self.received_header("FUZZQID", envelope)
+    def incoming(self, envelope):
+        return Sink(self, envelope)
+
+
+class Sink:
+    """An smtp.incoming.Incoming that keeps nothing."""
+
+    def __init__(self, session, envelope):
+        self.session, self.envelope, self.size = session, envelope, 0
+
+    async def write(self, piece):
+        self.size += len(piece)
+
+    async def commit(self):
+        self.session.received_header("FUZZQID", self.envelope)
         return "FUZZQID"
+
+    def discard(self):
+        pass
 
 
 VERBS = ["EHLO ", "HELO ", "MAIL FROM:", "RCPT TO:", "DATA", "RSET", "NOOP",
-         "VRFY ", "HELP", "STARTTLS", "BDAT ", "AUTH PLAIN ", "mail from: ",
+         "VRFY ", "HELP", "STARTTLS", "BDAT ", "BDAT 7", "BDAT 9 LAST",
+         "AUTH PLAIN ", "mail from: ",
          "rcpt to:", "ehlo", "ſtarttls", "quıt", ""]
 ADDRESSES = ["<a@sender.test>", "<>", f"<{USER}>", "<nobody@example.test>",
              "<用户@example.test> SMTPUTF8", "<a@b.test> SIZE=99999999999",
-             "<a@b.test> BODY=8BITMIME", "<\"q\\\"x\"@example.test>"]
+             "<a@b.test> BODY=8BITMIME", "<\"q\\\"x\"@example.test>",
+             "<a@b.test> RET=HDRS ENVID=x+2By", f"<{USER}> NOTIFY=SUCCESS,DELAY",
+             f"<{USER}> ORCPT=rfc822;x+40y", "<a@b.test> REQUIRETLS"]
+BDAT = re.compile(rb"BDAT ([0-9]{1,20})(?: +LAST)? *\r\n", re.IGNORECASE)
+MAX_CHUNK = 1 << 16     # larger chunks are not sent: the server would wait for them
 COMMAND = st.one_of(
     st.builds(lambda verb, arg: (verb + arg).encode(), st.sampled_from(VERBS),
               st.text(max_size=80) | st.sampled_from(ADDRESSES)),
@@ -149,6 +170,12 @@ class Dialog:
         answer NOOP (or have closed after QUIT or a 421)."""
         assert self.reply()[0].startswith(b"220 ")
         for command in commands:
+            chunk = BDAT.fullmatch(command)
+            if chunk and int(chunk.group(1)) > MAX_CHUNK:
+                continue
+            if chunk:
+                command += b"x\r\n.\r\n"[:int(chunk.group(1))].ljust(
+                    int(chunk.group(1)), b"y")
             self.sock.sendall(command)
             code = self.answer()
             if code in (b"221", b"421"):

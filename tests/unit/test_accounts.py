@@ -443,3 +443,21 @@ def test_postmaster_of_every_local_domain_reaches_someone(acc):
     assert acc.resolve("postmaster@remote.test") == []            # not a local domain
     acc.add_alias("postmaster@example.test", ["amy@example.test"])
     assert acc.resolve("postmaster@example.test") == ["amy@example.test"]
+
+
+def test_may_send_as_own_address_and_aliases_leading_to_the_user(acc):
+    acc.add_user("bob@example.test", "pw")
+    acc.add_user("amy@example.test", "pw")
+    acc.add_alias("team@example.test", ["sales@example.test"])
+    acc.add_alias("sales@example.test", ["amy@example.test", "bob@example.test"])
+    acc.add_alias("boss@example.test", ["amy@example.test"])
+    acc.add_alias("@example.test", ["bob@example.test"])
+    assert acc.may_send_as("bob@example.test", "Bob@Example.TEST")
+    assert acc.may_send_as("bob@example.test", "team@example.test")
+    assert not acc.may_send_as("bob@example.test", "amy@example.test")
+    assert not acc.may_send_as("bob@example.test", "boss@example.test")
+    # The catch-all brings bob the mail of nobody@, not the right to its name.
+    assert acc.resolve("nobody@example.test") == ["bob@example.test"]
+    assert not acc.may_send_as("bob@example.test", "nobody@example.test")
+    assert not acc.may_send_as("bob@example.test", "bob@elsewhere.test")
+    assert not acc.may_send_as("bob@example.test", "not an address")

@@ -165,3 +165,12 @@ def test_dev_config_loads(tmp_path):
     assert cfg.state_dir == tmp_path.resolve() / "state"
     assert cfg.imapd.plaintext_loopback is True
     assert cfg.server.idle_exit == 0
+
+
+def test_submitd_has_its_own_engine_limits(tmp_path):
+    cfg = config.load(write(tmp_path, MINIMAL + (
+        '[submitd]\nmax_sessions = 7\nrelay_networks = ["192.0.2.0/24", "::1/128"]\n')))
+    assert cfg.submitd.max_sessions == 7
+    assert cfg.smtpd.max_sessions == 500
+    assert cfg.submitd.relay_networks == ("192.0.2.0/24", "::1/128")
+    assert cfg.submitd.max_message_size == cfg.smtpd.max_message_size

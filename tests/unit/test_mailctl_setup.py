@@ -48,6 +48,9 @@ def state_of(fresh):
                 "aliases": accounts.aliases(),
                 "hash": accounts.credential_stamp("admin@example.test"),
                 "cert": (fresh.root / "tls/cert.pem").read_bytes(),
+                "dkim": sorted((p.name, p.read_bytes())
+                               for p in (fresh.root / "state/dkim").rglob("*")
+                               if p.is_file()),
                 "key": (fresh.root / "tls/key.pem").read_bytes()}
 
 
@@ -75,6 +78,19 @@ def test_setup_with_flags_makes_a_working_server(fresh):
     assert "alias postmaster@example.test -> admin@example.test: done" in out
     assert "mailsuite.target: not enabled: systemd is not running here" in out
     assert "  incoming:  IMAP mail.example.test port 993, TLS (or port 143, STARTTLS)" in out
+    # DKIM keys of both kinds, and every record to publish, as `mailctl dns`
+    # prints them: the same lines, in the same order, at the end.
+    assert "DKIM keys of example.test: done" in out
+    keys = sorted(p.name for p in (fresh.root / "state/dkim/example.test").glob("*.key"))
+    assert sorted(name.split(".", 1)[1] for name in keys) == ["ed25519.key", "rsa.key"]
+    dns = subprocess.run(
+        [dev.PYTHON, "-m", "mailsuite.mailctl", "-c", os.fspath(fresh.config), "dns",
+         "example.test"], capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, PYTHONPATH=os.fspath(ROOT))).stdout.splitlines()
+    start = out.index(dns[0])
+    assert out[start:start + len(dns)] == dns
+    assert any(line.startswith("example.test.") and " MX " in line for line in dns)
+    assert sum("v=DKIM1" in line for line in dns) == 2
 
 
 def test_setup_again_changes_nothing_and_says_so(fresh):
@@ -90,6 +106,7 @@ def test_setup_again_changes_nothing_and_says_so(fresh):
     assert (f"server.hostname in {fresh.config}: is mail.example.test, kept (edit the "
             "file to change it)") in out
     assert "user admin@example.test: exists, kept" in out
+    assert "DKIM keys of example.test: exists, kept" in out
     for role in ROLES:
         assert f"alias {role}@example.test: exists, kept" in out
     assert not any(line.endswith(": done") for line in out)

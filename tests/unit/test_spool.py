@@ -381,3 +381,127 @@ def test_full_disk_is_told_apart():
     assert isinstance(spoolfiles.spool_error(OSError(errno.EDQUOT, "quota")), SpoolFull)
     other = spoolfiles.spool_error(OSError(errno.EACCES, "denied"))
     assert isinstance(other, SpoolError) and not isinstance(other, SpoolFull)
+
+
+def test_dsn_fields_and_submitter_are_kept_through_updates(queue):
+    qid = new_qid()
+    rcpts = [spool.Recipient("b@x.test", notify=("SUCCESS", "DELAY"),
+                             orcpt="rfc822;B@x.test"),
+             "c@x.test"]
+    options = spool.Options(envid="env 1+", ret="HDRS", requiretls=True,
+                            user="demo@example.test")
+    queue.enqueue_sync(qid, "a@example.test", rcpts, b"x", options=options)
+    queue.update({qid: {"c@x.test": ("done", "")}})
+    entry = queue.get(qid)
+    assert (entry.envid, entry.ret, entry.requiretls, entry.user, entry.held) == \
+        ("env 1+", "HDRS", True, "demo@example.test", False)
+    first, second = entry.recipients
+    assert (first.notify, first.orcpt) == (("SUCCESS", "DELAY"), "rfc822;B@x.test")
+    assert (second.notify, second.orcpt, second.state) == ((), None, "done")
+
+
+def test_async_enqueue_keeps_the_options(queue):
+    qid = new_qid()
+    options = spool.Options(ret="FULL", user="demo@example.test")
+    asyncio.run(queue.enqueue(qid, "", [spool.Recipient("b@x.test", notify=("NEVER",))],
+                              b"x", options=options))
+    entry = queue.get(qid)
+    assert (entry.ret, entry.user, entry.recipients[0].notify) == \
+        ("FULL", "demo@example.test", ("NEVER",))
+
+
+def test_record_written_before_the_dsn_fields_loads_with_defaults(queue):
+    qid = new_qid()
+    queue.enqueue_sync(qid, "a@b", ["x@d"], b"x")
+    old = (b'{"sender":"a@b","rcpts":[["x@d","pending",""]],"arrival":1.0,'
+           b'"size":1,"attempts":0,"next_try":1.0,"info":{}}')
+    with queue._env.begin(write=True) as txn:
+        txn.put(qid.encode(), old, db=queue._db["meta"])
+    entry = queue.get(qid)
+    assert (entry.envid, entry.ret, entry.requiretls, entry.user, entry.held) == \
+        (None, None, False, None, False)
+    assert (entry.recipients[0].notify, entry.recipients[0].orcpt) == ((), None)
+    assert b"envid" not in entry.to_json() and b"notify" not in entry.to_json()
+
+
+def test_record_with_unknown_notify_value_is_quarantined(queue):
+    qid = new_qid()
+    queue.enqueue_sync(qid, "a@b", ["x@d"], b"x")
+    bad = (b'{"sender":"a@b","rcpts":[["x@d","pending","",["ALWAYS"],null]],'
+           b'"arrival":1.0,"size":1,"attempts":0,"next_try":1.0,"info":{}}')
+    with queue._env.begin(write=True) as txn:
+        txn.put(qid.encode(), bad, db=queue._db["meta"])
+    assert queue.get(qid) is None
+    assert queue.quarantined() == [qid]
+
+
+# mailctl queue: hold, release, retry
+
+def test_held_message_is_never_due_until_released(queue):
+    held, other = new_qid(), new_qid()
+    for qid in (held, other):
+        queue.enqueue_sync(qid, "a@b", ["x@remote", "y@d"], b"m")
+    assert queue.retry([held], now=1000.0) == [held]
+    assert queue.next_due() == 1000.0
+    assert queue.hold(held).held
+    assert [e.qid for e in queue.due(now=time.time() + 10 ** 6)] == [other]
+    assert queue.next_due() == pytest.approx(queue.get(other).next_try, abs=0.01)
+    # The runner may record an outcome it had before the hold: still held.
+    queue.update({held: {"y@d": ("done", "")}})
+    assert queue.get(held).held
+    assert [e.qid for e in queue.due(now=time.time() + 10 ** 6)] == [other]
+    assert queue.retry([held]) == []
+    released = queue.hold(held, held=False)
+    assert not released.held and released.next_try == 1000.0
+    assert [e.qid for e in queue.due()] == [held, other]
+    assert queue.hold(new_qid()) is None
+
+
+def test_retry_makes_deferred_messages_due_now(queue):
+    qids = [new_qid() for _ in range(2)]
+    for qid in qids:
+        queue.enqueue_sync(qid, "a@b", ["x@remote"], b"m")
+    now = time.time()
+    queue.update({qid: {"x@remote": ("deferred", "4.4.1 no answer")} for qid in qids},
+                 now=now)
+    assert queue.due(now=now + 1) == []
+    assert queue.retry([qids[1], new_qid()], now=now + 1) == [qids[1]]
+    assert [e.qid for e in queue.due(now=now + 1)] == [qids[1]]
+    assert queue.get(qids[1]).attempts == 1
+    assert queue.retry(qids, now=now + 2) == qids
+    assert [e.qid for e in queue.due(now=now + 2)] == qids
+
+
+def test_records_without_held_load_as_not_held(queue):
+    qid = new_qid()
+    queue.enqueue_sync(qid, "a@b", ["x@d"], b"m")
+    old = (b'{"sender":"a@b","rcpts":[["x@d","pending",""]],"arrival":1.0,'
+           b'"size":1,"attempts":0,"next_try":1.0,"info":{}}')
+    with queue._env.begin(write=True) as txn:
+        txn.put(qid.encode(), old, db=queue._db["meta"])
+    assert queue.get(qid).held is False
+    assert queue.hold(qid).held is True
+
+
+@pytest.mark.parametrize("body_size, in_front", [
+    (100, b"X-Top: small\r\n"),                          # stays in the record
+    (spool.INLINE_MAX - 10, b"X-Top: " + b"y" * 20 + b"\r\n"),  # spills to a file
+    (spool.INLINE_MAX * 3, b"X-Top: big\r\n"),           # already in its file
+])
+def test_prepend_puts_bytes_in_front_wherever_the_message_is(queue, body_size, in_front):
+    qid = new_qid()
+    body = bytes(range(256)) * (body_size // 256) + b"end"
+    draft = queue.draft(qid)
+
+    async def fill():
+        await draft.write(body[:1000])
+        await draft.write(body[1000:])
+        await draft.prepend(in_front)
+    asyncio.run(fill())
+    assert draft.size == len(in_front) + len(body)
+    queue.enqueue_sync(qid, "a@b", ["x@d"], draft)
+    with queue.open(qid) as stored:
+        assert stored.read() == in_front + body
+    # No file but the message's own is left beside it.
+    assert sorted(p.name for p in queue._files.glob("*")) == \
+        ([qid] if draft.on_disk else [])
