@@ -127,6 +127,9 @@ SCHEMA = [
     Option("imapd", "max_message_size", 67108864, int,
            "The largest message a client may store with APPEND, in bytes "
            "(advertised as APPENDLIMIT, RFC 7889)."),
+    Option("imapd", "imap4rev2", False, bool,
+           "Advertise IMAP4rev2 (RFC 9051) beside IMAP4rev1; a client that ENABLEs "
+           "it gets IMAP4rev2's rules (docs/decisions/0012)."),
     Option("imapd", "idle_timeout", 1800, int,
            "Seconds an authenticated session may stay silent (RFC 9051 5.4: at "
            "least 30 minutes)."),

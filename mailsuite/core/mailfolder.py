@@ -19,6 +19,7 @@ next scan.
 import array
 import logging
 import os
+from dataclasses import dataclass
 
 from . import msginfo
 from .mailrecord import UNKNOWN, canonical_flags, suffix_for
@@ -38,6 +39,17 @@ class NoSuchFolder(FolderError):
 
 class NoSuchMessage(LookupError):
     """The message is no longer in the folder."""
+
+
+@dataclass(frozen=True)
+class FlagChange:
+    """What Folder.change_flags did: `records` of the messages that exist and
+    were not refused, as they now are; `modseq`, the one the messages it changed
+    share (0 if it changed none); `modified`, the uids refused because they had
+    changed since `unchangedsince`."""
+    records: dict
+    modseq: int
+    modified: list
 
 
 class Folder:
@@ -115,6 +127,32 @@ class Folder:
             present = [uid for _, uid, expunged in changes if not expunged]
             records = {r.uid: r for r in txn.messages(state.id, present)}
         return state, changes, records
+
+    def change_log(self, modseq):
+        """(state, [(modseq, uid, expunged)]): changes_since() without records.
+        Each message that exists has one entry, at its modseq, and each expunged
+        one its expunge mark; a folder's first look writes none (see
+        core.mailscan.FIRST_LOOK_MODSEQ)."""
+        with self.index.read() as txn:
+            state = self._state(txn)
+            return state, txn.changes_since(state.id, modseq)
+
+    def claim_recent(self, upto):
+        """Take the messages below UID `upto` that no session has been told of
+        as recent (RFC 3501 2.3.2: one session only is); returns the folder's
+        first recent UID before, so this session's recent ones are
+        [returned value, upto). A read-write session does this at SELECT and
+        when it hears of new messages."""
+        with self.index.read() as txn:
+            if self._state(txn).first_recent >= upto:
+                return upto
+        with self.index.write() as txn:
+            state = self._state(txn)
+            first = state.first_recent
+            if first < upto:
+                state.first_recent = upto
+                txn.put_folder(state)
+            return min(first, upto)
 
     # other tools
 
@@ -253,19 +291,29 @@ class Folder:
     def store(self, uids, flags, mode):
         """Set, add or remove flags; returns {uid: Record} for the uids that exist.
         Changed messages share one new modseq."""
+        return self.change_flags(uids, flags, mode).records
+
+    def change_flags(self, uids, flags, mode, unchangedsince=None):
+        """store(), telling what changed (FlagChange); with `unchangedsince`, a
+        message whose modseq is above it is left as it is (a conditional STORE,
+        RFC 7162 3.1.3), decided in the same transaction as the change."""
         if mode not in ("set", "add", "remove"):
             raise ValueError(f"bad store mode {mode!r}")
         flags = canonical_flags(flags)
-        result = {}
+        result, modified = {}, []
         with _Change(self) as change:
             state = change.state
             modseq = state.highestmodseq + 1
             for record in change.txn.messages(state.id, uids):
+                if unchangedsince is not None and record.modseq > unchangedsince:
+                    modified.append(record.uid)
+                    continue
                 new = _combine(record.flags, flags, mode)
                 if new != record.flags:
                     record = change.reflag(record, new, modseq)
                 result[record.uid] = record
-        return result
+            changed = state.highestmodseq == modseq
+        return FlagChange(result, modseq if changed else 0, modified)
 
     def expunge(self, uids):
         """Remove these messages; returns the uids removed."""

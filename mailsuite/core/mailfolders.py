@@ -26,6 +26,7 @@ prepare(). RENAME keeps the folder's UIDVALIDITY and UIDs (RFC 9051 6.3.6); a na
 deleted or renamed away and created again gets a UIDVALIDITY never given before.
 """
 
+import bisect
 import os
 import shutil
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ class FolderStatus:
     uidvalidity: int
     highestmodseq: int
     size: int = None        # computed only when asked
+    recent: int = 0         # messages no session has taken as \\Recent yet
 
 
 # creating
@@ -273,7 +275,8 @@ def status(folder, size=False):
     return FolderStatus(
         len(slots.uids), slots.unseen, slots.bits.translate(_COUNT_DELETED).count(1),
         state.uidnext, state.uidvalidity, state.highestmodseq,
-        _size(folder, state) if size else None)
+        _size(folder, state) if size else None,
+        len(slots.uids) - bisect.bisect_left(slots.uids, state.first_recent))
 
 
 def _size(folder, state):

@@ -130,25 +130,30 @@ class Record:
 @dataclass
 class FolderState:
     """A folder's counters, and what its directories looked like at the last look:
-    scan = {"new": [mtime_ns, settled], "cur": [...], "at": time of the last scan}."""
+    scan = {"new": [mtime_ns, settled], "cur": [...], "at": time of the last scan}.
+    `first_recent` is the lowest UID no session has yet been told of as recent
+    (IMAP4rev1's \\Recent, RFC 3501 2.3.2)."""
     name: str
     id: int
     uidvalidity: int
     uidnext: int = 1
     highestmodseq: int = 1
     scan: dict = None
+    first_recent: int = 1
 
     def to_json(self):
         return json.dumps({
             "id": self.id, "uidvalidity": self.uidvalidity, "uidnext": self.uidnext,
-            "highestmodseq": self.highestmodseq, "scan": self.scan or {}},
-            separators=(",", ":")).encode()
+            "highestmodseq": self.highestmodseq, "scan": self.scan or {},
+            "recent": self.first_recent}, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, name, raw):
         doc = json.loads(raw)
+        # An index written before `recent` was kept: every message is recent
+        # (RFC 3501 2.3.2: when in doubt, a message is recent).
         return cls(name, doc["id"], doc["uidvalidity"], doc["uidnext"],
-                   doc["highestmodseq"], doc["scan"])
+                   doc["highestmodseq"], doc["scan"], doc.get("recent", 1))
 
 
 def name_key(base):

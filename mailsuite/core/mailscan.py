@@ -147,7 +147,8 @@ def sync(txn, state, path, force=False, kept_uids=None):
     stats = stat_dirs(path)        # before listing: a later change shows next time
     if not force and not needs_scan(state, stats):
         return False
-    if state.highestmodseq == 1 and not kept_uids and not txn.has_messages(state.id):
+    if not state.scan and state.highestmodseq == 1 and not kept_uids \
+            and not txn.has_messages(state.id):
         changed = _first_look(txn, state, path)
         _note_scan(state, stats)
         _clean_tmp(path)
@@ -185,6 +186,13 @@ def _note_scan(state, stats):
     state.scan["at"] = time.time()
 
 
+# The first look at a folder (its first scan, before anyone can have it open)
+# indexes its files at this modseq and, to be quick, writes no change-log entries
+# for them: a reader of the change log from an earlier modseq must take every
+# message as changed.
+FIRST_LOOK_MODSEQ = 2
+
+
 def _first_look(txn, state, path):
     """Index a folder the index has never seen: every file is new. UIDs follow
     the order of the names, that is of delivery time (Maildir's names begin with
@@ -194,7 +202,7 @@ def _first_look(txn, state, path):
     if not listing:
         return False
     listing.sort()
-    modseq = state.highestmodseq + 1
+    modseq = FIRST_LOOK_MODSEQ
     state.uidnext += txn.insert_listing(state.id, listing, state.uidnext, modseq)
     state.highestmodseq = modseq
     return True

@@ -229,7 +229,9 @@ def _open_view(store, name, readonly):
     if opening is None:
         return None, None, folder
     state, slots, stale = opening
-    return View(folder, readonly, (state, slots)), stale, folder
+    view = View(folder, readonly, (state, slots))
+    view.take_recent()
+    return view, stale, folder
 
 
 def _catch_up(view):

@@ -8,13 +8,30 @@ is told otherwise (RFC 9051 2.3.1.2), and the changes it has yet to hear about.
     view.sync() -> [Expunged | Exists | FlagsChanged]
     view.deleted() -> [uid]            # in view and marked \\Deleted now
     view.own(modseq)                   # a change this session made and reported
+    view.expunged_since(modseq)        # UIDs gone since: VANISHED (EARLIER)
+    view.changed_since(modseq, upto)   # UIDs in view changed since: CONDSTORE
+    view.take_recent(); view.is_recent(uid)    # IMAP4rev1's \\Recent
 
 The view keeps one array of UIDs (4 bytes a message) and no per-message objects;
 flags are read from the index when they are needed. sync() reads the index's change
 log since the last modseq the view has seen, so its cost follows the size of the
 change, never the size of the folder. Events come in the order a client must hear
 them: expunges from the highest sequence number down (so each number is right when
-it is read), then the new message count, then flag changes by number.
+it is read), then the new message count, then flag changes by number. Each event
+carries its UID, and a flag change its record with its modseq, so that a session
+may report them as EXPUNGE or VANISHED, with or without MODSEQ (RFC 7162).
+
+`expunged_since` and `changed_since` answer a client that comes back with a modseq
+it saw earlier (RFC 7162 CHANGEDSINCE and QRESYNC) from the index's change log,
+which keeps every expunged UID with its modseq, in time that follows the size of
+the change. What they report of expunges stops at the view's own modseq, so that no
+UID the view still holds is ever said to be gone.
+
+\\Recent (RFC 3501 2.3.2) is the messages one session is the first to hear of: the
+folder keeps the lowest UID no session has taken yet (FolderState.first_recent); a
+read-write view takes what lies above it at SELECT (take_recent) and at each sync
+that finds new messages, a read-only one only looks. What a view took is a few UID
+ranges, whatever the folder's size.
 
 All of this is blocking work for a worker thread (core.mailservice), never for the
 event loop.
@@ -22,9 +39,10 @@ event loop.
 
 import array
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .mailrecord import DELETED
+from .mailscan import FIRST_LOOK_MODSEQ
 
 _DELETED = bytes(1 if n & DELETED else 0 for n in range(256))
 
@@ -41,6 +59,7 @@ class Summary:
     uidvalidity: int
     uidnext: int
     highestmodseq: int
+    recent: int = 0          # messages this session reports as \\Recent
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,7 @@ class Expunged:
 @dataclass(frozen=True)
 class Exists:
     count: int
+    recent: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,8 @@ class View:
         self.uidvalidity = state.uidvalidity
         self.uidnext = state.uidnext
         self.modseq = state.highestmodseq
+        self.first_recent = state.first_recent
+        self.recent = []                    # [(low, high)]: UIDs low..high-1
         self._own = set()
         self.summary = Summary(len(self.uids), slots.unseen, slots.first_unseen + 1,
                                state.uidvalidity, state.uidnext, state.highestmodseq)
@@ -104,6 +126,26 @@ class View:
                 spans.append((start, stop))
         return _merge(spans)
 
+    def take_recent(self):
+        """At SELECT: the messages no session was told of as recent are this
+        session's \\Recent ones; a read-write view takes them for itself."""
+        self._take_recent(self.first_recent, self.uidnext)
+        self.summary = replace(self.summary, recent=self.recent_count())
+
+    def _take_recent(self, first, upto):
+        if not self.readonly:
+            first = self.folder.claim_recent(upto)
+        if first < upto:
+            self.recent.append((first, upto))
+
+    def is_recent(self, uid):
+        return any(low <= uid < high for low, high in self.recent)
+
+    def recent_count(self):
+        where = bisect.bisect_left
+        return sum(where(self.uids, high) - where(self.uids, low)
+                   for low, high in self.recent)
+
     def own(self, modseq):
         """Note a change this session made (and reported) at `modseq`, so that
         sync() does not report it again."""
@@ -124,7 +166,8 @@ class View:
                 self.uids = array.array("I", sorted(set(self.uids) | set(fresh)))
             else:
                 self.uids.extend(fresh)
-            events.append(Exists(len(self.uids)))
+            self._take_recent(state.first_recent, state.uidnext)
+            events.append(Exists(len(self.uids), self.recent_count()))
         fresh = set(fresh)
         changed = sorted((self.seq(uid), records[uid]) for m, uid, gone in changes
                          if not gone and uid not in fresh and m not in self._own)
@@ -132,6 +175,22 @@ class View:
         self.modseq, self.uidnext = state.highestmodseq, state.uidnext
         self._own = {m for m in self._own if m > self.modseq}
         return events
+
+    def expunged_since(self, modseq):
+        """UIDs expunged after `modseq`, up to the view's modseq, ascending."""
+        _, changes = self.folder.change_log(modseq)
+        return sorted(uid for m, uid, gone in changes if gone and m <= self.modseq)
+
+    def changed_since(self, modseq, upto=None):
+        """UIDs in the view of the messages changed after `modseq` (and not after
+        `upto`), ascending. A change log read from before a folder's first look
+        is incomplete: then every UID of the view, for the caller to sort out by
+        the records' modseqs."""
+        if modseq < FIRST_LOOK_MODSEQ:
+            return list(self.uids)
+        _, changes = self.folder.change_log(modseq)
+        return sorted(uid for m, uid, gone in changes
+                      if not gone and (upto is None or m <= upto) and self.seq(uid))
 
     def _expunge(self, uids):
         found = sorted((self.seq(uid), uid) for uid in uids)

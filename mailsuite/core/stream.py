@@ -9,10 +9,17 @@ Every read takes an optional `timeout`: a deadline for the whole call, counted f
 when it began, so a peer that trickles a byte at a time cannot stretch one read
 forever. A peer that goes away, or fails the TLS handshake, raises StreamClosed:
 that is ordinary client behaviour, for the caller to log in one line.
+
+`compress()` deflates the stream from then on in both directions (IMAP COMPRESS,
+RFC 4978), above TLS when TLS is on. Input is inflated only as the reader makes
+room for it, never past HIGH_WATER: a small deflated message that would inflate to
+gigabytes costs no more memory than the same bytes sent plainly. Input that does
+not inflate ends the stream (StreamClosed).
 """
 
 import asyncio
 import ssl
+import zlib
 
 
 class StreamClosed(Exception):
@@ -30,6 +37,7 @@ class LineTooLong(Exception):
 
 class Stream(asyncio.Protocol):
     HIGH_WATER = 1 << 20
+    INFLATE_STEP = 1 << 16
 
     def __init__(self):
         self.transport = None
@@ -43,6 +51,9 @@ class Stream(asyncio.Protocol):
         self.peer = None
         self._deadline = None       # loop time at which the current read gives up
         self._timer = None
+        self._deflate = None        # set by compress()
+        self._inflate = None
+        self._deflated = bytearray()    # received, not inflated yet
 
     # asyncio.Protocol callbacks
 
@@ -51,8 +62,12 @@ class Stream(asyncio.Protocol):
         self.peer = transport.get_extra_info("peername")
 
     def data_received(self, data):
-        self.buffer += data
-        if len(self.buffer) > self.HIGH_WATER and not self._paused:
+        if self._inflate is None:
+            self.buffer += data
+        else:
+            self._deflated += data
+            self._inflate_some()
+        if self.pending() > self.HIGH_WATER and not self._paused:
             self._paused = True
             self.transport.pause_reading()
         self._wake()
@@ -95,6 +110,10 @@ class Stream(asyncio.Protocol):
     async def _fill(self, deadline=None):
         """Wait for more input; raise StreamClosed at end of input, TimeoutError
         once the loop's clock reaches `deadline`."""
+        # A reader waiting for more may inflate past HIGH_WATER, as reading
+        # resumes for it below when paused.
+        if self._inflate_some(self.INFLATE_STEP):
+            return
         if self.eof:
             raise StreamClosed()
         if self._paused:
@@ -134,7 +153,7 @@ class Stream(asyncio.Protocol):
     def _consume(self, n):
         data = bytes(self.buffer[:n])
         del self.buffer[:n]
-        if self._paused and len(self.buffer) < self.HIGH_WATER // 2:
+        if self._paused and self.pending() < self.HIGH_WATER // 2:
             self._paused = False
             self.transport.resume_reading()
         return data
@@ -197,12 +216,55 @@ class Stream(asyncio.Protocol):
 
     def pending(self):
         """Bytes received and not yet read."""
-        return len(self.buffer)
+        return len(self.buffer) + len(self._deflated)
+
+    # compression (RFC 4978)
+
+    @property
+    def compressed(self):
+        return self._deflate is not None
+
+    def compress(self):
+        """Deflate (RFC 1951, raw) everything written from now on, and inflate
+        everything read, including what was received and not yet read. Each
+        write is flushed (Z_SYNC_FLUSH) so that the peer can read it at once."""
+        # A smaller window than the 32 KiB one the peer may use: about 64 KiB of
+        # state per session instead of 270 (zlib's deflateInit2 memory formula).
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, -13, 6)
+        self._inflate = zlib.decompressobj(-15)
+        self._deflated, self.buffer = bytearray(self.buffer), bytearray()
+        self._inflate_some()
+
+    def _inflate_some(self, least=0):
+        """Inflate received input while the buffer has room (at least `least`
+        bytes); True if it grew."""
+        room = max(self.HIGH_WATER - len(self.buffer), least)
+        if self._inflate is None or not self._deflated or room <= 0:
+            return False
+        try:
+            data = self._inflate.decompress(bytes(self._deflated), room)
+            ended = self._inflate.eof
+        except zlib.error:
+            data, ended = b"", True
+        if ended:
+            # Bad input, or the peer ended its deflate stream: nothing after it
+            # can be read.
+            self._deflated.clear()
+            self.eof = True
+            if self.transport is not None:
+                self.transport.close()
+        else:
+            self._deflated = bytearray(self._inflate.unconsumed_tail)
+        self.buffer += data
+        return bool(data)
 
     # writing
 
     def write(self, data):
         if self.transport is not None and not self.transport.is_closing():
+            if self._deflate is not None:
+                data = self._deflate.compress(data) + self._deflate.flush(
+                    zlib.Z_SYNC_FLUSH)
             self.transport.write(data)
 
     async def drain(self):

@@ -1,4 +1,4 @@
-"""imapd: IMAP4rev1 (RFC 3501, with RFC 9051's clarifications) over the Maildir store.
+"""imapd: IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051) over the Maildir store.
 
 Sockets: `imap` (143; STARTTLS) and `imaps` (993; implicit TLS, RFC 8314). Besides
 them, imapd binds `<runtime_dir>/imapd.notify`, where deliverd drops the address of a
@@ -6,12 +6,12 @@ user who just got mail, so that sessions in IDLE look at once (see idle.py).
 
 This module holds the session loop: it reads a command, looks it up in COMMANDS,
 checks the state (RFC 9051 3) and runs the verb, a plain function in one of the part
-modules (auth, folders, mailbox, fetch, idle, append, copy, quota). An APPEND's
-big message literals go to files as they arrive (append.receiver). Failure policy:
-a ProtocolError becomes a tagged NO or BAD and the session goes on; too many BADs in
-a row, a literal that cannot be skipped, or silence beyond the autologout timer end
-it with BYE; any other exception is logged with its traceback and answered
-`NO [SERVERBUG]`, and the session goes on.
+modules (auth, extensions, condstore, folders, mailbox, fetch, idle, append, copy,
+quota). An APPEND's big message literals go to files as they arrive
+(append.receiver). Failure policy: a ProtocolError becomes a tagged NO or BAD and the
+session goes on; too many BADs in a row, a literal that cannot be skipped, or silence
+beyond the autologout timer end it with BYE; any other exception is logged with its
+traceback and answered `NO [SERVERBUG]`, and the session goes on.
 """
 
 import asyncio
@@ -25,8 +25,8 @@ from ..core import accounts, login, server, tls
 from ..core.mailfolder import NoSuchFolder
 from ..core.mailservice import MailService, StoreError
 from ..core.stream import LineTooLong, StreamClosed
-from . import (append, auth, copy, fetch, folders, idle, mailbox, quota, search,
-               sort, thread)
+from . import (append, auth, copy, extensions, fetch, folders, idle, mailbox, names,
+               quota, search, sort, thread)
 from .errors import Bad, Logout, ProtocolError
 from .parser import (MAX_LINE, MAX_LITERAL, MAX_PREAUTH_LITERAL, parse_command,
                      read_command, tag_of)
@@ -56,6 +56,10 @@ COMMANDS = {
     "STARTTLS": (auth.starttls, {NOT_AUTHENTICATED}),
     "LOGIN": (auth.login, {NOT_AUTHENTICATED}),
     "AUTHENTICATE": (auth.authenticate, {NOT_AUTHENTICATED}),
+    "ID": (extensions.id_command, ANY),
+    "ENABLE": (extensions.enable, {AUTHENTICATED}),
+    "UNAUTHENTICATE": (extensions.unauthenticate, LOGGED_IN),
+    "COMPRESS": (extensions.compress, LOGGED_IN),
     "SELECT": (mailbox.select, LOGGED_IN),
     "EXAMINE": (mailbox.examine, LOGGED_IN),
     "CREATE": (folders.create, LOGGED_IN),
@@ -158,6 +162,8 @@ class Session:
         self.user = None
         self.store = None
         self.selected = None
+        self.enabled = set()        # extensions the client ENABLEd (RFC 5161)
+        self.id_logged = False
         self.saved_search = None    # SEARCHRES's `$` (search.SavedResult)
         self.bad = 0
         self.failed_logins = 0
@@ -285,7 +291,7 @@ class Session:
         self.out += data
 
     def untagged(self, text):
-        self.out += untagged(text)
+        self.out += untagged(text, names.utf8(self))
 
     def push(self):
         if self.out:
@@ -331,13 +337,21 @@ class Session:
     def who(self):
         return f"user={self.user or '-'} ip={self.ip or '-'}"
 
-    async def close(self):
+    async def logged_out(self, reason):
+        """Back to the state after the greeting: no mailbox, no user, nothing
+        ENABLEd (RFC 8437 3)."""
         self.selected = None
+        self.state = NOT_AUTHENTICATED
+        self.enabled.clear()
+        self.saved_search = None
         if self.user:
             store, self.store = self.store, None
-            log.info("logout: %s reason=%s", self.who(), self.end_reason)
+            log.info("logout: %s reason=%s", self.who(), reason)
             self.user = None
             await self.mail.release(store)
+
+    async def close(self):
+        await self.logged_out(self.end_reason)
 
 
 def log_internal_error(who, data):

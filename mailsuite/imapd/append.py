@@ -22,16 +22,17 @@ import re
 
 from ..core import maildir, mailquota
 from ..core.mailservice import StoreError
+from . import names
 from .errors import Bad, No
 from .mailbox import report_changes
-from .parser import Literal, Received, String, flag_list, mailbox, parse_command
+from .parser import Atom, Literal, Received, String, flag_list, parse_command
 from .response import sequence
-from .utf7 import decode as utf7_decode
 
 log = logging.getLogger("imapd")
 
 IN_MEMORY = 256 * 1024      # an APPEND's literals past this much go to files
 _APPEND = re.compile(rb"[^ ]+ APPEND ", re.IGNORECASE)
+_LITERAL_START = re.compile(rb" ?(?:UTF8 \()?~?\Z", re.IGNORECASE)
 _MONTHS = {m: n for n, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
      "Dec"), 1)}
@@ -49,8 +50,8 @@ async def append(s, cmd):
     # RFC 9051 6.3.12; RFC 3502: several messages, all or none.
     if not cmd.args:
         raise Bad("expected a mailbox and a message")
-    name = utf7_decode(mailbox(cmd.args[0]))
-    messages = parse_messages(cmd.args[1:], limit(s))
+    name = names.decode(s, cmd.args[0])
+    messages = parse_messages(cmd.args[1:], limit(s), names.utf8(s))
     with refusals():
         folder, uidvalidity, uids = await s.mail.call(
             _add, s.store, s.ctx.accounts, s.user, name, messages)
@@ -62,9 +63,10 @@ async def append(s, cmd):
     return f"[APPENDUID {uidvalidity} {sequence(uids)}] APPEND completed"
 
 
-def parse_messages(tokens, most):
+def parse_messages(tokens, most, utf8=False):
     """[maildir.Message] of APPEND's arguments after the mailbox: each is
-    [flag list] [date-time] literal (RFC 3502 8)."""
+    [flag list] [date-time] literal (RFC 3502 8), or, in a session that enabled
+    UTF8=ACCEPT, [flag list] [date-time] UTF8 (literal8) (RFC 6855 4)."""
     messages, at = [], 0
     while at < len(tokens):
         flags, date = (), None
@@ -75,6 +77,15 @@ def parse_messages(tokens, most):
                 and not isinstance(tokens[at], Literal):
             date = date_time(tokens[at])
             at += 1
+        if at < len(tokens) and _is_utf8_data(tokens[at]):
+            # RFC 6855 4: only once the client has enabled UTF8=ACCEPT.
+            if not utf8:
+                raise Bad("UTF8 APPEND data needs ENABLE UTF8=ACCEPT first")
+            at += 1
+            if at == len(tokens) or not isinstance(tokens[at], list) \
+                    or len(tokens[at]) != 1:
+                raise Bad("expected UTF8 (literal8)")
+            tokens = tokens[:at] + tokens[at] + tokens[at + 1:]
         if at == len(tokens) or not isinstance(tokens[at], (Literal, Upload)):
             raise Bad("expected a message as a literal")
         data = tokens[at]
@@ -88,6 +99,10 @@ def parse_messages(tokens, most):
     if not messages:
         raise Bad("expected a message")
     return messages
+
+
+def _is_utf8_data(token):
+    return isinstance(token, Atom) and token.upper() == "UTF8"
 
 
 def date_time(token):
@@ -132,7 +147,7 @@ def refusals():
 def receiver(s):
     """read_command's hook for a logged-in session (see the module docstring)."""
     async def receive(head, size):
-        name = _target(head)
+        name = _target(s, head)
         if name is None:
             return None
         # RFC 7889 4: over the limit, NO [TOOBIG] before the message is sent.
@@ -148,18 +163,18 @@ def receiver(s):
     return receive
 
 
-def _target(head):
+def _target(s, head):
     """The mailbox of the APPEND whose message literal `head` ends announcing;
     None for another command or literal (an APPEND's mailbox may be one)."""
     if not _APPEND.match(head):
         return None
-    before = head[:head.rindex(b"{")]
-    if before.endswith(b" "):
-        before = before[:-1]
+    # What comes before the literal: "... {n}", "... ~{n}" (RFC 3516 literal8)
+    # or "... UTF8 (~{n}" (RFC 6855 4), parsed without those.
+    before = _LITERAL_START.sub(b"", head[:head.rindex(b"{")], count=1)
     cmd = parse_command(Received(before, head.streamed))
     if cmd.name != "APPEND" or not cmd.args:
         return None
-    return utf7_decode(mailbox(cmd.args[0]))
+    return names.decode(s, cmd.args[0])
 
 
 def _incoming(store, accounts, address, name, size):

@@ -26,9 +26,15 @@ from .response import ANSWERED, status
 
 log = logging.getLogger("imapd")
 
-# LITERAL-: RFC 7888 5 (non-synchronizing literals of 4096 octets at most).
-BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL-", "SASL-IR", "IDLE", "UNSELECT",
-                     "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND", "BINARY") + QUOTA
+# What a client may need before it logs in (RFC 9051 7.2.2), and what is announced
+# once it has: COMPRESS (RFC 4978 3), UNAUTHENTICATE (RFC 8437) and APPENDLIMIT
+# serve only a logged-in session. LITERAL-: RFC 7888 5 (non-synchronizing literals
+# of 4096 octets at most). IMAP4rev2 is listed when imapd.imap4rev2 says so
+# (decision 0012).
+BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL-", "SASL-IR", "ID", "ENABLE", "IDLE",
+                     "UNSELECT", "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND",
+                     "BINARY", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT") + QUOTA
+LOGGED_IN_CAPABILITIES = ("UNAUTHENTICATE", "COMPRESS=DEFLATE")
 # search.py, sort.py, thread.py: RFC 4731, 5182, 5256, 5957.
 SEARCH_CAPABILITIES = ("ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY",
                        "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")
@@ -49,6 +55,8 @@ ANSWERS = {
 def capabilities(s):
     """The capability list for the session's current state (RFC 9051 7.2.2)."""
     caps = list(BASE_CAPABILITIES + folders.CAPABILITIES + SEARCH_CAPABILITIES)
+    if s.cfg.imapd.imap4rev2:
+        caps.insert(1, "IMAP4rev2")
     if s.user is None:
         if not s.stream.tls and s.ctx.credentials.available():
             caps.append("STARTTLS")
@@ -57,6 +65,7 @@ def capabilities(s):
         else:
             caps += [f"AUTH={name}" for name in core_login.MECHANISMS]
     else:
+        caps += LOGGED_IN_CAPABILITIES
         caps.append(f"APPENDLIMIT={s.cfg.imapd.max_message_size}")
     return " ".join(caps)
 

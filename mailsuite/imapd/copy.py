@@ -7,20 +7,20 @@ message in both mailboxes or in neither (RFC 6851 4.4). A copy that would take t
 mailbox past its quota is refused whole, NO [OVERQUOTA] (RFC 9208 4.3).
 """
 
+from . import names
 from .append import refusals
 from .errors import No
 from .fetch import check_messages
 from .mailbox import report_changes
-from .parser import expect, mailbox, sequence_set
+from .parser import expect, sequence_set
 from .response import sequence
-from .utf7 import decode as utf7_decode
 
 
 async def copy(s, cmd, move=False):
     # RFC 9051 6.4.7; RFC 6851 3.1 (MOVE)
     ranges, name = expect(cmd.args, 2, "a sequence set and a mailbox name")
     ranges = sequence_set(ranges)
-    name = utf7_decode(mailbox(name))
+    name = names.decode(s, name)
     view = s.selected
     # RFC 6851 3.1: MOVE expunges, which a mailbox opened read-only forbids.
     if move and view.readonly:

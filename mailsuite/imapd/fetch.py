@@ -1,12 +1,13 @@
 """FETCH and UID FETCH (RFC 9051 6.4.5 and 7.5.2; RFC 3501 6.4.5 and 7.4.2).
 
-Data items served: FLAGS, UID, RFC822.SIZE, INTERNALDATE, RFC822, RFC822.HEADER,
-RFC822.TEXT, ENVELOPE, BODYSTRUCTURE, BODY, the macros ALL, FAST and FULL,
-BODY[section]<partial> / BODY.PEEK[...] for every section (module section), and
-BINARY[part]<partial>, BINARY.PEEK and BINARY.SIZE (RFC 3516). Message data is sent
-as a literal in its wire form, every line ending in CRLF (RFC 9051 2.2), which is
-also what RFC822.SIZE and partial offsets count. Reading a body without .PEEK sets
-\\Seen (unless the mailbox was EXAMINEd) and FLAGS then go out with the data.
+Data items served: FLAGS, UID, MODSEQ (RFC 7162 3.1.4.2), RFC822.SIZE, INTERNALDATE,
+RFC822, RFC822.HEADER, RFC822.TEXT, ENVELOPE, BODYSTRUCTURE, BODY, the macros ALL,
+FAST and FULL, BODY[section]<partial> / BODY.PEEK[...] for every section (module
+section), and BINARY[part]<partial>, BINARY.PEEK and BINARY.SIZE (RFC 3516); the
+modifier (CHANGEDSINCE n [VANISHED]) (RFC 7162 3.1.4.1, 3.2.6). Message data is
+sent as a literal in its wire form, every line ending in CRLF (RFC 9051 2.2), which
+is also what RFC822.SIZE and partial offsets count. Reading a body without .PEEK
+sets \\Seen (unless the mailbox was EXAMINEd) and FLAGS then go out with the data.
 ENVELOPE and BODYSTRUCTURE (module structure) and the header fields that the
 index caches (core.msginfo) are served without reading the file; a header is read
 without the body, a part without what follows it; FLAGS and UID of many messages
@@ -17,8 +18,8 @@ or not.
 import re
 
 from ..core import maildir, msginfo
-from ..core.mailrecord import KEYWORDS_BIT, system_flags
-from . import section, structure
+from . import condstore, section, structure
+from .flaglines import flag_lines
 from .errors import Bad, No
 from .parser import sequence_set
 from .response import flags as format_flags, internaldate, literal
@@ -28,7 +29,7 @@ FLUSH_SIZE = 256 * 1024    # send gathered responses once they pass this
 _MACROS = {"FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"],
            "ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
            "FULL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"]}
-_SIMPLE = {"FLAGS", "UID", "RFC822.SIZE", "INTERNALDATE"}
+_SIMPLE = {"FLAGS", "UID", "MODSEQ", "RFC822.SIZE", "INTERNALDATE"}
 _STRUCTURE = {"ENVELOPE", "BODYSTRUCTURE", "BODY"}
 # name -> (section, sets \Seen)
 _RFC822 = {"RFC822": ("", True), "RFC822.HEADER": ("HEADER", False),
@@ -98,27 +99,38 @@ def _body_item(text):
 
 
 async def fetch(s, cmd):
-    if len(cmd.args) != 2:
-        raise Bad("expected a sequence set and data items")
+    if len(cmd.args) not in (2, 3):
+        raise Bad("expected a sequence set, data items and optional modifiers")
     ranges = sequence_set(cmd.args[0])
     items = parse_items(cmd.args[1])
-    if cmd.uid and not any(item.label == "UID" for item in items):
-        # RFC 9051 6.4.9: UID FETCH always returns the UID.
-        items.insert(0, Item("UID"))
-    builder = Builder(items)
+    since, vanished = None, False
+    if len(cmd.args) == 3:
+        since, vanished = condstore.fetch_modifiers(s, cmd, cmd.args[2])
+    _add_implied(items, cmd.uid, since)
     view = s.selected
     spans = check_spans(view, ranges, cmd.uid)
+    if _asks(items, "MODSEQ"):
+        condstore.enable(s)
+    builder = Builder(items, condstore.condstore_on(s), recent_of(s))
+    if vanished:
+        # RFC 7162 3.2.6: the UIDs of the set expunged since, before the FETCHes.
+        gone = await s.mail.call(view.expunged_since, since)
+        condstore.report_vanished(
+            s, [uid for uid in gone if condstore.within(uid, ranges)], earlier=True)
     if builder.flags_only:
         for lines in await s.mail.call(flag_lines, view, builder, spans):
             s.write(lines)
             await s.flush()
         return
     uids = [view.uids[i] for start, stop in spans for i in range(start, stop)]
+    if since is not None:
+        changed = set(await s.mail.call(view.changed_since, since))
+        uids = [uid for uid in uids if uid in changed]
     gone = 0
     step = CHUNK_BODIES if builder.source >= PART else CHUNK
     for at in range(0, len(uids), step):
         lines, missing, refusal = await s.mail.call(fetch_lines, view, builder,
-                                                    uids[at:at + step])
+                                                    uids[at:at + step], since)
         gone += missing
         s.write(lines)
         if refusal:
@@ -128,6 +140,29 @@ async def fetch(s, cmd):
     if gone:
         # RFC 9051 7.1: another session expunged some; the client hears at NOOP.
         raise No("some messages were expunged", "EXPUNGEISSUED")
+
+
+def _add_implied(items, by_uid, since):
+    # RFC 9051 6.4.9: UID FETCH always returns the UID.
+    if by_uid and not _asks(items, "UID"):
+        items.insert(0, Item("UID"))
+    # RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ.
+    if since is not None and not _asks(items, "MODSEQ"):
+        items.append(Item("MODSEQ"))
+
+
+def _asks(items, label):
+    return any(item.label == label for item in items)
+
+
+def recent_of(s):
+    """What says whether a message is \\Recent for the session, for Builder:
+    None when no message is, or for an IMAP4rev2 client, which has no \\Recent
+    (RFC 9051 appendix E)."""
+    view = s.selected
+    if view is None or not view.recent or "IMAP4rev2" in s.enabled:
+        return None
+    return view.is_recent
 
 
 def check_spans(view, ranges, by_uid):
@@ -154,16 +189,21 @@ def check_messages(view, ranges, by_uid):
 NOTHING, CACHE, HEADER, PART, WHOLE = range(5)
 CHUNK = 1000            # messages per trip to a worker thread
 CHUNK_BODIES = 50       # when whole messages or parts are read
-FLAG_LINES = 5000       # lines per piece of a flags-only answer
 
 
 class Builder:
     """The one maker of `* n FETCH (...)` lines, for FETCH, for STORE and for flag
-    changes reported unasked, so an item's rule lives in one place."""
+    changes reported unasked, so an item's rule lives in one place. `condstore`
+    says the session has CONDSTORE on (RFC 7162 3.1); `recent(uid)`, if given,
+    whether FLAGS include \\Recent (RFC 3501 2.3.2)."""
 
-    def __init__(self, items):
+    def __init__(self, items, condstore=False, recent=None):
         self.items = items
-        self.has_flags = any(i.label == "FLAGS" for i in items)
+        self.condstore = condstore
+        self.recent = recent
+        self.has_flags = _asks(items, "FLAGS")
+        self.has_uid = _asks(items, "UID")
+        self.has_modseq = _asks(items, "MODSEQ")
         self.flags_only = all(i.label in ("UID", "FLAGS") for i in items)
         self.sets_seen = any(i.seen for i in items)
         self.source = max((_source(i) for i in items), default=NOTHING)
@@ -189,11 +229,28 @@ class Builder:
         """The response for one message. `body` is the message (or its header)
         when the items need it, `info` its core.msginfo description; `seen_set`
         says this fetch just set \\Seen, so FLAGS go out even if not asked for
-        (RFC 9051 6.4.5)."""
-        parts = [b"FLAGS " + format_flags(record.flags).encode("utf-8")] \
-            if seen_set and not self.has_flags else []
-        parts += [_render(item, record, body, info) for item in self.items]
+        (RFC 9051 6.4.5), and with CONDSTORE on, UID and MODSEQ too (RFC 7162
+        3.1)."""
+        parts = []
+        if seen_set:
+            wanted = [("UID", not self.has_uid and self.condstore),
+                      ("FLAGS", not self.has_flags),
+                      ("MODSEQ", not self.has_modseq and self.condstore)]
+            parts = [self._render(Item(label), record, None, None)
+                     for label, missing in wanted if missing]
+        parts += [self._render(item, record, body, info) for item in self.items]
         return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
+
+    def _render(self, item, record, body, info):
+        if item.label == "FLAGS":
+            return b"FLAGS " + self.flags(record.uid, record.flags)
+        return _render(item, record, body, info)
+
+    def flags(self, uid, flags):
+        """The formatted flag list of a message, \\Recent included if it is."""
+        if self.recent is not None and self.recent(uid):
+            flags = flags | RECENT
+        return format_flags(flags).encode("utf-8")
 
     def extent(self, info):
         """How much of the message the items need, when source is PART."""
@@ -204,6 +261,9 @@ class Builder:
         """Whether BINARY can decode every part the items name (RFC 3516 4.2)."""
         return all(section.decodable(info, i.part) for i in self.items
                    if i.kind != "BODY")
+
+
+RECENT = frozenset({"\\Recent"})
 
 
 def _source(item):
@@ -218,57 +278,19 @@ def _source(item):
     return HEADER
 
 
-def flag_lines(view, builder, spans):
-    """FLAGS and UID for many messages at once, from the index's compact slots
-    rather than one record per message; lines in pieces of FLAG_LINES."""
-    _, slots = view.folder.slots()
-    uids, bits = view.uids, slots.bits
-    where = None if slots.uids == uids else {uid: i for i, uid in enumerate(slots.uids)}
-    records = _keyworded(view.folder, slots)
-    texts = {}
-    pieces, lines = [], []
-    for start, stop in spans:
-        for i in range(start, stop):
-            uid = uids[i]
-            j = i if where is None else where.get(uid)
-            if j is None:
-                continue            # expunged by another session meanwhile
-            mark = bits[j]
-            if mark & KEYWORDS_BIT and uid in records:
-                text = format_flags(records[uid].flags).encode("utf-8")
-            else:
-                text = texts.get(mark)
-                if text is None:
-                    text = texts[mark] = format_flags(system_flags(mark)).encode()
-            lines.append(builder.flags_line(i + 1, uid, text))
-            if len(lines) >= FLAG_LINES:
-                pieces.append(b"".join(lines))
-                lines = []
-    pieces.append(b"".join(lines))
-    return pieces
-
-
-_HAS_KEYWORDS = bytes(1 if n & KEYWORDS_BIT else 0 for n in range(256))
-
-
-def _keyworded(folder, slots):
-    """{uid: Record} of the messages with keywords, which only records hold."""
-    marks = slots.bits.translate(_HAS_KEYWORDS)
-    found, at = [], marks.find(1)
-    while at >= 0:
-        found.append(slots.uids[at])
-        at = marks.find(1, at + 1)
-    return folder.records(found) if found else {}
-
-
-def fetch_lines(view, builder, uids):
-    """(response bytes, messages found gone, refusal) for some messages: read
-    what the items need, then set \\Seen where a body was read, then build the
-    lines, so that a failure part way sets no flag for data that was not sent.
-    `refusal` is the NO that ends the FETCH at the first message with a part
-    BINARY cannot decode; the messages before it are answered."""
+def fetch_lines(view, builder, uids, since=None):
+    """(response bytes, messages found gone, refusal) for some messages (those
+    changed after `since` if given): read what the items need, then set \\Seen
+    where a body was read, then build the lines, so that a failure part way sets
+    no flag for data that was not sent. `refusal` is the NO that ends the FETCH
+    at the first message with a part BINARY cannot decode; the messages before it
+    are answered."""
     folder = view.folder
     records = folder.records(uids)
+    gone = len(uids) - len(records)
+    if since is not None:
+        records = {uid: r for uid, r in records.items() if r.modseq > since}
+        uids = [uid for uid in uids if uid in records]
     infos = {}
     if builder.source in (CACHE, HEADER, PART) or builder.structure:
         infos = folder.message_infos(list(records.values()), builder.structure)
@@ -280,19 +302,20 @@ def fetch_lines(view, builder, uids):
             bodies[uid] = _read(folder, record, builder, infos.get(uid))
         except maildir.NoSuchMessage:
             del records[uid]
+            gone += 1
     seen = set()
     if builder.sets_seen and not view.readonly:
         unseen = [uid for uid, r in records.items() if "\\Seen" not in r.flags]
         if unseen:
-            changed = folder.store(unseen, frozenset({"\\Seen"}), "add")
-            for uid in unseen:
-                if uid in changed:
-                    records[uid] = changed[uid]
-                    view.own(changed[uid].modseq)
-                    seen.add(uid)
+            change = folder.change_flags(unseen, frozenset({"\\Seen"}), "add")
+            if change.modseq:
+                view.own(change.modseq)
+            for uid, record in change.records.items():
+                records[uid] = record
+                seen.add(uid)
     lines = [builder.line(view.seq(uid), records[uid], bodies[uid], infos.get(uid),
                           uid in seen) for uid in uids if uid in records]
-    return b"".join(lines), len(uids) - len(records), refusal
+    return b"".join(lines), gone, refusal
 
 
 def _decodable(builder, uids, infos):
@@ -343,6 +366,9 @@ def _value(name, record, info):
         return format_flags(record.flags).encode("utf-8")
     if name == "UID":
         return b"%d" % record.uid
+    if name == "MODSEQ":
+        # RFC 7162 3.1.4.2
+        return b"(%d)" % record.modseq
     if name == "RFC822.SIZE":
         return b"%d" % record.wire
     if name == "INTERNALDATE":

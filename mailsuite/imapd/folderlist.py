@@ -27,9 +27,10 @@ from ..core.mailnames import DELIMITER, parent_names
 from .errors import Bad
 from .parser import Atom, atom
 
-# RFC 9051 6.3.11, RFC 3501 6.3.10 (RECENT), RFC 8438 (SIZE), RFC 7162 3.1.6.
+# RFC 9051 6.3.11, RFC 3501 6.3.10 (RECENT), RFC 8438 (SIZE), RFC 7162 3.1.6,
+# RFC 7889 3.2 (APPENDLIMIT).
 STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE",
-                "RECENT", "HIGHESTMODSEQ")
+                "RECENT", "HIGHESTMODSEQ", "APPENDLIMIT")
 
 
 @dataclass

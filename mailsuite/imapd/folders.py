@@ -5,9 +5,10 @@ LIST-STATUS RFC 5819 as RFC 9051 has them; SPECIAL-USE and CREATE-SPECIAL-USE RF
 
 The work is core.mailfolders', run in the mailbox service's threads; which names
 LIST answers is imapd.folderlist's. Mailbox names cross the wire in modified UTF-7
-(RFC 3501 5.1.3) unless the client enabled UTF8=ACCEPT (RFC 6855 3): `utf8_names`
-is the one place that decides. A refused change is NO with a response code (RFC
-5530: ALREADYEXISTS, NONEXISTENT, CANNOT; RFC 6154: USEATTR) and changes nothing.
+(RFC 3501 5.1.3) unless the client enabled UTF8=ACCEPT (RFC 6855 3) or IMAP4rev2:
+imapd.names is the one place that decides. A refused change is NO with a response
+code (RFC 5530: ALREADYEXISTS, NONEXISTENT, CANNOT; RFC 6154: USEATTR) and changes
+nothing.
 """
 
 import contextlib
@@ -18,12 +19,14 @@ from ..core.mailfolder import Folder, FolderError, NoSuchFolder
 from ..core.mailfolders import FolderExists, SPECIAL_USES
 from ..core.mailnames import DELIMITER, normalize
 from ..core.mailservice import StoreError
+from . import condstore
+from .append import limit as append_limit
 from .errors import Bad, No
 from .folderlist import Tree, list_entries, lsub_entries, parse_list, status_items
-from .parser import Atom, atom, expect, list_mailbox, mailbox
+from .names import decode as mailbox_name, encode as wire_name, utf8 as utf8_names
+from .parser import Atom, atom, expect, list_mailbox
 from .pattern import compile_pattern
-from .response import quoted
-from .utf7 import decode as utf7_decode, encode as utf7_encode
+from .utf7 import decode as utf7_decode
 
 log = logging.getLogger("imapd")
 
@@ -33,22 +36,6 @@ _USES = {use.upper(): use for use in SPECIAL_USES}
 
 
 # names on the wire
-
-
-def utf8_names(s):
-    """True once the client enabled UTF8=ACCEPT (RFC 6855 3): names are UTF-8 then,
-    and modified UTF-7 is neither decoded nor sent. The session sets `s.utf8`."""
-    return getattr(s, "utf8", False)
-
-
-def mailbox_name(s, token):
-    """A mailbox argument as the store names it (not yet checked)."""
-    name = mailbox(token)
-    return name if utf8_names(s) else utf7_decode(name)
-
-
-def wire_name(s, name):
-    return quoted(name if utf8_names(s) else utf7_encode(name))
 
 
 def canonical(s, token):
@@ -198,6 +185,9 @@ async def status(s, cmd):
     found = await folder_statuses(s, [name], "SIZE" in wanted)
     if name not in found:
         raise No("no such mailbox", "NONEXISTENT")
+    # RFC 7162 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
+    if "HIGHESTMODSEQ" in wanted:
+        condstore.enable(s)
     s.untagged(status_line(s, name, wanted, found[name]))
 
 
@@ -205,7 +195,8 @@ def status_line(s, name, wanted, result):
     values = {"MESSAGES": result.messages, "UIDNEXT": result.uidnext,
               "UIDVALIDITY": result.uidvalidity, "UNSEEN": result.unseen,
               "DELETED": result.deleted, "SIZE": result.size,
-              "HIGHESTMODSEQ": result.highestmodseq, "RECENT": 0}
+              "HIGHESTMODSEQ": result.highestmodseq, "RECENT": result.recent,
+              "APPENDLIMIT": append_limit(s)}
     items = " ".join(f"{item} {values[item]}" for item in wanted)
     return f"STATUS {wire_name(s, name)} ({items})"
 

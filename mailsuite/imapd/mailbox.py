@@ -1,6 +1,7 @@
 """Mailbox verbs: SELECT, EXAMINE, NOOP/CHECK, STORE, EXPUNGE, CLOSE, UNSELECT
 (RFC 9051 6.3 and 6.4; RFC 3501 the same; UNSELECT is RFC 3691; UID EXPUNGE is
-RFC 4315 2.1).
+RFC 4315 2.1), with CONDSTORE and QRESYNC's parts of SELECT, STORE and EXPUNGE
+(RFC 7162, see condstore.py).
 
 A selected mailbox is seen through a core.mailview.View: the UIDs the client has
 been told about, in order, so that message sequence number n is always
@@ -14,15 +15,25 @@ in the mailbox service's threads (core.mailservice), never on the event loop.
 import re
 
 from ..core import maildir
+from ..core.mailnames import DELIMITER
 from ..core.mailview import Exists, Expunged, FlagsChanged, UidValidityChanged
+from . import condstore, names
 from .errors import Bad, Logout, No
-from .fetch import Builder, Item, check_messages
-from .parser import atom, expect, flag_list, mailbox, sequence_set
-from .utf7 import decode as utf7_decode
+from .fetch import Builder, Item, check_messages, recent_of
+from .parser import atom, expect, flag_list, sequence_set
+from .response import sequence
 
 SYSTEM_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
 PERMANENT_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
-_CHANGED_FLAGS = Builder([Item("UID"), Item("FLAGS")])
+
+
+def changes_builder(s):
+    """The FETCH lines of flag changes the client did not ask for: with UID, and
+    with MODSEQ once CONDSTORE is on (RFC 7162 3.1)."""
+    items = [Item("UID"), Item("FLAGS")]
+    if condstore.condstore_on(s):
+        items.append(Item("MODSEQ"))
+    return Builder(items, condstore.condstore_on(s), recent_of(s))
 
 
 async def report_changes(s):
@@ -36,13 +47,22 @@ async def report_changes(s):
     except UidValidityChanged:
         # RFC 9051 2.3.1.1: the client must forget its UIDs; it reconnects.
         raise Logout("mailbox UIDVALIDITY changed") from None
-    for event in events:
-        if isinstance(event, Expunged):
+    gone = [event for event in events if isinstance(event, Expunged)]
+    if gone and condstore.qresync_on(s):
+        # RFC 7162 3.2.10: once QRESYNC is on, VANISHED replaces EXPUNGE.
+        condstore.report_vanished(s, sorted(event.uid for event in gone))
+    else:
+        for event in gone:
             s.untagged(f"{event.seq} EXPUNGE")
-        elif isinstance(event, Exists):
+    builder = changes_builder(s)
+    for event in events:
+        if isinstance(event, Exists):
             s.untagged(f"{event.count} EXISTS")
+            if "IMAP4rev2" not in s.enabled:
+                # RFC 3501 7.3.2; IMAP4rev2 has no RECENT (RFC 9051 appendix E).
+                s.untagged(f"{event.recent} RECENT")
         elif isinstance(event, FlagsChanged):
-            s.write(_CHANGED_FLAGS.line(event.seq, event.record))
+            s.write(builder.line(event.seq, event.record))
     if stale:
         look_for_outside_changes(s, view.folder)
 
@@ -58,26 +78,63 @@ def look_for_outside_changes(s, folder):
 
 async def select(s, cmd, readonly=False):
     # RFC 9051 6.3.2 and 6.3.3; a failed SELECT leaves no mailbox selected.
-    name = utf7_decode(mailbox(expect(cmd.args, 1, "a mailbox name")[0]))
+    # RFC 7162 3.1.8 and 3.2.5: the parameters (CONDSTORE) and (QRESYNC (...)).
+    if not cmd.args:
+        raise Bad("expected a mailbox name")
+    name = names.decode(s, cmd.args[0])
+    condstore_asked, resync = condstore.select_params(s, cmd.args[1:])
+    if s.selected is not None:
+        # RFC 7162 3.2.11, RFC 9051 7.1: the mailbox selected until now is closed.
+        s.untagged("OK [CLOSED] previous mailbox closed")
     s.select(None)
     try:
         view, stale = await s.mail.view(s.store, name, readonly)
     except maildir.NoSuchFolder:
         raise No("no such mailbox", "NONEXISTENT") from None
+    if condstore_asked:
+        s.enabled.add("CONDSTORE")
+    _describe(s, view, name, readonly)
+    s.select(view)
+    if resync is not None and resync.uidvalidity == view.uidvalidity:
+        await _resync(s, view, resync)
+    if stale:
+        look_for_outside_changes(s, view.folder)
+    return f"[{'READ-ONLY' if readonly else 'READ-WRITE'}] {cmd.name} completed"
+
+
+def _describe(s, view, name, readonly):
+    """SELECT's untagged responses (RFC 9051 6.3.2, RFC 3501 6.3.1). IMAP4rev2
+    has no \\Recent, and names the mailbox in a LIST response instead of
+    pointing at its first unseen message (RFC 9051 6.3.2, appendix E)."""
     summary = view.summary
+    rev2 = "IMAP4rev2" in s.enabled
     s.untagged(f"FLAGS {SYSTEM_FLAGS}")
     s.untagged(f"{summary.exists} EXISTS")
-    s.untagged("0 RECENT")
-    if summary.first_unseen:
-        s.untagged(f"OK [UNSEEN {summary.first_unseen}] first unseen message")
+    if rev2:
+        s.untagged(f'LIST () "{DELIMITER}" {names.encode(s, name)}')
+    else:
+        s.untagged(f"{summary.recent} RECENT")
+        if summary.first_unseen:
+            s.untagged(f"OK [UNSEEN {summary.first_unseen}] first unseen message")
     s.untagged(f"OK [UIDVALIDITY {summary.uidvalidity}] UIDs valid")
     s.untagged(f"OK [UIDNEXT {summary.uidnext}] predicted next UID")
     s.untagged(f"OK [PERMANENTFLAGS {'()' if readonly else PERMANENT_FLAGS}] "
                "flags that can be changed")
-    s.select(view)
-    if stale:
-        look_for_outside_changes(s, view.folder)
-    return f"[{'READ-ONLY' if readonly else 'READ-WRITE'}] {cmd.name} completed"
+    # RFC 7162 3.1.2.1: every message has a modseq, so HIGHESTMODSEQ always.
+    s.untagged(f"OK [HIGHESTMODSEQ {summary.highestmodseq}] highest mod-sequence")
+
+
+async def _resync(s, view, resync):
+    """RFC 7162 3.2.5.1: what changed since the client's modseq, in the mailbox
+    it knows by this UIDVALIDITY: VANISHED (EARLIER) for the UIDs it knows that
+    are gone, then UID, FLAGS and MODSEQ of every message changed."""
+    gone, changed = await s.mail.call(condstore.history, view, resync.modseq)
+    if resync.known is not None:
+        gone = [uid for uid in gone if condstore.within(uid, resync.known)]
+    condstore.report_vanished(s, gone, earlier=True)
+    builder = changes_builder(s)
+    for seq, record in changed:
+        s.write(builder.line(seq, record))
 
 
 async def examine(s, cmd):
@@ -95,27 +152,51 @@ async def noop(s, cmd):
 
 
 async def store(s, cmd):
-    # RFC 9051 6.4.6
-    if len(cmd.args) < 3:
+    # RFC 9051 6.4.6; RFC 7162 3.1.3: an optional (UNCHANGEDSINCE n) first.
+    args = list(cmd.args)
+    unchangedsince = None
+    if len(args) > 1 and isinstance(args[1], list):
+        unchangedsince = condstore.store_modifiers(args.pop(1))
+    if len(args) < 3:
         raise Bad("expected a sequence set, a data item and flags")
-    ranges = sequence_set(cmd.args[0])
-    mode, silent = _store_item(atom(cmd.args[1], "FLAGS, +FLAGS or -FLAGS"))
-    wanted = frozenset(flag_list(cmd.args[2:]))
+    ranges = sequence_set(args[0])
+    mode, silent = _store_item(atom(args[1], "FLAGS, +FLAGS or -FLAGS"))
+    wanted = frozenset(flag_list(args[2:]))
     view = s.selected
     if view.readonly:
         raise No("mailbox is read-only", "READ-ONLY")
     uids = check_messages(view, ranges, cmd.uid)
+    if unchangedsince is not None:
+        condstore.enable(s)
     if not uids:
+        return None
+    change = await s.mail.call(view.folder.change_flags, uids, wanted, mode,
+                               unchangedsince)
+    if change.modseq:
+        view.own(change.modseq)
+    _report_store(s, cmd, change.records, silent)
+    if change.modified:
+        # RFC 7162 3.1.3: the messages refused, by number or by UID.
+        refused = change.modified if cmd.uid else sorted(
+            view.seq(uid) for uid in change.modified)
+        return f"[MODIFIED {sequence(refused)}] some messages were changed meanwhile"
+    return None
+
+
+def _report_store(s, cmd, records, silent):
+    """The FETCH lines of a STORE: FLAGS unless .SILENT; with CONDSTORE on, UID
+    and MODSEQ always, so the client learns each message's new modseq (RFC 7162
+    3.1.3)."""
+    view = s.selected
+    if condstore.condstore_on(s):
+        items = [Item("UID")] + ([] if silent else [Item("FLAGS")]) + [Item("MODSEQ")]
+    elif silent:
         return
-    changed = await s.mail.call(view.folder.store, uids, wanted, mode)
-    for record in changed.values():
-        view.own(record.modseq)
-    if silent:
-        return
-    builder = Builder([Item("UID"), Item("FLAGS")] if cmd.uid else [Item("FLAGS")])
-    for uid in uids:
-        if uid in changed:
-            s.write(builder.line(view.seq(uid), changed[uid]))
+    else:
+        items = [Item("UID"), Item("FLAGS")] if cmd.uid else [Item("FLAGS")]
+    builder = Builder(items, condstore.condstore_on(s), recent_of(s))
+    for uid in sorted(records):
+        s.write(builder.line(view.seq(uid), records[uid]))
 
 
 def _store_item(item):
@@ -126,7 +207,8 @@ def _store_item(item):
 
 
 async def expunge(s, cmd):
-    # RFC 9051 6.4.3: one EXPUNGE response per message removed.
+    # RFC 9051 6.4.3: one EXPUNGE response per message removed (VANISHED with
+    # QRESYNC on).
     view = s.selected
     only = None
     if cmd.uid:
@@ -139,6 +221,16 @@ async def expunge(s, cmd):
         raise No("mailbox is read-only", "READ-ONLY")
     await s.mail.call(_expunge_deleted, view, only)
     await report_changes(s)
+    return expunged_text(s)
+
+
+def expunged_text(s):
+    """The tagged OK's text after EXPUNGE or UID EXPUNGE: with CONDSTORE on, the
+    HIGHESTMODSEQ the client has now heard of everything up to (RFC 7162 3.2.7),
+    since expunges carry no MODSEQ of their own."""
+    if condstore.condstore_on(s):
+        return f"[HIGHESTMODSEQ {s.selected.modseq}] EXPUNGE completed"
+    return None
 
 
 async def close(s, cmd):

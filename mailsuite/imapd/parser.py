@@ -284,6 +284,10 @@ class _Tokenizer:
             return self.quoted(pos + 1)
         if first == b"{":
             return self.literal(pos)
+        if first == b"~" and self.data[pos + 1:pos + 2] == b"{":
+            # RFC 3516 4.2: literal8, "~{n}", may hold any octet but NUL-free
+            # text is not required: read as any literal.
+            return self.literal(pos + 1)
         return self.atom(pos)
 
     def quoted(self, pos):

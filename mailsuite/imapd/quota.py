@@ -8,10 +8,10 @@ set by the administrator, not by IMAP: no SETQUOTA (QUOTASET is not advertised).
 """
 
 from ..core import maildir
+from . import names
 from .errors import No
-from .parser import astring, expect, mailbox
+from .parser import astring, expect
 from .response import quoted
-from .utf7 import decode as utf7_decode, encode as utf7_encode
 
 ROOT = ""
 CAPABILITIES = ("QUOTA", "QUOTA=RES-STORAGE")
@@ -19,13 +19,13 @@ CAPABILITIES = ("QUOTA", "QUOTA=RES-STORAGE")
 
 async def getquotaroot(s, cmd):
     # RFC 9208 4.1.2: the mailbox's roots, then each root's usage and limits.
-    name = utf7_decode(mailbox(expect(cmd.args, 1, "a mailbox name")[0]))
+    name = names.decode(s, expect(cmd.args, 1, "a mailbox name")[0])
     try:
         usage, limit = await s.mail.call(_look, s.store, s.ctx.accounts, s.user, name)
     except maildir.NoSuchFolder:
         raise No("no such mailbox", "NONEXISTENT") from None
     roots = f" {quoted(ROOT)}" if limit else ""
-    s.untagged(f"QUOTAROOT {quoted(utf7_encode(name))}{roots}")
+    s.untagged(f"QUOTAROOT {names.encode(s, name)}{roots}")
     if limit:
         s.untagged(quota_line(usage, limit))
 

@@ -17,7 +17,8 @@ MAX_UNTAGGED = 64 * 1024    # characters of an untagged response line
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_SYSTEM_ORDER = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+_SYSTEM_ORDER = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft",
+                 "\\Recent")
 _NOT_TEXT = re.compile(r"[^\x20-\x7e]")
 
 
@@ -56,12 +57,17 @@ def internaldate(epoch):
             f'{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"')
 
 
-def text(value, limit=MAX_TEXT):
+def text(value, limit=MAX_TEXT, utf8=False):
     """`value` as text that is safe to send (RFC 9051 9: TEXT-CHAR is any 7-bit
     character but CR and LF): anything but printable ASCII becomes "?", more
     than `limit` characters are cut (marked "..."), and a final "}" gets a "."
-    after it, since a line ending in "{n}" announces a literal (RFC 9051 4.3)."""
-    value = _NOT_TEXT.sub("?", str(value))
+    after it, since a line ending in "{n}" announces a literal (RFC 9051 4.3).
+    With `utf8` (a session that enabled UTF-8, RFC 6855 3), printable non-ASCII
+    characters are kept."""
+    if utf8:
+        value = "".join(c if c.isprintable() else "?" for c in str(value))
+    else:
+        value = _NOT_TEXT.sub("?", str(value))
     if len(value) > limit:
         value = value[:limit - 3] + "..."
     return value + "." if value.endswith("}") else value
@@ -87,6 +93,6 @@ def completed(tag, message):
     return status(tag, "OK", rest, code)
 
 
-def untagged(line):
+def untagged(line, utf8=False):
     """One untagged response, `* line` (RFC 9051 7), through text()."""
-    return b"* " + text(line, MAX_UNTAGGED).encode("ascii") + b"\r\n"
+    return b"* " + text(line, MAX_UNTAGGED, utf8).encode("utf-8") + b"\r\n"

@@ -264,7 +264,8 @@ def test_select_and_examine(inst):
     tagged, untagged = raw.command("SELECT INBOX")
     assert tagged.startswith(b"t1 OK [READ-WRITE]")
     text = b"".join(untagged)
-    assert b"* 2 EXISTS" in text and b"* 0 RECENT" in text
+    # The first session to select the mailbox takes its \Recent messages.
+    assert b"* 2 EXISTS" in text and b"* 2 RECENT" in text
     assert b"* OK [UNSEEN 1]" in text
     assert re.search(rb"\* OK \[UIDVALIDITY \d+\]", text)
     assert b"* OK [UIDNEXT 3]" in text
@@ -290,7 +291,7 @@ def test_body_bytes_are_identical_and_peek_does_not_set_seen(inst):
     typ, data = client.uid("FETCH", str(uid), "(FLAGS BODY.PEEK[])")
     (head, body), = fetch_parts(data)
     assert body == MESSAGE
-    assert b"FLAGS ()" in head and f"UID {uid}".encode() in head
+    assert b"FLAGS (\\Recent)" in head and f"UID {uid}".encode() in head
     _, data = client.fetch("1", "(BODY[])")
     (head, body), = fetch_parts(data)
     assert body == MESSAGE
@@ -328,7 +329,7 @@ def test_fetch_data_items(inst):
     # EXAMINE: reading the body does not set \Seen.
     client.fetch("1", "(BODY[TEXT])")
     _, data = client.fetch("1", "(FLAGS)")
-    assert b"FLAGS ()" in data[0]
+    assert b"FLAGS (\\Recent)" in data[0]
 
 
 def test_fetch_sequence_sets(inst):
@@ -362,20 +363,20 @@ def test_store_flags_round_trip(inst):
     client = imaps(inst)
     client.select("INBOX")
     _, data = client.store("1", "+FLAGS", "(\\Flagged $Label)")
-    assert data == [b"1 (FLAGS (\\Flagged $Label))"]
+    assert data == [b"1 (FLAGS (\\Flagged \\Recent $Label))"]
     assert maildir_names(inst)[0].endswith(":2,F")
     _, data = client.store("1", "+FLAGS", "\\Seen \\Answered")
-    assert data == [b"1 (FLAGS (\\Answered \\Flagged \\Seen $Label))"]
+    assert data == [b"1 (FLAGS (\\Answered \\Flagged \\Seen \\Recent $Label))"]
     assert maildir_names(inst)[0].endswith(":2,FRS")
     _, data = client.store("1", "-FLAGS", "(\\Flagged $Label)")
-    assert data == [b"1 (FLAGS (\\Answered \\Seen))"]
+    assert data == [b"1 (FLAGS (\\Answered \\Seen \\Recent))"]
     _, data = client.store("1", "FLAGS.SILENT", "(\\Draft)")
     assert data == [None]
     assert maildir_names(inst)[0].endswith(":2,D")
     _, data = client.uid("STORE", "1", "FLAGS", "()")
-    assert data == [b"1 (UID 1 FLAGS ())"]
+    assert data == [b"1 (UID 1 FLAGS (\\Recent))"]
     _, data = client.fetch("1", "(FLAGS)")
-    assert data == [b"1 (FLAGS ())"]
+    assert data == [b"1 (FLAGS (\\Recent))"]
     with pytest.raises(imaplib.IMAP4.error):
         client.store("1", "+FLAGS", "(\\Recent)")
 
@@ -424,8 +425,8 @@ def test_changes_by_others_wait_for_noop(inst):
     tagged, untagged = one.command("FETCH 2 (UID)")
     assert untagged == [b"* 2 FETCH (UID 2)\r\n"]
     tagged, untagged = one.command("NOOP")
-    assert untagged == [b"* 1 EXPUNGE\r\n", b"* 2 EXISTS\r\n",
-                        b"* 1 FETCH (UID 2 FLAGS (\\Flagged))\r\n"]
+    assert untagged == [b"* 1 EXPUNGE\r\n", b"* 2 EXISTS\r\n", b"* 2 RECENT\r\n",
+                        b"* 1 FETCH (UID 2 FLAGS (\\Flagged \\Recent))\r\n"]
     tagged, untagged = one.command("FETCH 1:* (UID)")
     assert untagged == [b"* 1 FETCH (UID 2)\r\n", b"* 2 FETCH (UID 3)\r\n"]
 
@@ -443,6 +444,7 @@ def test_idle_sees_a_delivery_within_a_second(inst):
     start = time.monotonic()
     raw.sock.settimeout(5)
     assert raw.line() == b"* 1 EXISTS\r\n"
+    assert raw.line() == b"* 1 RECENT\r\n"
     assert time.monotonic() - start < 1.0
     raw.send(b"DONE\r\n")
     assert raw.line().startswith(b"t2 OK")
@@ -459,6 +461,7 @@ def test_idle_polls_when_the_hint_is_lost(inst):
     deliver(inst, hint=False)
     raw.sock.settimeout(15)
     assert raw.line() == b"* 1 EXISTS\r\n"
+    assert raw.line() == b"* 1 RECENT\r\n"
     raw.send(b"done\r\n")
     assert raw.line().startswith(b"t2 OK")
 
@@ -579,6 +582,7 @@ def test_mail_through_smtpd_and_deliverd_shows_up_in_idle(instance):
     start = time.monotonic()
     raw.sock.settimeout(10)
     assert raw.line() == b"* 1 EXISTS\r\n"
+    assert raw.line() == b"* 1 RECENT\r\n"
     # Well under idle.POLL: deliverd's hint woke the session, not the poll.
     assert time.monotonic() - start < 3.0
     raw.send(b"DONE\r\n")

@@ -188,6 +188,51 @@ def test_non_synchronizing_literals_of_4096_octets_at_most(inst):
     assert list(contents(inst, "INBOX")) == [1]
 
 
+UTF8_MESSAGE = ("From: Zoë <zoe@exämple.org>\r\nTo: demo@example.test\r\n"
+                "Subject: Grüße\r\n\r\nBody.\r\n").encode()
+
+
+def append_literal8(r, prefix, data, tag):
+    """APPEND INBOX <prefix>~{n}: the literal8 of RFC 3516 4.2."""
+    r.send(b"%s APPEND INBOX %s~{%d}\r\n" % (tag.encode(), prefix, len(data)))
+    answer = r.line()
+    if not answer.startswith(b"+"):
+        return answer
+    r.send(data + (b")" if prefix.endswith(b"(") else b"") + b"\r\n")
+    return r.until(tag)[0]
+
+
+def test_append_takes_a_literal8(inst):
+    # RFC 3516 4.2: APPEND's message may be a literal8 where BINARY is offered.
+    r = raw(inst)
+    assert append_literal8(r, b"(\\Seen) ", MESSAGE, "t1").startswith(b"t1 OK [APPENDUID")
+    assert contents(inst, "INBOX")[1][2] == MESSAGE
+
+
+def test_utf8_append_needs_utf8_accept_enabled(inst):
+    # RFC 6855 4: the UTF8 data extension, once the client enabled UTF8=ACCEPT.
+    r = raw(inst)
+    assert append_literal8(r, b"UTF8 (", UTF8_MESSAGE, "t1").startswith(b"t1 BAD")
+    assert contents(inst, "INBOX") == {}
+    assert r.command("ENABLE UTF8=ACCEPT", "t2")[0].startswith(b"t2 OK")
+    tagged = append_literal8(r, b"(\\Flagged) UTF8 (", UTF8_MESSAGE, "t3")
+    assert tagged.startswith(b"t3 OK [APPENDUID")
+    flags, _, data = contents(inst, "INBOX")[1]
+    assert data == UTF8_MESSAGE and flags == {"\\Flagged"}
+
+
+def test_a_big_utf8_append_goes_to_a_file(inst):
+    # Past the in-memory size, the literal8 inside UTF8 ( ) is streamed as any
+    # APPEND message is: the whole message arrives, nothing is left in tmp/.
+    big = UTF8_MESSAGE + b"".join(b"line %07d, \xc3\xa9t\xc3\xa9\r\n" % n
+                                  for n in range(40000))
+    r = raw(inst)
+    assert r.command("ENABLE UTF8=ACCEPT", "t1")[0].startswith(b"t1 OK")
+    assert append_literal8(r, b"UTF8 (", big, "t2").startswith(b"t2 OK [APPENDUID")
+    assert contents(inst, "INBOX")[1][2] == big
+    assert tmp_files(inst) == []
+
+
 # COPY, MOVE, UID EXPUNGE
 
 def fill_inbox(inst, count=3):

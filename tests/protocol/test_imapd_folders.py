@@ -307,7 +307,7 @@ def test_status(inst):
     assert typ == "OK"
     fields = dict(re.findall(rb"([A-Z]+) (\d+)", data[0]))
     assert (fields[b"MESSAGES"], fields[b"RECENT"], fields[b"UIDNEXT"],
-            fields[b"UNSEEN"], fields[b"DELETED"]) == (b"3", b"0", b"4", b"2", b"1")
+            fields[b"UNSEEN"], fields[b"DELETED"]) == (b"3", b"3", b"4", b"2", b"1")
     client.select("INBOX", readonly=True)
     _, sizes = client.fetch("1:*", "(RFC822.SIZE)")
     total = sum(int(re.search(rb"RFC822.SIZE (\d+)", s).group(1)) for s in sizes)

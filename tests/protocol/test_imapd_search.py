@@ -258,9 +258,11 @@ def test_the_saved_result_stands_for_a_sequence_set(inst):
     # RFC 5182 2.1: SAVE alone answers no ESEARCH.
     assert raw.ok("SEARCH RETURN (SAVE) OR FLAGGED ANSWERED") == []
     assert raw.ok("FETCH $ (UID)") == [b"* 2 FETCH (UID 2)", b"* 3 FETCH (UID 3)"]
+    # The first session to see the messages has them \Recent (RFC 3501 2.3.2).
     assert raw.ok("UID FETCH $ (FLAGS)") == [b"* 2 FETCH (UID 2 FLAGS (\\Answered "
-                                             b"\\Seen))",
-                                             b"* 3 FETCH (UID 3 FLAGS (\\Flagged))"]
+                                             b"\\Seen \\Recent))",
+                                             b"* 3 FETCH (UID 3 FLAGS (\\Flagged "
+                                             b"\\Recent))"]
     assert raw.ok("SEARCH $ SEEN") == [b"* SEARCH 2"]
     assert raw.ok("SEARCH NOT $") == [b"* SEARCH 1 4"]
     raw.ok("STORE $ +FLAGS.SILENT (\\Draft)")

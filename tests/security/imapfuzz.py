@@ -16,23 +16,27 @@ from hypothesis import assume, strategies as st
 TAG_CHARS = "".join(chr(c) for c in range(0x21, 0x7f) if chr(c) not in '(){%*"\\+')
 ATOM_CHARS = "".join(chr(c) for c in range(0x21, 0x7f) if chr(c) not in '(){%*"\\]')
 TAG = re.compile(rb"([%s]+) " % re.escape(TAG_CHARS.encode()))
-# Commands that wait for more than one line, or end the session, or cost a
-# password check: the fuzz would test the client's framing, not the server.
-EXCLUDED = re.compile(rb"\S+ (LOGIN|AUTHENTICATE|LOGOUT|STARTTLS|IDLE)(?![A-Za-z])",
-                      re.IGNORECASE)
+# Commands that wait for more than one line, or end the session or change its
+# framing (COMPRESS) or state (UNAUTHENTICATE), or cost a password check: the fuzz
+# would test the client's framing, not the server.
+EXCLUDED = re.compile(rb"\S+ (LOGIN|AUTHENTICATE|LOGOUT|STARTTLS|IDLE|COMPRESS|"
+                      rb"UNAUTHENTICATE)(?![A-Za-z])", re.IGNORECASE)
 _ANNOUNCEMENT_AT_END = re.compile(rb"\{\d+\+?\}\r?\Z")
 MAX_COMMAND = 60000     # bytes, literals included: every line under imapd's 64 KiB
 
 NAMES = ["CAPABILITY", "NOOP", "SELECT", "EXAMINE", "LIST", "CHECK", "CLOSE",
          "UNSELECT", "EXPUNGE", "FETCH", "STORE", "UID", "Uid", "fetch", "FROB",
          "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LSUB", "STATUS",
-         "NAMESPACE", "APPEND", "COPY", "MOVE", "GETQUOTA", "GETQUOTAROOT"]
+         "NAMESPACE", "APPEND", "COPY", "MOVE", "GETQUOTA", "GETQUOTAROOT", "ENABLE",
+         "ID"]
 WORDS = ["INBOX", "inbox", "Sent", "Archive/2024", "&Jjo-", "&", "&-", "&AGE",
          "*", "%", "1", "1:*", "*:1", "2,1:3", "0", "4294967296", "FLAGS", "+FLAGS",
          "-FLAGS.SILENT", "\\Seen", "\\Deleted", "\\Recent", "$Label", "UID", "FAST",
          "RFC822", "RFC822.SIZE", "RFC822.HEADER", "INTERNALDATE", "ENVELOPE",
          "BODY", "BODY.PEEK", "FETCH", "STORE", "NIL", '""', "COPY", "MOVE",
-         "EXPUNGE", '"17-Jul-1996 02:44:25 -0700"', '"31-Feb-2024 00:00:00 +0000"']
+         "EXPUNGE", '"17-Jul-1996 02:44:25 -0700"', '"31-Feb-2024 00:00:00 +0000"',
+         "MODSEQ", "CONDSTORE", "QRESYNC", "CHANGEDSINCE", "UNCHANGEDSINCE",
+         "VANISHED", "UTF8=ACCEPT"]
 SECTIONS = ["", "HEADER", "TEXT", "MIME", "1", "HEADER.FIELDS (From To)",
             "HEADER.FIELDS.NOT (Subject)", "HEADER.FIELDS ()", "header.fields (\"a b\")"]
 

@@ -22,7 +22,9 @@ HEADER = b"From: <a@sender.test>\r\nSubject: a large message\r\n\r\n"
 
 @pytest.fixture
 def big_imap(instance):
-    instance.add_config(f"max_message_size = {SIZE * 2}\n")     # [imapd] is last
+    # A key of [imapd], which is not the file's last table.
+    instance.config.write_text(instance.config.read_text().replace(
+        "[imapd]\n", f"[imapd]\nmax_message_size = {SIZE * 2}\n", 1))
     instance.add_user(USER, PASSWORD)
     instance.start("imapd")
     yield instance

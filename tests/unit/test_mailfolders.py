@@ -152,8 +152,11 @@ def test_status_from_the_index(store):
     assert found == FolderStatus(messages=3, unseen=2, deleted=2, uidnext=4,
                                  uidvalidity=inbox.state().uidvalidity,
                                  highestmodseq=inbox.state().highestmodseq,
-                                 size=3 * 45)
+                                 size=3 * 45, recent=3)
     assert status(inbox).size is None
+    # \Recent: a session that takes the first two leaves one for STATUS.
+    inbox.claim_recent(uids[2])
+    assert status(inbox).recent == 1
 
 
 def test_size_counts_other_tools_files_once_learnt(store):

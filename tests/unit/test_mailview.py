@@ -53,7 +53,7 @@ def test_sync_reports_expunges_highest_first_then_exists_then_flags(store):
     new = store.deliver("new.Q.host", MSG)
     events = view.sync()
     assert events[:2] == [Expunged(4, uids[3]), Expunged(2, uids[1])]
-    assert events[2] == Exists(4)
+    assert events[2].count == 4
     assert [(e.seq, e.record.uid, e.record.flags) for e in events[3:]] == [
         (3, uids[4], {"\\Flagged"})]
     assert list(view.uids) == [uids[0], uids[2], uids[4], new]
@@ -105,3 +105,90 @@ def test_a_snapshot_is_shared_until_the_folder_changes_and_never_changed(store):
     three = View(inbox)
     assert list(three.uids) == uids[1:]
     assert three.summary.unseen == 1 and three.summary.first_unseen == 2
+
+
+def test_files_another_tool_puts_into_an_empty_folder_reach_an_open_view(store):
+    inbox = store.folder("INBOX")
+    view = View(inbox)
+    (store.root / "new" / "1700000000.other-tool.host").write_bytes(MSG)
+    assert inbox.scan(force=True)
+    (event,) = view.sync()
+    assert event == Exists(1, recent=1)
+
+
+def test_expunged_since_keeps_every_expunge_up_to_the_view(store):
+    uids = fill(store, 5)
+    inbox = store.folder("INBOX")
+    before = inbox.state().highestmodseq
+    inbox.expunge([uids[1]])
+    inbox.expunge([uids[3]])
+    view = View(inbox)
+    inbox.expunge([uids[0]])            # after the view's look: not reported yet
+    assert view.expunged_since(before) == [uids[1], uids[3]]
+    assert view.expunged_since(view.modseq) == []
+    view.sync()
+    assert view.expunged_since(before) == [uids[0], uids[1], uids[3]]
+
+
+def test_changed_since_names_the_messages_changed_after_a_modseq(store):
+    uids = fill(store, 4)
+    inbox = store.folder("INBOX")
+    before = inbox.state().highestmodseq
+    change = inbox.change_flags([uids[2]], ["\\Seen"], "add")
+    view = View(inbox)
+    later = inbox.change_flags([uids[0]], ["\\Flagged"], "add")
+    assert view.changed_since(before) == [uids[0], uids[2]]
+    assert view.changed_since(before, upto=view.modseq) == [uids[2]]
+    assert view.changed_since(change.modseq) == [uids[0]]
+    assert later.modseq > change.modseq > before
+
+
+def test_changed_since_before_a_first_look_is_every_message(store, tmp_path):
+    root = tmp_path / "other"
+    Store(root).close()
+    for n in range(3):
+        (root / "new" / f"17000000{n:02d}.other-tool.host").write_bytes(MSG)
+    with Store(root) as fresh:
+        folder = fresh.folder("INBOX")          # indexed by its first look
+        view = View(folder)
+        assert len(view) == 3 and view.modseq == 2
+        assert view.changed_since(1) == list(view.uids)
+        assert view.changed_since(2) == []
+
+
+def test_a_conditional_change_leaves_messages_changed_since_alone(store):
+    uids = fill(store, 3)
+    inbox = store.folder("INBOX")
+    known = inbox.state().highestmodseq
+    inbox.store([uids[1]], ["\\Answered"], "add")
+    change = inbox.change_flags(uids, ["\\Deleted"], "add", unchangedsince=known)
+    assert change.modified == [uids[1]]
+    assert sorted(change.records) == [uids[0], uids[2]]
+    assert "\\Deleted" not in inbox.record(uids[1]).flags
+    assert all(r.modseq == change.modseq for r in change.records.values())
+    again = inbox.change_flags([uids[0]], ["\\Deleted"], "add")
+    assert again.modseq == 0 and again.modified == []
+
+
+def test_recent_goes_to_one_read_write_session_and_read_only_ones_only_look(store):
+    fill(store, 3)
+    first = View(store.folder("INBOX"))
+    first.take_recent()
+    assert first.summary.recent == 3 and first.is_recent(1)
+    second = View(store.folder("INBOX"))
+    second.take_recent()
+    assert second.summary.recent == 0 and not second.is_recent(1)
+    new = store.deliver("new.Q.host", MSG)
+    assert second.sync() == [Exists(4, recent=1)]
+    assert first.sync() == [Exists(4, recent=3)]
+    looker = View(store.folder("INBOX"), readonly=True)
+    looker.take_recent()
+    assert looker.summary.recent == 0
+    newer = store.deliver("newer.Q.host", MSG)
+    assert looker.sync() == [Exists(5, recent=1)]
+    assert first.sync() == [Exists(5, recent=4)]
+    assert looker.is_recent(newer) and first.is_recent(newer)
+    assert second.is_recent(new) and not first.is_recent(new)
+    store.folder("INBOX").expunge([1])
+    first.sync()
+    assert first.recent_count() == 3
