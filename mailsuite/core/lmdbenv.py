@@ -63,9 +63,13 @@ def release(shared):
         if shared.users > 0:
             return
         _shared.pop(shared.path, None)
-    for helper in shared.helpers.values():
-        helper.stop()
-    shared.env.close()
+        # Under the lock: LMDB's close frees every reader slot this process holds
+        # in the file's lock table, a newer handle's on the same path included
+        # (its next read fails with MDB_BAD_RSLOT), so the path is opened again
+        # only once the close is done.
+        for helper in shared.helpers.values():
+            helper.stop()
+        shared.env.close()
 
 
 class Handle:

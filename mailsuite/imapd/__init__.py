@@ -30,7 +30,7 @@ from . import (append, auth, copy, extensions, fetch, folders, idle, mailbox, na
 from .errors import Bad, Logout, ProtocolError
 from .parser import (MAX_LINE, MAX_LITERAL, MAX_PREAUTH_LITERAL, parse_command,
                      read_command, tag_of)
-from .response import ANSWERED, status, untagged
+from .response import ANSWERED, completed, status, untagged
 
 log = logging.getLogger("imapd")
 
@@ -242,7 +242,7 @@ class Session:
             return self.write(status(tag, "NO", "internal server error", "SERVERBUG"))
         self.bad = 0
         if text is not ANSWERED:
-            self.write(status(tag, "OK", text or f"{cmd.name} completed"))
+            self.write(completed(tag, text or f"{cmd.name} completed"))
         return None
 
     def verb(self, cmd):

@@ -258,7 +258,10 @@ async def list_mailboxes(s, cmd):
 async def lsub(s, cmd):
     # RFC 3501 6.3.9
     reference, pattern = expect(cmd.args, 2, "a reference and a mailbox pattern")
-    pattern = mailbox_name(s, reference) + _pattern(s, pattern)
+    pattern = _pattern(s, pattern)
+    if pattern is None:
+        return
+    pattern = mailbox_name(s, reference) + pattern
     matcher = compile_pattern(pattern, DELIMITER)
     tree = await _tree(s)
     for entry in lsub_entries(tree, matcher.matches, pattern.endswith("%")):
@@ -284,5 +287,13 @@ def _list_line(s, kind, entry):
 
 
 def _pattern(s, token):
+    """A LIST or LSUB pattern as the store names folders; None for one that is
+    not valid modified UTF-7: no folder can match it, and the command is still
+    OK (as Dovecot answers), not BAD."""
     pattern = list_mailbox(token)
-    return pattern if utf8_names(s) else utf7_decode(pattern)
+    if utf8_names(s):
+        return pattern
+    try:
+        return utf7_decode(pattern)
+    except No:
+        return None

@@ -40,6 +40,8 @@ _LITERAL_AT_END = re.compile(rb"\{(\d{1,20})(\+?)\}\r?\n\Z")
 _LITERAL = re.compile(rb"\{(\d{1,20})\+?\}\r\n")
 _TAG = re.compile(rb"[\x21-\x7e]+")
 _SECTION_TEXT = re.compile(rb"[\x20-\x7e]*")
+# The FETCH items that take a section (RFC 9051 9: fetch-att; RFC 3516 4.2).
+_SECTION_ITEM = re.compile(rb"(?i)BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE")
 # RFC 9051 9: atom-specials are ( ) { SP CTL % * " \ ]; a tag is ASTRING-CHARs but +.
 _ATOM_SPECIALS = set(b'(){ %*"\\]')
 _TAG_CHARS = bytes(c for c in range(0x21, 0x7f) if c not in set(b'(){%*"\\+'))
@@ -324,7 +326,9 @@ class _Tokenizer:
         start = pos
         while pos < len(data) and data[pos] not in b" ()":
             c = data[pos]
-            if c == 0x5b:  # "[": a section runs to the next "]"
+            # After a FETCH item a "[" opens a section, which runs to the next "]";
+            # anywhere else it is an ATOM-CHAR (RFC 9051 9), as in a mailbox name.
+            if c == 0x5b and _SECTION_ITEM.fullmatch(data, start, pos):
                 pos = self.section_end(pos)
             elif c < 0x21 or c > 0x7e or c in b'{"':
                 raise Bad("invalid character in atom")

@@ -81,6 +81,18 @@ def status(tag, kind, message, code=None):
     return f"{tag} {kind} {code}{text(message) or '(no text)'}\r\n".encode("ascii")
 
 
+def completed(tag, message):
+    """A verb's tagged OK. A response code the verb put first, "[CODE ...] text",
+    is the server's own and goes out whole: CAPABILITY after LOGIN (RFC 9051
+    7.1) or COPYUID of many messages (RFC 4315 3) is longer than a status text
+    may be, and a code cut short is one no client can parse."""
+    code, rest = None, message
+    if message.startswith("[") and "] " in message:
+        code, _, rest = message[1:].partition("] ")
+        code = text(code, MAX_UNTAGGED)
+    return status(tag, "OK", rest, code)
+
+
 def untagged(line, utf8=False):
     """One untagged response, `* line` (RFC 9051 7), through text()."""
     return b"* " + text(line, MAX_UNTAGGED, utf8).encode("utf-8") + b"\r\n"

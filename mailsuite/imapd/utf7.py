@@ -8,7 +8,7 @@ for "/", between "&" and "-". The store names folders in Unicode.
 import base64
 import re
 
-from .errors import Bad
+from .errors import No
 
 _SHIFTED = re.compile(r"&([A-Za-z0-9+,]*)-")
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
@@ -25,7 +25,9 @@ def _b64(text):
 
 
 def decode(name):
-    """The Unicode name; raises Bad on a malformed shift sequence."""
+    """The Unicode name. A malformed shift sequence is a well-formed mailbox
+    argument that names no mailbox the server could have: NO, as Dovecot
+    answers, not BAD (RFC 9051 6.3: the command was understood)."""
     def shifted(match):
         data = match.group(1)
         if not data:
@@ -34,8 +36,8 @@ def decode(name):
         try:
             return base64.b64decode(padded, validate=True).decode("utf-16-be")
         except ValueError:
-            raise Bad(f"invalid modified UTF-7 in mailbox name {name}") from None
+            raise No(f"invalid modified UTF-7 in mailbox name {name}") from None
     decoded = _SHIFTED.sub(shifted, name)
     if "&" in _SHIFTED.sub("", name):
-        raise Bad(f"invalid modified UTF-7 in mailbox name {name}")
+        raise No(f"invalid modified UTF-7 in mailbox name {name}")
     return decoded

@@ -73,7 +73,7 @@ def test_utf7_decodes_or_refuses(name):
         assert any(0xd800 <= ord(c) < 0xe000 for c in name)
     try:
         utf7.decode(name)
-    except Bad:
+    except ProtocolError:
         pass
 
 

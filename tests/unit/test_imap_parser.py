@@ -57,6 +57,16 @@ def test_bracketed_section_stays_in_one_token():
     assert cmd.args[1] == ["UID", "BODY.PEEK[HEADER.FIELDS (From To)]<0.100>"]
 
 
+def test_brackets_outside_fetch_sections_are_atom_chars():
+    # RFC 9051 9: "[" is an ATOM-CHAR and "]" an ASTRING-CHAR; only a FETCH item
+    # opens a section. imaptest's atoms test: SELECT of such a name is a NO, not BAD.
+    name = b"!#$&'+,-.0123456789:;<=>?@^_`|[}"
+    assert parse(b"a SELECT " + name).args == [name.decode()]
+    assert parse(b'a LIST "" x[%').args == [b"", "x[%"]
+    assert parse(b"a SELECT a[b c]").args == ["a[b", "c]"]
+    assert parse(b"a FETCH 1 binary.peek[1 2]").args == ["1", "binary.peek[1 2]"]
+
+
 def test_list_wildcards_in_atoms():
     assert parse(b'a LIST "" %').args == [b"", "%"]
     assert parse(b"a LIST x/ *").args == ["x/", "*"]
@@ -375,5 +385,6 @@ def test_utf7(name, encoded):
 
 @pytest.mark.parametrize("bad", ["a&b", "&Jjo!", "&AGE"])
 def test_utf7_malformed(bad):
-    with pytest.raises(Bad):
+    # A name no mailbox can have: NO, the command was understood.
+    with pytest.raises(No):
         utf7.decode(bad)
