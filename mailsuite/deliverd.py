@@ -168,7 +168,7 @@ class Runner:
             self._save_if_due()
             return False, False
         due = [e for e in self.spool.due(limit=PASS_MESSAGES + len(self.unsaved))
-               if e.qid not in self.unsaved][:PASS_MESSAGES]
+               if e.qid not in self.unsaved and not e.held][:PASS_MESSAGES]
         entries = _take(due)
         if not entries:
             self._save_if_due()

@@ -146,6 +146,13 @@ SCHEMA = [
            "Seconds between scans of the queue, besides wake-ups."),
     Option("deliverd", "retry_max", 432000, int,
            "Seconds a message may stay in the queue before it is returned."),
+    Option("dkim", "sign", True, bool,
+           "Sign submitted mail with the sender domain's DKIM keys (`mailctl dkim "
+           "generate`): Ed25519 and RSA when the domain has both. false keeps "
+           "the keys but signs nothing."),
+    Option("dkim", "rsa_bits", 2048, int,
+           "The size of the RSA keys `mailctl dkim generate` and `rotate` make, "
+           "from 2048 to 4096 (RFC 8301 3.2: verifiers take up to 4096)."),
 ]
 
 # Shown in the sample file for the options whose default is computed.
@@ -235,6 +242,8 @@ def _check(path, text, section, opt, value):
         raise ConfigError(f"{where}: {name}: must not be empty")
     if name == "server.log_level" and value not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{where}: {name}: must be one of debug, info, warning, error")
+    if name == "dkim.rsa_bits" and not 2048 <= value <= 4096:
+        raise ConfigError(f"{where}: {name}: must be from 2048 to 4096, got {value}")
     if name == "server.hostname" and not re.fullmatch(r"[A-Za-z0-9.-]+", value):
         raise ConfigError(f"{where}: {name}: not a host name: {value!r}")
 

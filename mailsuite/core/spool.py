@@ -22,6 +22,9 @@ deliverd (the queue-runner side); LMDB serializes them across processes.
         def update(self, results, now=None) -> list[str]      # removed qids
         def next_due(self) -> float | None                    # earliest next_try
         def remove(self, qid);  count(self) -> int;  quarantined(self) -> list[str]
+        # mailctl queue:
+        def retry(self, qids, now=None) -> list[str]    # due now, unless held
+        def hold(self, qid, held=True) -> Entry | None  # release: held=False
         def remove_orphans(self, now=None) -> list[str]       # deliverd, hourly
 
 The records (Entry, Recipient), queue ids and the retry backoff are in
@@ -30,8 +33,9 @@ core.spoolentry, the message files in core.spoolfiles; both are re-exported here
 Tables: `meta` (qid -> JSON: sender, recipients with their states, arrival, size,
 attempts, next_try, info), `data` (qid -> message bytes, for a message of at most
 INLINE_MAX bytes), `files` (qid -> empty, for a message in its file instead),
-`schedule` (next_try in ms, big-endian, + qid -> empty: the runner's cheap scan)
-and `quarantine`.
+`schedule` (next_try in ms, big-endian, + qid -> empty: the runner's cheap scan;
+a held message has no entry there, so the runner never reads it) and
+`quarantine`.
 
 Failure policy: a message is acknowledged only after the commit holding it has been
 fsync'ed, and a message file is fsync'ed, then its directory, before the commit that
@@ -302,9 +306,50 @@ class Spool(lmdbenv.Handle):
                if r.address in outcome):
             entry.attempts += 1
             entry.next_try = now + backoff(entry.attempts)
-        txn.put(entry.qid.encode(), entry.to_json(), db=self._db["meta"])
-        txn.put(_schedule_key(entry.next_try, entry.qid), b"", db=self._db["schedule"])
+        self._put(txn, entry)
         return False
+
+    def _put(self, txn, entry):
+        """Write a changed record; it is scheduled unless held."""
+        txn.put(entry.qid.encode(), entry.to_json(), db=self._db["meta"])
+        if not entry.held:
+            txn.put(_schedule_key(entry.next_try, entry.qid), b"",
+                    db=self._db["schedule"])
+
+    def retry(self, qids, now=None):
+        """Make the messages `qids` due `now`; a held one, or one no longer
+        queued, is left alone. Returns the qids made due."""
+        now = time.time() if now is None else now
+
+        def due_now(entry):
+            entry.next_try = now
+            return not entry.held
+        return self._change(qids, due_now)
+
+    def hold(self, qid, held=True):
+        """Hold a message (the runner skips it) or release it, due again at its
+        next_try; returns its Entry, or None when it is not queued."""
+        def mark(entry):
+            entry.held = held
+            return True
+        return self.get(qid) if self._change([qid], mark) else None
+
+    def _change(self, qids, change):
+        """Apply `change(entry)` to each message, in one commit; those for
+        which it returns False are left as they were."""
+        done, bad = [], []
+        with self._env.begin(write=True) as txn:
+            for qid in qids:
+                entry = self._entry(txn, qid, bad)
+                if entry is None:
+                    continue
+                old_key = _schedule_key(entry.next_try, qid)
+                if change(entry):
+                    txn.delete(old_key, db=self._db["schedule"])
+                    self._put(txn, entry)
+                    done.append(qid)
+        self._quarantine(bad)
+        return done
 
     def remove(self, qid):
         """Drop a message whatever its state (mailctl queue delete)."""

@@ -4,7 +4,8 @@ the table).
 
     new_qid() -> str;  check_qid(qid);  backoff(attempts) -> seconds
     Recipient(address, state="pending", error="");  recipient.final
-    Entry(qid, sender, recipients, arrival, size, attempts=0, next_try=0.0, info={})
+    Entry(qid, sender, recipients, arrival, size, attempts=0, next_try=0.0, info={},
+          held=False)     # held: mailctl queue hold; deliverd skips the message
         entry.pending();  entry.to_json() -> bytes;  Entry.from_json(qid, raw)
 
 Failure policy: from_json raises ValueError for a record that is not one of ours
@@ -76,6 +77,7 @@ class Entry:
     attempts: int = 0
     next_try: float = 0.0
     info: dict = field(default_factory=dict)
+    held: bool = False
 
     def pending(self):
         """The recipients that are not final yet."""
@@ -86,7 +88,7 @@ class Entry:
             "sender": self.sender,
             "rcpts": [[r.address, r.state, r.error] for r in self.recipients],
             "arrival": self.arrival, "size": self.size, "attempts": self.attempts,
-            "next_try": self.next_try, "info": self.info,
+            "next_try": self.next_try, "info": self.info, "held": self.held,
         }, separators=(",", ":")).encode()
 
     @classmethod
@@ -97,7 +99,7 @@ class Entry:
             rcpts = [Recipient(str(a), str(s), str(e)) for a, s, e in doc["rcpts"]]
             entry = cls(qid, str(doc["sender"]), rcpts, float(doc["arrival"]),
                         int(doc["size"]), int(doc["attempts"]), float(doc["next_try"]),
-                        dict(doc["info"]))
+                        dict(doc["info"]), bool(doc.get("held", False)))
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"bad spool record: {exc}") from None
         if not rcpts or any(r.state not in STATES for r in rcpts):

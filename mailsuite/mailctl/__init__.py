@@ -5,6 +5,8 @@
     mailctl [-c FILE] alias add|list|remove ...
     mailctl [-c FILE] tls self-signed ...
     mailctl [-c FILE] setup [--hostname H] [--domain D] [--admin ADDRESS] [--yes]
+    mailctl [-c FILE] dkim generate|list|dns|rotate|remove ...;  mailctl dns DOMAIN
+    mailctl [-c FILE] queue list|show|retry|retry-all|delete|hold|release|stats
 
 The instance is picked by -c/--config, else $MAILSUITE_CONFIG, else
 /etc/mailsuite/mailsuite.toml. Each group module adds itself to `main` when
@@ -21,7 +23,7 @@ import sys
 import click
 
 from .. import __version__
-from ..core import accounts, config
+from ..core import accounts, config, dkimkeys
 
 
 class Failure(click.ClickException):
@@ -72,7 +74,7 @@ class _Main(click.Group):
         # below becomes one message and exit 1, never a traceback.
         try:
             return super().invoke(ctx)
-        except accounts.AccountError as exc:
+        except (accounts.AccountError, dkimkeys.DKIMKeyError) as exc:
             raise Failure(str(exc)) from None
 
 
@@ -83,11 +85,11 @@ class _Main(click.Group):
 @click.version_option(__version__, prog_name="mailctl")
 @click.pass_context
 def main(ctx, config_file):
-    """Administer a mailsuite mail server: domains, users, aliases and the TLS
-    certificate."""
+    """Administer a mailsuite mail server: domains, users, aliases, the TLS
+    certificate, DKIM keys, the DNS records to publish, and the queue."""
     instance = Instance(config.config_path(config_file))
     ctx.obj = instance
     ctx.call_on_close(instance.close)
 
 
-from . import domain, user, alias, tls, setup  # noqa: E402,F401  (each adds its group to main)
+from . import domain, user, alias, tls, setup, dkim, queue  # noqa: E402,F401  (each adds its group to main)

@@ -278,3 +278,13 @@ def test_outcomes_the_spool_has_no_room_for_are_kept(runner, monkeypatch, caplog
     runner.run_pass()                                # and recorded once it can be
     assert runner.spool.count() == 0
     assert "deliveries resumed: the disk has room again" in caplog.messages
+
+
+def test_held_message_waits_until_released(runner):
+    held = enqueue(runner, ["demo@example.test"])
+    runner.spool.hold(held)
+    assert runner.run_pass() == (False, False)
+    assert inbox(runner, "demo@example.test") == []
+    runner.spool.hold(held, held=False)
+    assert runner.run_pass() == (False, True)
+    assert inbox(runner, "demo@example.test") == [MSG]
