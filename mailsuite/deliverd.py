@@ -1,5 +1,7 @@
 """deliverd: the queue runner. Takes messages from the spool and delivers each local
-recipient to its Maildir INBOX.
+recipient to its Maildir INBOX, and hands the others to the remote path
+(mailsuite.outbound.remote), which sends them over SMTP asynchronously in this
+process's event loop while the local passes run in their worker thread.
 
 Its one socket is `wakeup`, a unix datagram socket on which smtpd, submitd and
 mailctl drop a hint after each commit; it also scans the spool at start and every
@@ -23,8 +25,8 @@ already holds; so a crash at any point (kill -9 between the Maildir commit and t
 spool commit, say) is repaired by the next pass, which finds the message delivered
 and only records it. A mailbox that fails (permissions, a broken index) defers its
 recipients, retried after the spool's growing backoff; a recipient nobody takes
-fails (bounces come with outbound delivery); a recipient outside our domains stays
-deferred until outbound delivery exists. A message that would take a mailbox past
+fails; a recipient outside our domains goes to the remote path, and a message
+it is working on is left out of the passes until it is done with it. A message that would take a mailbox past
 its quota (core.accounts) fails for that mailbox, 5.2.2 (RFC 3463: mailbox full);
 what still fits is delivered. An exception in a pass is logged and the
 pass is retried later, never a dead daemon.
@@ -52,6 +54,7 @@ from .core.accounts import Accounts
 from .core.maildir import OverQuota, Store
 from .core.spool import ORPHAN_SCAN, Spool, SpoolFull
 from .delivery import Batch
+from .outbound.remote import Remote
 
 log = logging.getLogger("deliverd")
 
@@ -96,6 +99,9 @@ class Runner:
         self.save_due = None        # monotonic time by which to record them
         self.orphans_due = 0.0      # monotonic time of the next look for orphan files
         self.full_until = 0.0       # monotonic time before which the disk is full
+        self.released = asyncio.Event()   # the remote path let go of a message
+        self.remote = Remote(cfg, self.spool, self.released.set)
+        self.handoff = []           # [(entry, recipients)] for the remote path
 
     def close(self):
         try:
@@ -104,6 +110,7 @@ class Runner:
             log.exception("could not record delivered messages; they will be "
                           "found delivered at the next start")
         self.worker.shutdown(wait=True)
+        self.remote.recorder.shutdown(wait=True)
         while self.stores:
             self.stores.popitem()[1].close()
         self.spool.close()
@@ -118,7 +125,9 @@ class Runner:
         activation.ready()
         idle_since = time.monotonic()
         while not stop.is_set():
-            more, busy = await loop.run_in_executor(self.worker, self.safe_pass)
+            more, busy = await loop.run_in_executor(
+                self.worker, self.safe_pass, frozenset(self.remote.in_flight))
+            self._hand_off()
             if busy:
                 idle_since = time.monotonic()
             if more:
@@ -128,10 +137,13 @@ class Runner:
                          self.cfg.server.idle_exit)
                 break
             streaming = time.monotonic() - idle_since < BUSY_WINDOW
-            await _first_of(listener.wait(self._sleep_time()), stop.wait())
+            await _first_of(listener.wait(self._sleep_time()), stop.wait(),
+                            self.released.wait())
+            self.released.clear()
             if streaming:
                 await asyncio.sleep(GATHER)
         server.ignore_stop_signals()
+        await self.remote.close()
         activation.stopping()
         listener.close()
 
@@ -139,7 +151,7 @@ class Runner:
         timeout = self.cfg.deliverd.scan_interval or 60
         if self.save_due is not None:
             timeout = min(timeout, max(self.save_due - time.monotonic(), 0))
-        due = self.spool.next_due()
+        due = self.spool.next_due(skip=frozenset(self.remote.in_flight))
         if due is not None:
             timeout = min(timeout, max(due - time.time(), 0.05,
                                        self.full_until - time.monotonic()))
@@ -150,25 +162,34 @@ class Runner:
     def _idle_expired(self, idle_since):
         idle_exit = self.cfg.server.idle_exit
         return bool(idle_exit) and time.monotonic() - idle_since >= idle_exit \
-            and self.spool.count() == 0
+            and not self.remote.in_flight and self.spool.count() == 0
 
-    def safe_pass(self):
+    def _hand_off(self):
+        for entry, recipients in self.handoff:
+            self.remote.submit(entry, recipients)
+        self.handoff.clear()
+
+    def safe_pass(self, skip=frozenset()):
         """run_pass(), but an exception is logged and answered with a pause."""
         try:
-            return self.run_pass()
+            return self.run_pass(skip)
         except Exception:
             log.exception("delivery pass failed; retrying in %d s", RETRY_AFTER_ERROR)
             time.sleep(RETRY_AFTER_ERROR)
             return False, True
 
-    def run_pass(self):
-        """One pass over the due messages. Returns (more are due, did anything)."""
+    def run_pass(self, skip=frozenset()):
+        """One pass over the due messages but those in `skip` (the remote path's).
+        Returns (more are due, did anything); the remote recipients found are
+        left in `handoff`."""
         self._remove_orphans_if_due()
         if time.monotonic() < self.full_until:
             self._save_if_due()
             return False, False
-        due = [e for e in self.spool.due(limit=PASS_MESSAGES + len(self.unsaved))
-               if e.qid not in self.unsaved and not e.held][:PASS_MESSAGES]
+        limit = PASS_MESSAGES + len(self.unsaved) + len(skip)
+        due = [e for e in self.spool.due(limit=limit)
+               if e.qid not in self.unsaved and e.qid not in skip
+               and not e.held][:PASS_MESSAGES]
         entries = _take(due)
         if not entries:
             self._save_if_due()
@@ -176,6 +197,8 @@ class Runner:
         batch = Batch(self.cfg.server.hostname)
         for entry in entries:
             batch.plan(entry, self.accounts)
+        self.handoff += [(batch.entries[qid], rcpts)
+                         for qid, rcpts in batch.remote.items()]
         try:
             batch.open(self.spool)
             for address, items in batch.mailboxes.items():

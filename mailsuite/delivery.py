@@ -1,7 +1,8 @@
 """The work of one delivery pass of deliverd: who gets what, and how it went.
 
 A Batch resolves each message's pending recipients (aliases, catch-alls) to local
-mailboxes, opens the queued messages once for all the mailboxes they go to, collects
+mailboxes, sets aside those outside our domains for the remote path (`remote`),
+opens the queued messages once for all the mailboxes they go to, collects
 every target's outcome, and turns them into the outcomes the spool records (a
 recipient waiting for disk space is left out, its record unchanged) and one log
 line per target.
@@ -30,16 +31,16 @@ class Batch:
         self.children = {}          # (qid, rcpt) -> [[target, state, why]]
         self.data = {}              # qid -> the message, a binary file (Spool.open)
         self.short_of_space = None  # why a mailbox had no room, if one had none
+        self.remote = {}            # qid -> [Recipient] outside our domains
 
     def plan(self, entry, accounts):
-        """Resolve the entry's pending recipients; queue local targets by mailbox."""
+        """Resolve the entry's pending recipients; queue local targets by mailbox
+        and set the others aside for the remote path."""
         self.entries[entry.qid] = entry
         base = maildir_base(entry, self.hostname)
         for rcpt in entry.pending():
             if not accounts.is_local_domain(rcpt.address.rpartition("@")[2]):
-                # Submitted mail for another domain: outbound delivery's job.
-                self.children[entry.qid, rcpt.address] = [
-                    [rcpt.address, "deferred", "no outbound transport yet"]]
+                self.remote.setdefault(entry.qid, []).append(rcpt)
                 continue
             targets = accounts.resolve(rcpt.address)
             if not targets:
@@ -54,7 +55,10 @@ class Batch:
                 elif accounts.is_local_domain(target.rpartition("@")[2]):
                     children.append([target, "failed", "5.1.1 no such user"])
                 else:
-                    children.append([target, "deferred", "no outbound transport yet"])
+                    # Forwarding needs a new envelope (SRS): not done yet.
+                    children.append([target, "deferred",
+                                     "4.3.5 forwarding to another domain is not "
+                                     "supported yet"])
 
     def open(self, spool):
         """Open every message that goes to a mailbox."""

@@ -7,6 +7,7 @@ stderr and exit 78 (EX_CONFIG). Relative paths in the file are taken relative to
 directory of the file, so a development instance can live in one folder.
 """
 
+import ipaddress
 import math
 import os
 import re
@@ -153,6 +154,37 @@ SCHEMA = [
     Option("dkim", "rsa_bits", 2048, int,
            "The size of the RSA keys `mailctl dkim generate` and `rotate` make, "
            "from 2048 to 4096 (RFC 8301 3.2: verifiers take up to 4096)."),
+    Option("outbound", "nameservers", [], list,
+           "The DNS servers asked for MX and address records, as \"address\" or "
+           "\"address:port\" (\"[address]:port\" for IPv6). Empty: the system's "
+           "resolver (/etc/resolv.conf)."),
+    Option("outbound", "dns_timeout", 30.0, float,
+           "Seconds one destination's DNS lookups may take in all."),
+    Option("outbound", "smtp_port", 25, int,
+           "The port of the receiving servers. Only tests and benchmarks, whose "
+           "MX hosts share one machine, change it."),
+    Option("outbound", "connect_timeout", 30, int,
+           "Seconds to wait for a TCP connection and the server's greeting "
+           "(Postfix's smtp_connect_timeout), before the next address is tried."),
+    Option("outbound", "command_timeout", 300, int,
+           "Seconds to wait for a reply to a command (RFC 5321 4.5.3.2 asks for 5 "
+           "minutes); the reply after the message data may take twice as long."),
+    Option("outbound", "max_connections", 100, int,
+           "Outbound SMTP connections open at once, to all destinations together "
+           "(Postfix's default_process_limit)."),
+    Option("outbound", "max_per_destination", 20, int,
+           "Outbound SMTP connections open at once to one destination domain "
+           "(Postfix's default_destination_concurrency_limit)."),
+    Option("outbound", "backoff_min", 300, int,
+           "Seconds before a message deferred by a remote server is tried again "
+           "the first time; the wait doubles with each attempt, with some random "
+           "spread (Postfix's minimal_backoff_time)."),
+    Option("outbound", "backoff_max", 4000, int,
+           "The longest wait between two attempts, in seconds (Postfix's "
+           "maximal_backoff_time)."),
+    Option("outbound", "delay_warning", 14400, int,
+           "Seconds after which a sender whose message is still being retried is "
+           "told so once (a delay notice, RFC 3464). 0 sends none."),
 ]
 
 # Shown in the sample file for the options whose default is computed.
@@ -236,6 +268,9 @@ def _check(path, text, section, opt, value):
         raise ConfigError(f"{where}: {name}: must be a number from 0 up, got {value}")
     if opt.type is bool and not isinstance(value, bool):
         raise ConfigError(f"{where}: {name}: expected true or false, got {value!r}")
+    if opt.type is list and not (isinstance(value, list)
+                                 and all(isinstance(v, str) and v for v in value)):
+        raise ConfigError(f"{where}: {name}: expected a list of strings, got {value!r}")
     if opt.type is str and not isinstance(value, str):
         raise ConfigError(f"{where}: {name}: expected a string, got {value!r}")
     if opt.type is str and not value:
@@ -244,8 +279,34 @@ def _check(path, text, section, opt, value):
         raise ConfigError(f"{where}: {name}: must be one of debug, info, warning, error")
     if name == "dkim.rsa_bits" and not 2048 <= value <= 4096:
         raise ConfigError(f"{where}: {name}: must be from 2048 to 4096, got {value}")
+    if name == "outbound.nameservers":
+        for server in value:
+            try:
+                host_port(server, 53)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {name}: {exc}") from None
     if name == "server.hostname" and not re.fullmatch(r"[A-Za-z0-9.-]+", value):
         raise ConfigError(f"{where}: {name}: not a host name: {value!r}")
+
+
+def host_port(text, default_port):
+    """("address", port) from "address", "address:port" or "[v6 address]:port";
+    raises ValueError naming what is wrong."""
+    host, port = text, default_port
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            port = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        ipaddress.ip_address(host)
+        port = int(port)
+    except ValueError:
+        raise ValueError(f"not an address or address:port: {text!r}") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"not a port: {port}")
+    return host, port
 
 
 def load(path=None):
@@ -329,6 +390,8 @@ def sample():
 
 
 def _toml_value(value):
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

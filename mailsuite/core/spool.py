@@ -19,8 +19,9 @@ deliverd (the queue-runner side); LMDB serializes them across processes.
         def get(self, qid) -> Entry | None;  entries(self) -> list[Entry]
         def open(self, qid) -> binary file    # the message, inline or in a file
         def load(self, qid) -> bytes          # the message whole: for small ones
-        def update(self, results, now=None) -> list[str]      # removed qids
-        def next_due(self) -> float | None                    # earliest next_try
+        def update(self, results, now=None, delay=backoff, info=None)
+            # -> removed qids; delay(attempts) -> seconds; info merged
+        def next_due(self, skip=()) -> float | None           # earliest next_try
         def remove(self, qid);  count(self) -> int;  quarantined(self) -> list[str]
         # mailctl queue:
         def retry(self, qids, now=None) -> list[str]    # due now, unless held
@@ -241,13 +242,14 @@ class Spool(lmdbenv.Handle):
         with self.open(qid) as message:
             return message.read()
 
-    def next_due(self):
-        """When the earliest scheduled attempt is due (epoch seconds), or None."""
+    def next_due(self, skip=frozenset()):
+        """When the earliest scheduled attempt is due (epoch seconds), or None;
+        the messages in `skip` (qids being worked on) are passed over."""
         with self._env.begin() as txn:
-            cursor = txn.cursor(db=self._db["schedule"])
-            if not cursor.first():
-                return None
-            return struct.unpack(">Q", cursor.key()[:8])[0] / 1000
+            for key in txn.cursor(db=self._db["schedule"]).iternext(values=False):
+                if key[8:].decode("ascii", "replace") not in skip:
+                    return struct.unpack(">Q", key[:8])[0] / 1000
+        return None
 
     def count(self):
         with self._env.begin() as txn:
@@ -270,22 +272,26 @@ class Spool(lmdbenv.Handle):
 
     # the queue runner
 
-    def update(self, results, now=None):
+    def update(self, results, now=None, delay=backoff, info=None):
         """Record delivery outcomes, all in one commit.
 
         `results` is {qid: {address: (state, error)}} with state "done", "failed"
         or "deferred". A message with a deferred recipient is tried again after
-        `backoff(attempts)`; one whose recipients are all final is removed.
-        Returns the qids removed.
+        `delay(attempts)` (by default `backoff`); one whose recipients are all
+        final is removed. `info`, {qid: {key: value}}, is merged into the
+        messages' info. Returns the qids removed.
         """
         now = time.time() if now is None else now
+        info = info or {}
         removed, bad, files = [], [], []
         try:
             with self._env.begin(write=True) as txn:
                 for qid, outcome in results.items():
                     entry = self._entry(txn, qid, bad)
+                    if entry is not None:
+                        entry.info.update(info.get(qid, {}))
                     if entry is not None and self._apply(txn, entry, outcome, now,
-                                                         files):
+                                                         files, delay):
                         removed.append(qid)
         except Exception as exc:
             raise spool_error(exc) from None
@@ -293,7 +299,7 @@ class Spool(lmdbenv.Handle):
         self._quarantine(bad)
         return removed
 
-    def _apply(self, txn, entry, outcome, now, files):
+    def _apply(self, txn, entry, outcome, now, files, delay):
         """Apply one message's outcome; True if it left the queue."""
         for rcpt in entry.recipients:
             if rcpt.address in outcome and not rcpt.final:
@@ -305,7 +311,7 @@ class Spool(lmdbenv.Handle):
         if any(r.state == "deferred" for r in entry.recipients
                if r.address in outcome):
             entry.attempts += 1
-            entry.next_try = now + backoff(entry.attempts)
+            entry.next_try = now + delay(entry.attempts)
         self._put(txn, entry)
         return False
 

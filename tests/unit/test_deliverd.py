@@ -72,17 +72,28 @@ def test_unknown_recipient_fails_and_is_logged(runner, caplog):
                and "status=bounced" in r.getMessage() for r in caplog.records)
 
 
-def test_remote_target_stays_deferred(runner, caplog):
+def test_remote_recipient_goes_to_the_remote_path(runner, caplog):
     caplog.set_level(logging.INFO, "deliverd")
     qid = enqueue(runner, ["fwd@example.test", "demo@example.test", "x@remote.test"])
     runner.run_pass()
+    runner.save()
     entry = runner.spool.get(qid)
     states = {r.address: r.state for r in entry.recipients}
     assert states == {"fwd@example.test": "deferred", "demo@example.test": "done",
-                      "x@remote.test": "deferred"}
-    assert runner.spool.due() == []
-    assert "status=deferred (no outbound transport yet)" in caplog.text
+                      "x@remote.test": "pending"}
+    assert [(e.qid, [r.address for r in rcpts]) for e, rcpts in runner.handoff] \
+        == [(qid, ["x@remote.test"])]
+    assert "status=deferred (4.3.5 forwarding to another domain" in caplog.text
     assert inbox(runner, "demo@example.test") == [MSG]
+
+
+def test_messages_of_the_remote_path_are_left_out_of_passes(runner):
+    qid = enqueue(runner, ["x@remote.test"])
+    runner.run_pass()
+    assert len(runner.handoff) == 1
+    runner.handoff.clear()
+    assert runner.run_pass(skip=frozenset([qid])) == (False, False)
+    assert runner.handoff == []
 
 
 def test_already_delivered_message_is_only_recorded(runner):
@@ -189,7 +200,7 @@ def test_held_outcomes_lost_in_a_crash_cost_only_a_retry(runner, tmp_path):
 
 
 def test_deferred_outcomes_are_saved_at_once(runner):
-    qid = enqueue(runner, ["x@remote.test"])
+    qid = enqueue(runner, ["fwd@example.test"])
     runner.run_pass()
     assert runner.unsaved == {}
     assert runner.spool.get(qid).recipients[0].state == "deferred"
