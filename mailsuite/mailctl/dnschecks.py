@@ -225,8 +225,7 @@ def dkim(lookup, domain, selector, key_txt):
         return fail(f"the DKIM key at {name} is revoked (empty p=)", advice)
     if published != mailpolicy.dkim_key(key_txt):
         return fail(f"the key published at {name} is not the key that signs", advice)
-    return ok(f"the key published at {name} is the key that signs "
-              f"({published.algorithm})")
+    return ok(f"the published key is the one that signs ({published.algorithm})")
 
 
 def dmarc(lookup, domain):
