@@ -4,7 +4,7 @@ listening sockets are in mailctl.socketchecks, DNS in mailctl.dnschecks.
 
     Finding(verdict, detail, advice)   # made by ok(detail), warn(..), fail(..)
     state_dir(path);  free_space(path);  certificate(cert, key, hostname)
-    queue(state_dir);  smtp_probe(host, addresses, port, timeout);  clock()
+    queue(state_dir, now=None);  smtp_probe(host, addresses, port, timeout);  clock()
     systemd_running() -> bool;  machine_addresses() -> {str}
 
 Each check returns a Finding and never raises for what it finds: a missing or
@@ -128,7 +128,7 @@ def free_space(path):
     return ok(detail)
 
 
-def queue(state):
+def queue(state, now=None):
     from ..core.spool import Spool
     if not (state / "spool").is_dir():
         return ok("the queue is empty (not created yet)")
@@ -141,7 +141,7 @@ def queue(state):
     if not entries:
         return ok("the queue is empty")
     oldest = min(entries, key=lambda entry: entry.arrival)
-    age = time.time() - oldest.arrival
+    age = (now or time.time()) - oldest.arrival
     detail = (f"{len(entries)} messages queued, the oldest ({oldest.qid}) "
               f"{_duration(age)} old")
     return warn(detail, advice) if age > QUEUE_WARN_AGE else ok(detail)
