@@ -107,7 +107,20 @@ def doctor(instance, domains, addresses, ports, smtp_probe, timeout, as_json):
 
     Each check prints one line: ok, warn or fail, with what it found, and for
     anything that is not ok a second line saying what to do. The exit status
-    is 0 when no check failed, 1 otherwise."""
+    is 0 when no check failed, 1 otherwise.
+
+    Where systemd runs the machine, systemctl says which socket units are
+    enabled and whether each listens; elsewhere the ports the units name are
+    tried on 127.0.0.1 (see --port). DNS is asked of `[outbound] nameservers`,
+    else the system's resolver. The hostname's A/AAAA records must name this
+    machine's addresses (see --address), and each of those addresses a PTR
+    record naming the hostname, which resolves back to it. SPF is evaluated
+    simply: its a, mx, ip4, ip6 and all terms against this host; include,
+    exists, ptr and redirect are not followed, and a result that depends on
+    them is a warning. Each DKIM selector that signs must have its key
+    published as the key store holds it. Outbound port 25 is a connection to
+    --smtp-probe; one refused or unanswered is a warning: the network may block
+    it, and mail must then go through a relay host."""
     machine = {_address(a) for a in addresses}
     ports = dict(_port_option(p) for p in ports)
     probe = _probe_option(smtp_probe)
