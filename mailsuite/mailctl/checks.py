@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import lmdb
+
 OK, WARN, FAIL = "ok", "warn", "fail"
 DAEMON_USER = "mailsuite"       # systemd/mailsuite.sysusers
 MIB = 1 << 20
@@ -29,6 +31,7 @@ CERT_WARN_DAYS = 14             # certbot renews 30 days ahead: this is late
 QUEUE_WARN_AGE = 86400
 CA_ADVICE = ("get a certificate for the hostname from a certificate authority "
              "(e.g. with certbot) and set tls.cert and tls.key")
+AS_ROOT = "run `mailctl doctor` as root"
 COMMAND_TIMEOUT = 10            # systemctl, timedatectl
 # Where a datagram to the internet would leave from (RFC 5737, RFC 3849 test
 # addresses: nothing is sent, the kernel only picks the route).
@@ -86,10 +89,13 @@ def state_dir(path):
         expected = None
     if expected is not None and status.st_uid != expected:
         return fail(f"{path} belongs to {owner}, not {DAEMON_USER}", fix)
-    for item in _environment_files(path):
-        if item.stat().st_uid != status.st_uid:
-            return fail(f"{item} belongs to {_user_name(item.stat().st_uid)}, not "
-                        f"{owner} as {path} does: the daemons cannot open it", fix)
+    try:
+        for item, uid in _environment_files(path):
+            if uid != status.st_uid:
+                return fail(f"{item} belongs to {_user_name(uid)}, not {owner} as "
+                            f"{path} does: the daemons cannot open it", fix)
+    except OSError as exc:
+        return warn(f"cannot look into {path}: {exc.strerror}", AS_ROOT)
     mode = stat.S_IMODE(status.st_mode)
     if mode & 0o007:
         return warn(f"{path} (mode {mode:04o}) is open to every user of the machine",
@@ -102,8 +108,10 @@ def state_dir(path):
 def _environment_files(state):
     for name in ("accounts", "spool"):
         for item in (state / name, state / name / "data.mdb", state / name / "lock.mdb"):
-            if item.exists():
-                yield item
+            try:
+                yield item, item.stat().st_uid
+            except FileNotFoundError:
+                continue
 
 
 def _user_name(uid):
@@ -130,10 +138,13 @@ def free_space(path):
 
 def queue(state, now=None):
     from ..core.spool import Spool
-    if not (state / "spool").is_dir():
-        return ok("the queue is empty (not created yet)")
-    with Spool(state) as spool:
-        entries, quarantined = spool.entries(), spool.quarantined()
+    try:
+        if not (state / "spool").is_dir():
+            return ok("the queue is empty (not created yet)")
+        with Spool(state) as spool:
+            entries, quarantined = spool.entries(), spool.quarantined()
+    except (OSError, lmdb.Error) as exc:
+        return warn(f"cannot read the queue: {exc}", AS_ROOT)
     advice = "see why with `mailctl queue list` and `mailctl queue show QID`"
     if quarantined:
         return warn(f"{len(quarantined)} unreadable queue records are quarantined",
@@ -267,8 +278,7 @@ def _key_problem(cert, cert_path, key_path):
     try:
         key = serialization.load_pem_private_key(Path(key_path).read_bytes(), None)
     except OSError as exc:
-        return warn(f"{key_path}: {exc.strerror}: the key was not checked",
-                    "run `mailctl doctor` as root")
+        return warn(f"{key_path}: {exc.strerror}: the key was not checked", AS_ROOT)
     except (ValueError, TypeError) as exc:
         return fail(f"{key_path}: not a PEM private key without password: {exc}",
                     "point tls.key at the certificate's private key")

@@ -131,11 +131,11 @@ def doctor(instance, domains, addresses, ports, smtp_probe, timeout, as_json):
     except core_config.ConfigError as exc:
         report.add("configuration", fail(str(exc), "fix the file; mailsuite.toml(5) "
                                          "describes every key"))
-        report.finish()
+        return report.finish()
     _machine_checks(report, cfg, ports, timeout)
     lookup = dnschecks.Lookup([core_config.host_port(server, 53) for server
                                in cfg.outbound.nameservers], timeout, DNS_BUDGET)
-    _dns_checks(report, instance, cfg, lookup, _domains(instance, domains),
+    _dns_checks(report, cfg, lookup, _domains(report, instance, domains),
                 machine or checks.machine_addresses())
     report.run("outbound port 25", _probe, lookup, *probe, timeout)
     report.add("clock", checks.clock())
@@ -153,15 +153,12 @@ def _machine_checks(report, cfg, ports, timeout):
     report.add("state directory", checks.state_dir(cfg.state_dir))
     report.add("free space", checks.free_space(cfg.state_dir))
     report.add("certificate", checks.certificate(cfg.tls.cert, cfg.tls.key,
-                                                 cfg.server.hostname.lower()))
+                                                 _hostname(cfg)))
     report.add("queue", checks.queue(cfg.state_dir))
 
 
-def _dns_checks(report, instance, cfg, lookup, domains, machine):
-    hostname = cfg.server.hostname.lower().rstrip(".")
-    if not domains:
-        report.add("domains", warn("no local domain", "`mailctl setup`, or "
-                                   "`mailctl domain add DOMAIN`"))
+def _dns_checks(report, cfg, lookup, domains, machine):
+    hostname = _hostname(cfg)
     for domain in domains:
         report.run(f"mx {domain}", dnschecks.mx, lookup, domain, hostname)
     report.run(f"address {hostname}", dnschecks.host_addresses, lookup, hostname,
@@ -180,8 +177,15 @@ def _dns_checks(report, instance, cfg, lookup, domains, machine):
         report.run(f"tls-rpt {domain}", dnschecks.tls_rpt, lookup, domain)
 
 
+def _hostname(cfg):
+    return cfg.server.hostname.lower().rstrip(".")
+
+
 def _dkim_checks(report, lookup, store, domain):
-    signing = [key for key in store.keys(domain) if key.active]
+    try:
+        signing = [key for key in store.keys(domain) if key.active]
+    except dkimkeys.DKIMKeyError as exc:
+        return report.add(f"dkim {domain}", warn(str(exc), checks.AS_ROOT))
     if not signing:
         report.add(f"dkim {domain}", warn(
             f"no DKIM key: mail from {domain} is not signed",
@@ -191,23 +195,30 @@ def _dkim_checks(report, lookup, store, domain):
         try:
             key_txt = store.txt(key)
         except dkimkeys.DKIMKeyError as exc:
-            report.add(check, fail(str(exc), "run `mailctl doctor` as root, or "
-                                   f"make a new key: `mailctl dkim rotate {domain}`"))
+            report.add(check, fail(str(exc), f"{checks.AS_ROOT}, or make a new key: "
+                                   f"`mailctl dkim rotate {domain}`"))
             continue
         report.run(check, dnschecks.dkim, lookup, domain, key.selector, key_txt)
 
 
-def _domains(instance, given):
+def _domains(report, instance, given):
     """The domains to check: those given, each a local one, else every one."""
-    if not (instance.config.state_dir / "accounts").is_dir():
-        local = []
-    else:
-        local = instance.accounts.domains()
+    given = [domain.lower().rstrip(".") for domain in given]
+    try:
+        exists = (instance.config.state_dir / "accounts").is_dir()
+    except OSError as exc:
+        report.add("domains", warn(f"cannot read the accounts: {exc.strerror}",
+                                   f"{checks.AS_ROOT}, or name the domains with --domain"))
+        return given
+    local = instance.accounts.domains() if exists else []
     for domain in given:
-        if domain.lower().rstrip(".") not in local:
+        if domain not in local:
             raise click.BadParameter(f"not a local domain: {domain}",
                                      param_hint="--domain")
-    return [d.lower().rstrip(".") for d in given] or local
+    if not (given or local):
+        report.add("domains", warn("no local domain", "`mailctl setup`, or "
+                                   "`mailctl domain add DOMAIN`"))
+    return given or local
 
 
 def _probe(lookup, host, port, timeout):

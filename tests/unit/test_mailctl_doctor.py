@@ -2,7 +2,7 @@
 (mailctl.mailpolicy), the SPF evaluation over a table of answers, the DNS time
 budget, the socket checks (systemctl's output, loopback), the certificate, the
 state directory, the queue; and the command's usage errors and output. The
-checks against a real DNS server are in tests/interop/test_mailctl_doctor.py."""
+checks against a real DNS server are in tests/interop/test_doctor_dns.py."""
 
 import datetime
 import json
