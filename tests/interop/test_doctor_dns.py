@@ -81,8 +81,11 @@ def dns_results(results):
 
 def test_a_correct_zone_passes_every_check(server, tmp_path):
     inst, options = server
+    # The probe named, not given as an address: found through the same resolver.
+    probe_port = options[-1].rpartition(":")[2]
     with Knot(tmp_path / "knot", good_zones(inst)) as knot:
-        status, results = doctor(inst, options, knot.nameserver)
+        status, results = doctor(inst, options, knot.nameserver,
+                                 "--smtp-probe", f"{HOSTNAME}:{probe_port}")
     checked = dns_results(results)
     selectors = {k.selector for k in dkimkeys.KeyStore(inst.state).keys(DOMAIN)}
     assert set(checked) == {f"mx {DOMAIN}", f"address {HOSTNAME}", f"ptr {ADDRESS}",
@@ -90,7 +93,9 @@ def test_a_correct_zone_passes_every_check(server, tmp_path):
                             f"tls-rpt {DOMAIN}"} | {
         f"dkim {s}._domainkey.{DOMAIN}" for s in selectors}
     assert all(r["verdict"] == "ok" for r in checked.values()), checked
-    assert results["outbound port 25"]["verdict"] == "ok"
+    assert results["outbound port 25"] == {
+        "check": "outbound port 25", "verdict": "ok", "advice": "",
+        "detail": f"connected to {HOSTNAME} ({ADDRESS}) port {probe_port}"}
     assert [r for r in results.values() if r["verdict"] == "fail"] == []
     assert status == 0
 
