@@ -7,6 +7,7 @@
     mailctl [-c FILE] setup [--hostname H] [--domain D] [--admin ADDRESS] [--yes]
     mailctl [-c FILE] dkim generate|list|dns|rotate|remove ...;  mailctl dns DOMAIN
     mailctl [-c FILE] queue list|show|retry|retry-all|delete|hold|release|stats
+    mailctl [-c FILE] doctor [--domain D] [--json] ...
 
 The instance is picked by -c/--config, else $MAILSUITE_CONFIG, else
 /etc/mailsuite/mailsuite.toml. Each group module adds itself to `main` when
@@ -86,10 +87,11 @@ class _Main(click.Group):
 @click.pass_context
 def main(ctx, config_file):
     """Administer a mailsuite mail server: domains, users, aliases, the TLS
-    certificate, DKIM keys, the DNS records to publish, and the queue."""
+    certificate, DKIM keys, the DNS records to publish, and the queue; check
+    that it is ready for mail (doctor)."""
     instance = Instance(config.config_path(config_file))
     ctx.obj = instance
     ctx.call_on_close(instance.close)
 
 
-from . import domain, user, alias, tls, setup, dkim, queue  # noqa: E402,F401  (each adds its group to main)
+from . import domain, user, alias, tls, setup, dkim, queue, doctor  # noqa: E402,F401  (each adds its group to main)
