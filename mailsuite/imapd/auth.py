@@ -28,10 +28,10 @@ log = logging.getLogger("imapd")
 
 # What a client may need before it logs in (RFC 9051 7.2.2), and what is announced
 # once it has: COMPRESS (RFC 4978 3), UNAUTHENTICATE (RFC 8437) and APPENDLIMIT
-# serve only a logged-in session. LITERAL-: RFC 7888 5 (non-synchronizing literals
-# of 4096 octets at most). IMAP4rev2 is listed when imapd.imap4rev2 says so
+# serve only a logged-in session. LITERAL+: RFC 7888 4 (non-synchronizing literals
+# of any size; decision 0009). IMAP4rev2 is listed when imapd.imap4rev2 says so
 # (decision 0012).
-BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL-", "SASL-IR", "ID", "ENABLE", "IDLE",
+BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE",
                      "UNSELECT", "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND",
                      "BINARY", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT") + QUOTA
 LOGGED_IN_CAPABILITIES = ("UNAUTHENTICATE", "COMPRESS=DEFLATE")

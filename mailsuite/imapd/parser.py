@@ -8,13 +8,13 @@ and the command's tokens then hold what the hook returned in its place.
 a tag, a command name and a tree of tokens; the small typed helpers (`astring`,
 `sequence_set`, `flags`, ...) check a token against the grammar where a command
 needs it. Anything malformed raises `Bad`, which the session answers with a BAD and
-survives; only a non-synchronizing literal over the limit ends the session, because
-its bytes are already on the wire. Whatever a client sends costs bounded work:
-lines, literals, the nesting of lists, mailbox names and the digits of numbers have
-limits checked before anything else is done with them. imapd advertises LITERAL-
-(RFC 7888 5): a non-synchronizing literal is at most 4096 octets, so that a literal
-over a limit can be refused before its bytes are sent; a longer one is refused with
-BAD [TOOBIG], and its bytes and the rest of its command are read and dropped.
+survives. Whatever a client sends costs bounded work: lines, literals, the nesting
+of lists, mailbox names and the digits of numbers have limits checked before
+anything else is done with them. imapd advertises LITERAL+ (RFC 7888 4, decision
+0009): a synchronizing literal over a limit is refused before its bytes are sent;
+a non-synchronizing one of a logged-in session is refused after them, its bytes
+and the rest of its command read and dropped; before login, one over the limit
+ends the session, its bytes being already on the wire.
 """
 
 import re
@@ -25,7 +25,6 @@ from .errors import Bad, ProtocolError, TooBig
 MAX_LINE = 64 * 1024            # one line of a command, literals excluded
 MAX_LITERAL = 1024 * 1024       # one literal kept in memory (APPEND's big ones are not)
 MAX_PREAUTH_LITERAL = MAX_LINE  # before login nothing needs more (LOGIN, AUTHENTICATE)
-MAX_NONSYNC = 4096              # RFC 7888 5 (LITERAL-)
 MAX_DROPPED = 64 * 1024 * 1024  # bytes of a refused command read and dropped, at most
 PIECE = 256 * 1024              # bytes of a literal handed to a hook at a time
 # Parenthesized lists inside one another. No command needs more than a few; the
@@ -100,11 +99,12 @@ async def read_command(stream, continuation, max_literal=MAX_LITERAL, receive=No
     synchronizing literal {n} is first acknowledged by awaiting `continuation()`
     (RFC 9051 7.6); a non-synchronizing one {n+} is read at once (RFC 7888).
 
-    `receive(head, size)`, if given, is awaited for each synchronizing literal
-    before it is acknowledged, with the command so far (Received): it may refuse
-    the command (raise a ProtocolError: the client then never sends the literal),
-    or return a sink (async write(piece), close(), discard()) to take the bytes in
-    pieces instead of memory, or None. On any failure the sinks are discarded."""
+    `receive(head, size)`, if given, is awaited for each literal before it is
+    acknowledged or read, with the command so far (Received): it may refuse the
+    command (raise a ProtocolError: the client then never sends a synchronizing
+    literal; a non-synchronizing one is read and dropped), or return a sink
+    (async write(piece), close(), discard()) to take the bytes in pieces instead
+    of memory, or None. On any failure the sinks are discarded."""
     parts, held, streamed = [], 0, {}
     try:
         while True:
@@ -117,18 +117,22 @@ async def read_command(stream, continuation, max_literal=MAX_LITERAL, receive=No
             size, nonsync = int(match.group(1)), bool(match.group(2))
             parts.append(line[:match.end(2) + 1] + b"\r\n")
             tag = tag_of(parts[0])
-            if nonsync and size > MAX_NONSYNC:
-                # RFC 7888 5: under LITERAL-, refused; its bytes are on the way.
-                await _drop_command(stream, size, tag)
-                raise TooBig("non-synchronizing literal over 4096 octets", tag)
             sink = None
-            if receive is not None and not nonsync:
-                sink = await _hook(receive, Received(b"".join(parts), streamed), size, tag)
+            if receive is not None:
+                head = Received(b"".join(parts), streamed)
+                sink = await _hook(receive, head, size, tag, stream if nonsync else None)
             if sink is None:
                 held += size
                 if size > max_literal or held > max_literal + 16 * MAX_LINE:
+                    if nonsync and receive is not None:
+                        # RFC 7888 4 (LITERAL+): its bytes are on the wire; a
+                        # logged-in client's are read and dropped, and the
+                        # command alone is refused.
+                        await _drop_command(stream, size, tag)
+                        raise TooBig("literal too large", tag)
                     # The client waits for "+" and so never sends a synchronizing
-                    # literal; a non-synchronizing one's bytes are on the wire.
+                    # literal; before login, a non-synchronizing one that big
+                    # ends the session rather than being read.
                     raise TooBig("literal too large", tag, fatal=nonsync)
             else:
                 streamed[sum(map(len, parts))] = sink
@@ -144,11 +148,15 @@ async def read_command(stream, continuation, max_literal=MAX_LITERAL, receive=No
         raise
 
 
-async def _hook(receive, head, size, tag):
+async def _hook(receive, head, size, tag, stream=None):
+    """The hook's sink for a literal; a refusal of a non-synchronizing one
+    (`stream` given: its bytes come anyway) reads and drops the command first."""
     try:
         return await receive(head, size)
     except ProtocolError as exc:
         exc.tag = exc.tag or tag
+        if stream is not None:
+            await _drop_command(stream, size, tag)
         raise
 
 

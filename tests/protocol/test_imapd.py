@@ -140,7 +140,7 @@ def test_greeting_and_capabilities_on_plaintext(inst):
     _, untagged = raw.command("CAPABILITY")
     caps = untagged[0].split()
     # The dev config lets loopback clients log in without TLS.
-    for cap in (b"STARTTLS", b"AUTH=PLAIN", b"IDLE", b"LITERAL-", b"SASL-IR",
+    for cap in (b"STARTTLS", b"AUTH=PLAIN", b"IDLE", b"LITERAL+", b"SASL-IR",
                 b"UNSELECT", b"CHILDREN"):
         assert cap in caps
     assert b"LOGINDISABLED" not in caps

@@ -1,4 +1,4 @@
-"""imapd's APPEND (MULTIAPPEND, APPENDLIMIT, LITERAL-), COPY, MOVE, UIDPLUS and QUOTA
+"""imapd's APPEND (MULTIAPPEND, APPENDLIMIT, LITERAL+), COPY, MOVE, UIDPLUS and QUOTA
 on real sockets: imaplib where it can say it, raw dialogs where it cannot."""
 
 import imaplib
@@ -174,18 +174,35 @@ def test_a_big_message_into_a_missing_mailbox_is_never_sent(inst):
     assert r.command("NOOP", "t3")[0].startswith(b"t3 OK")
 
 
-def test_non_synchronizing_literals_of_4096_octets_at_most(inst):
+def test_non_synchronizing_literals_of_any_size(inst):
+    # RFC 7888 4 (LITERAL+): any size; a big message goes to a file as it comes.
     r = raw(inst)
     _, untagged = r.command("CAPABILITY")
-    assert b"LITERAL-" in untagged[0] and b"LITERAL+" not in untagged[0]
-    small = MESSAGE + b"x" * (4096 - len(MESSAGE))
-    tagged, _ = r.command(b"APPEND INBOX {4096+}\r\n" + small)
+    assert b"LITERAL+" in untagged[0] and b"LITERAL-" not in untagged[0]
+    small = MESSAGE + b"x" * (4097 - len(MESSAGE))
+    tagged, _ = r.command(b"APPEND INBOX {4097+}\r\n" + small)
     assert tagged.startswith(b"t1 OK [APPENDUID ")
-    # RFC 7888 5: a longer one is refused; its bytes are read and dropped.
-    tagged, _ = r.command(b"APPEND INBOX {4097+}\r\n" + small + b"x", "t2")
-    assert tagged.startswith(b"t2 BAD [TOOBIG]")
+    big = MESSAGE + b"".join(b"line %07d of a long message\r\n" % n
+                             for n in range(80000))
+    tagged, _ = r.command(b"APPEND INBOX (\\Seen) {%d+}\r\n" % len(big) + big, "t2")
+    assert tagged.startswith(b"t2 OK [APPENDUID ")
+    assert [data for _, _, data in contents(inst, "INBOX").values()] == [small, big]
+    assert tmp_files(inst) == []
+
+
+def test_a_refused_non_synchronizing_literal_is_read_and_dropped(inst):
+    # Over APPENDLIMIT, into a full mailbox: refused, the bytes the client sent
+    # anyway are read and dropped, nothing is stored and the session goes on.
+    r = raw(inst)
+    over = b"y" * (LIMIT + 1)
+    tagged, _ = r.command(b"APPEND INBOX {%d+}\r\n" % len(over) + over, "t1")
+    assert tagged.startswith(b"t1 NO [TOOBIG]")
+    inst.mailctl("user", "quota", USER, "1M")
+    body = MESSAGE + b"z" * (2 << 20)
+    tagged, _ = r.command(b"APPEND INBOX {%d+}\r\n" % len(body) + body, "t2")
+    assert tagged.startswith(b"t2 NO [OVERQUOTA]")
     assert r.command("NOOP", "t3")[0].startswith(b"t3 OK")
-    assert list(contents(inst, "INBOX")) == [1]
+    assert contents(inst, "INBOX") == {} and tmp_files(inst) == []
 
 
 UTF8_MESSAGE = ("From: Zoë <zoe@exämple.org>\r\nTo: demo@example.test\r\n"

@@ -279,22 +279,51 @@ def test_read_literal_limit_is_the_callers():
     assert parse(data).args == [b"x" * 100, "y"]
 
 
-def test_read_too_big_nonsync_literal_is_fatal():
+def test_read_too_big_nonsync_literal_is_fatal_before_login():
+    # Without a hook (no user logged in), such bytes are not worth reading.
     exc, _ = read([b"t1 APPEND x {999999999999+}\r\n"])
     assert isinstance(exc, TooBig) and exc.fatal
 
 
+async def keep_in_memory(head, size):
+    return None
+
+
 def test_a_long_nonsync_literal_is_refused_and_dropped_with_its_command():
-    # RFC 7888 5 (LITERAL-): over 4096 octets, BAD [TOOBIG]; the bytes already on
-    # the wire, and the rest of the command, are read and dropped.
+    # RFC 7888 4 (LITERAL+): over the limit of a logged-in session, BAD [TOOBIG];
+    # the bytes already on the wire, and the rest of the command, are read and
+    # dropped, and the next command is read as usual.
     data = b"x" * 4990 + b"\r\nt9 NOOP"         # command-like bytes inside
     (exc, _), (after, _) = read([b"t1 LOGIN {5000+}\r\n", data,
                                  b" more {3+}\r\nabc end\r\n", b"t2 NOOP\r\n"],
-                                commands=2)
+                                max_literal=4096, receive=keep_in_memory, commands=2)
     assert isinstance(exc, TooBig) and not exc.fatal and exc.tag == "t1"
     assert after == b"t2 NOOP"
-    data, _ = read([b"t1 LOGIN {4096+}\r\n" + b"x" * 4096 + b" y\r\n"])
-    assert parse(data).args == [b"x" * 4096, "y"]
+    data, _ = read([b"t1 LOGIN {5000+}\r\n" + b"x" * 5000 + b" y\r\n"],
+                   receive=keep_in_memory)
+    assert parse(data).args == [b"x" * 5000, "y"]
+
+
+def test_a_refused_nonsync_literal_is_dropped():
+    # The hook refuses (over quota): the client sends the bytes anyway.
+    async def receive(head, size):
+        raise No("over quota", "OVERQUOTA")
+    (exc, cont), (after, _) = read([b"t1 APPEND INBOX {6+}\r\n", b"abc\r\nt", b"\r\n",
+                                    b"t2 NOOP\r\n"], receive=receive, commands=2)
+    assert isinstance(exc, No) and exc.code == "OVERQUOTA" and exc.tag == "t1"
+    assert cont == 0 and after == b"t2 NOOP"
+
+
+def test_a_big_nonsync_literal_goes_to_the_hooks_sink():
+    sink = Sink()
+
+    async def receive(head, size):
+        return sink
+    big = b"n" * (2 * parser.PIECE + 3)
+    data, cont = read([b"t1 APPEND INBOX {%d+}\r\n" % len(big), big, b"\r\n"],
+                      receive=receive)
+    assert cont == 0 and b"".join(sink.pieces) == big and sink.closed
+    assert parse(data).args[1] is sink
 
 
 class Sink:
