@@ -12,7 +12,6 @@ import asyncio
 import logging
 
 from .core import mailquota, server
-from .core.accounts import AccountError
 from .core.maildir import usage_of
 from .smtp import service
 from .smtp.errors import ProtocolError
@@ -35,12 +34,7 @@ class MXSession(Session):
             raise ProtocolError(554, "5.7.1", f"<{path}>: relay denied")
         if any(ch in path.local for ch in "%!@"):
             raise ProtocolError(554, "5.7.1", f"<{path}>: relay denied")
-        try:
-            found = accounts.resolve(f"{path.local}@{path.domain}")
-        except AccountError:
-            found = []
-        if not found:
-            raise ProtocolError(550, "5.1.1", f"<{path}>: user unknown")
+        found = self.service.local_targets(path)
         loop = asyncio.get_running_loop()
         if await loop.run_in_executor(None, all_full, accounts, found):
             # RFC 5321 4.2.2 (552: exceeded storage allocation), RFC 3463 3.3

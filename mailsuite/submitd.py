@@ -26,7 +26,6 @@ import ipaddress
 import logging
 
 from .core import dkim, server
-from .core.accounts import AccountError
 from .core.login import MECHANISMS, Login, shown
 from .core.spool import Options
 from .smtp import auth, headers, service
@@ -108,15 +107,9 @@ class SubmitSession(Session):
 
     async def check_recipient(self, path):
         # Submission takes any recipient (RFC 6409 1), but a local one must exist.
-        accounts = self.service.accounts
-        if path.literal or not accounts.is_local_domain(path.domain):
+        if path.literal or not self.service.accounts.is_local_domain(path.domain):
             return
-        try:
-            found = accounts.resolve(f"{path.local}@{path.domain}")
-        except AccountError:
-            found = []
-        if not found:
-            raise ProtocolError(550, "5.1.1", f"<{path}>: user unknown")
+        self.service.local_targets(path)
 
     def sender_key(self):
         return f"user:{self.user}" if self.user else f"ip:{self.client_ip}"

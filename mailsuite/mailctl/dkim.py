@@ -136,7 +136,11 @@ def dns_command(instance, domain):
     DMARC (p=none to start, reports to postmaster), MTA-STS and TLS-RPT, the
     SRV records of submission, IMAP and POP3 (RFC 6186), and the names mail
     clients look up to configure themselves (autoconfig, autodiscover)."""
-    domain = _local(instance, domain)
+    print_domain_records(instance, _local(instance, domain))
+
+
+def print_domain_records(instance, domain):
+    """Every record `domain` publishes, in zone-file form (also mailctl setup's)."""
     dkim = dnsrecords.dkim_records(key_store(instance), domain)
     _print_records(dnsrecords.domain_records(domain, instance.config.server.hostname,
                                              dkim))

@@ -24,11 +24,12 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 
 from ..core import config as core_config
-from ..core import dkimkeys, dnsrecords
+from ..core import dkimkeys
 from ..core.accounts import normalize, normalize_domain, split
 from . import Failure, main, pass_instance
 from . import dkim as dkim_commands
@@ -71,9 +72,10 @@ def setup(instance, hostname, domain, admin, password_stdin, generate, yes):
     _print_client_settings(plan)
 
 
-class Plan:
-    def __init__(self, hostname, domain, admin):
-        self.hostname, self.domain, self.admin = hostname, domain, admin
+class Plan(NamedTuple):
+    hostname: str
+    domain: str
+    admin: str
 
 
 def _plan(instance, hostname, domain, admin):
@@ -82,24 +84,19 @@ def _plan(instance, hostname, domain, admin):
     current = _configured_hostname(instance.path) or core_config.machine_hostname()
     hostname = hostname or (click.prompt("Hostname of this server", default=current)
                             if interactive else current)
-    hostname = _valid(normalize_domain, hostname)
+    hostname = normalize_domain(hostname.strip())
     default_domain = hostname.partition(".")[2] or hostname
     domain = domain or (click.prompt("First mail domain", default=default_domain)
                         if interactive else default_domain)
-    domain = _valid(normalize_domain, domain)
+    domain = normalize_domain(domain.strip())
     if admin is None:
         if not interactive:
             raise click.UsageError("--admin ADDRESS is needed without a terminal")
         admin = click.prompt("Administrator's address", default=f"admin@{domain}")
-    admin = _valid(normalize, admin)
+    admin = normalize(admin.strip())
     if split(admin)[1] != domain:
         raise Failure(f"the administrator {admin} must be an address of {domain}")
     return Plan(hostname, domain, admin)
-
-
-def _valid(check, value):
-    """`check(value)`, the AccountError becoming mailctl's refusal by main."""
-    return check(value.strip())
 
 
 def _done(what):
@@ -250,10 +247,7 @@ def _print_dns_records(instance, domain):
     click.echo(f"DNS records to publish for {domain} (`mailctl dns {domain}`), with "
                f"the address records of {instance.config.server.hostname} and its "
                "reverse (PTR) record at your provider:")
-    dkim = dnsrecords.dkim_records(dkim_commands.key_store(instance), domain)
-    for record in dnsrecords.domain_records(domain, instance.config.server.hostname,
-                                            dkim):
-        click.echo(record if isinstance(record, str) else dnsrecords.zone_line(record))
+    dkim_commands.print_domain_records(instance, domain)
 
 
 def _print_client_settings(plan):

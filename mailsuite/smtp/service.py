@@ -5,6 +5,7 @@ server with its session limits, taken from the daemon's configuration section.""
 from ..core import notify, server, tls
 from ..core.accounts import Accounts
 from ..core.spool import Spool
+from .errors import ProtocolError
 from .incoming import Incoming
 
 
@@ -30,6 +31,14 @@ class Service:
         the session's own thread (core.spool.Spool.enqueue)."""
         return Incoming(session, envelope, self.spool,
                         alone=self.server.sessions() == 1)
+
+    def local_targets(self, path):
+        """The mailboxes a recipient of a local domain reaches (aliases and
+        catch-alls resolved); 550 5.1.1 when nobody takes it (RFC 5321 4.2.2)."""
+        found = self.accounts.resolve(f"{path.local}@{path.domain}")
+        if not found:
+            raise ProtocolError(550, "5.1.1", f"<{path}>: user unknown")
+        return found
 
     def wake_deliverd(self):
         # A hint: a lost one delays delivery until deliverd's next scan.
