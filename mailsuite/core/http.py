@@ -24,21 +24,31 @@ import concurrent.futures
 import email.utils
 import logging
 import sys
+from typing import NamedTuple
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from . import server
 from .httprequest import Head, HttpError, Limits, read_body, read_head
 from .stream import StreamClosed
 
-__all__ = ["Server", "Limits", "Head", "HttpError", "routes", "reason"]
+__all__ = ["Server", "Limits", "Head", "HttpError", "Reply", "routes", "reason"]
 
 WORKERS = 8             # application threads per process
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
               "upgrade", "proxy-connection"}
-REASONS = {400: "Bad Request", 404: "Not Found", 408: "Request Timeout",
+REASONS = {301: "Moved Permanently", 400: "Bad Request", 401: "Unauthorized",
+           403: "Forbidden", 404: "Not Found", 408: "Request Timeout",
            411: "Length Required", 413: "Content Too Large", 414: "URI Too Long",
            431: "Request Header Fields Too Large", 500: "Internal Server Error",
-           501: "Not Implemented", 505: "HTTP Version Not Supported"}
+           429: "Too Many Requests", 501: "Not Implemented",
+           505: "HTTP Version Not Supported"}
+
+
+class Reply(NamedTuple):
+    """A response a gate gives at once, without the application."""
+    status: int
+    headers: list = []          # [(name, value)], without Content-Length
+    body: bytes = b""
 
 
 def reason(status):
@@ -46,8 +56,15 @@ def reason(status):
 
 
 class Server:
-    def __init__(self, app, limits=Limits(), log_name="http", workers=WORKERS):
+    """`gate`, if given, is a coroutine function called on the event loop with
+    each request's environ before the application: it may add to the environ
+    and return None to go on, or return a `Reply` to answer at once (a login
+    check that waits, a redirect) without taking a worker thread."""
+
+    def __init__(self, app, limits=Limits(), log_name="http", workers=WORKERS,
+                 gate=None):
         self.app = app
+        self.gate = gate
         self.limits = limits
         self.log = logging.getLogger(log_name)
         self.executor = concurrent.futures.ThreadPoolExecutor(
@@ -75,8 +92,13 @@ class Server:
         try:
             environ = self.environ(stream, head, body, name)
             response = Response(stream, head, self.limits)
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self.executor, self._run_app, environ, response)
+            reply = await self.gate(environ) if self.gate is not None else None
+            if reply is not None:
+                await response.reply(reply)
+            else:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self.executor, self._run_app, environ,
+                                           response)
         except HttpError as exc:
             await self._refuse(stream, exc, head)
             return False
@@ -238,6 +260,16 @@ class Response:
             self.started = True
             self._send(error_response(500, "internal error"), or_fail=False)
 
+    async def reply(self, reply):
+        """Send a gate's Reply (on the event loop)."""
+        self.status_code, self.started = reply.status, True
+        self.sent = len(reply.body)
+        lines = [f"HTTP/1.1 {reply.status} {reason(reply.status)}", f"Date: {_date()}",
+                 *(f"{name}: {value}" for name, value in reply.headers),
+                 f"Content-Length: {len(reply.body)}", *self._connection()]
+        body = b"" if self.head.method == "HEAD" else reply.body
+        await self._write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
     def _has_body(self):
         # RFC 9110 6.4.1: 1xx, 204 and 304 responses have no content.
         return not (self.status_code < 200 or self.status_code in (204, 304))
@@ -258,11 +290,14 @@ class Response:
                 lines.append("Transfer-Encoding: chunked")
             else:
                 self.keep_alive = False     # the close ends the body
-        if not self.keep_alive:
-            lines.append("Connection: close")
-        elif self.head.version < (1, 1):
-            lines.append("Connection: keep-alive")
+        lines += self._connection()
         self._send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    def _connection(self):
+        """The Connection field the response needs, if any (RFC 9112 9.3)."""
+        if not self.keep_alive:
+            return ["Connection: close"]
+        return [] if self.head.version >= (1, 1) else ["Connection: keep-alive"]
 
     def _send(self, data, or_fail=True):
         future = asyncio.run_coroutine_threadsafe(self._write(data), self.loop)

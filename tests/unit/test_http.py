@@ -61,6 +61,11 @@ class Running:
         ready.set()
         self.loop.run_forever()
         server.close()
+        tasks = asyncio.all_tasks(self.loop)
+        for task in tasks:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self.loop.close()
 
     def stop(self):
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -274,3 +279,23 @@ def test_routes_match_whole_segments():
     for path, name in [("/health", "health"), ("/health/x", "health"),
                        ("/healthy", "dav"), ("/metrics", "metrics"), ("/", "dav")]:
         assert app({"PATH_INFO": path}, None) == name
+
+
+def test_gate_answers_or_lets_through():
+    async def gate(environ):
+        if environ["PATH_INFO"] == "/gated":
+            return http.Reply(401, [("WWW-Authenticate", 'Basic realm="x"')], b"no\n")
+        environ["PATH_INFO"] = "/opened"
+        return None
+
+    running = Running(echo, LIMITS)
+    running.http.gate = gate
+    try:
+        with running.connect() as sock:
+            sock.sendall(b"GET /gated HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\n")
+            status, headers, body = read_response(sock)
+            assert (status, body) == (401, b"no\n")
+            assert headers["www-authenticate"] == 'Basic realm="x"'
+            assert read_response(sock)[2] == b"GET /opened "
+    finally:
+        running.stop()
