@@ -40,7 +40,7 @@ REASONS = {301: "Moved Permanently", 400: "Bad Request", 401: "Unauthorized",
            403: "Forbidden", 404: "Not Found", 408: "Request Timeout",
            411: "Length Required", 413: "Content Too Large", 414: "URI Too Long",
            431: "Request Header Fields Too Large", 500: "Internal Server Error",
-           429: "Too Many Requests", 501: "Not Implemented",
+           429: "Too Many Requests", 501: "Not Implemented", 503: "Service Unavailable",
            505: "HTTP Version Not Supported"}
 
 

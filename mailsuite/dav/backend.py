@@ -1,0 +1,81 @@
+"""Radicale (CalDAV RFC 4791, CardDAV RFC 6352) as a library: its configuration
+built here, never read from a file, and the auth plugin that lets in only the
+users the gate (dav.gate) has logged in.
+
+Storage is STATE/dav/ (Radicale's multifilesystem: one folder per user under
+collection-root/, each calendar or address book a folder of .ics/.vcf files).
+Rights are owner_only: a user reads and writes only the collections under their
+own principal, /address@domain/. Radicale's web interface is off.
+"""
+
+import hmac
+import logging
+import secrets
+from pathlib import Path
+
+import radicale
+import radicale.auth
+import radicale.config
+
+DEFAULT_COLLECTIONS = {
+    "calendar": {"tag": "VCALENDAR", "D:displayname": "Calendar",
+                 "C:supported-calendar-component-set": "VEVENT,VTODO,VJOURNAL"},
+    "contacts": {"tag": "VADDRESSBOOK", "D:displayname": "Contacts"},
+}
+
+log = logging.getLogger(__name__)
+
+
+def storage_dir(cfg):
+    return Path(cfg.state_dir) / "dav"
+
+
+def application(cfg, ticket):
+    """Radicale's WSGI application for the suite's configuration; `ticket` is
+    the secret the gate hands the auth plugin with each logged-in user."""
+    configuration = radicale.config.load()
+    configuration.update({
+        "auth": {"type": _auth_plugin(ticket)},
+        "rights": {"type": "owner_only"},
+        "storage": {"filesystem_folder": str(storage_dir(cfg))},
+        "web": {"type": "none"},
+        "server": {"max_content_length": str(cfg.davd.max_request_body)},
+        "logging": {"mask_passwords": "True"},
+    }, "mailsuite davd", privileged=True)
+    # Radicale logs each request at info; the HTTP layer logs one line for it.
+    logging.getLogger("radicale").setLevel(logging.WARNING)
+    return radicale.Application(configuration)
+
+
+def new_ticket():
+    return secrets.token_hex(32)
+
+
+def _auth_plugin(ticket):
+    class MailAuth(radicale.auth.BaseAuth):
+        """The user the gate logged in (environ "mailsuite.user"), vouched for by
+        the process's ticket; Radicale's own Basic parsing is never used."""
+
+        def get_external_login(self, environ):
+            return environ.get("mailsuite.user", ""), ticket
+
+        def login(self, login, password):
+            if login and hmac.compare_digest(password, ticket):
+                return login
+            return ""
+    return MailAuth
+
+
+def ensure_collections(app, user):
+    """The user's principal with a calendar and an address book, created at the
+    first login (in a worker thread: it writes to the disk)."""
+    storage = app._storage
+    principal = f"/{user}/"
+    with storage.acquire_lock("w", user):
+        if next(iter(storage.discover(principal, depth="0")), None) is not None:
+            return False
+        storage.create_collection(principal)
+        for name, props in DEFAULT_COLLECTIONS.items():
+            storage.create_collection(f"{principal}{name}/", props=props)
+    log.info("dav: created the calendar and address book of %s", user)
+    return True
