@@ -35,7 +35,8 @@ async def start(cfg, sockets):
     gate = Gate(login.Login(cfg.login, users),
                 lambda user: backend.ensure_collections(dav, user),
                 public=[prefix for prefix, _ in ROUTES])
-    web = http.Server(http.routes(ROUTES, dav), limits(cfg), "davd", gate=gate)
+    web = http.Server(http.routes(ROUTES, backend.refusing_dtds(dav)), limits(cfg),
+                      "davd", gate=gate)
     srv = server.Server(web.session, credentials=tls.from_config(cfg),
                         implicit_tls={"https"}, idle_exit=cfg.server.idle_exit,
                         limits=sessions(cfg))
@@ -48,6 +49,8 @@ async def start(cfg, sockets):
 
 def limits(cfg):
     return http.Limits(body=cfg.davd.max_request_body,
+                       head_timeout=cfg.davd.request_timeout,
+                       body_timeout=cfg.davd.body_timeout,
                        idle_timeout=cfg.davd.idle_timeout)
 
 

@@ -174,6 +174,12 @@ SCHEMA = [
            "The largest request body accepted, in bytes (a calendar event or a "
            "contact with its photo); a larger one is answered 413. A body over "
            "1 MiB is held in a temporary file while it is handled."),
+    Option("davd", "request_timeout", 30, int,
+           "Seconds a client may take to send a request's line and header fields; "
+           "a slower one is answered 408 and closed."),
+    Option("davd", "body_timeout", 120, int,
+           "Seconds a client may take to send a request's body; a slower one is "
+           "answered 408 and closed."),
     Option("davd", "idle_timeout", 60, int,
            "Seconds a kept-alive connection may wait for its next request; then "
            "it is closed."),

@@ -4,7 +4,9 @@ checks, the users kept apart, and hostile HTTP answered without harm."""
 import base64
 import socket
 import ssl
+import subprocess
 
+import caldav
 import pytest
 
 from harness import Instance
@@ -17,6 +19,7 @@ PASSWORD = "secret-password"
 def dav(tmp_path_factory):
     inst = Instance(tmp_path_factory.mktemp("davd"), extra_config=(
         "[davd]\nidle_timeout = 5\nmax_request_body = 100000\n"
+        "request_timeout = 1\nbody_timeout = 1\n"
         "[login]\nfailure_delay = 0.01\nfailure_delay_max = 0.01\n"))
     inst.add_user(ALICE, PASSWORD)
     inst.add_user(BOB, PASSWORD)
@@ -64,7 +67,195 @@ def read_all(sock):
     return int(lines[0].split()[1]), fields, body
 
 
-def test_smoke(dav):
-    status, fields, body = request(dav, "PROPFIND", f"/{ALICE}/", headers="Depth: 1\r\n")
-    print(status, fields, body[:2000])
-    assert status == 207
+EVENT = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//mailsuite tests//EN
+BEGIN:VEVENT
+UID:lunch-1@example.test
+DTSTAMP:20260101T120000Z
+DTSTART:20260102T120000Z
+DTEND:20260102T130000Z
+SUMMARY:Lunch with Bob
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def vcard(uid, name):
+    return (f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:{name}\r\n"
+            f"N:{name};;;;\r\nEND:VCARD\r\n")
+
+
+def test_caldav_client_creates_an_event_and_reads_it_back(dav):
+    client = caldav.DAVClient(url(dav), username=ALICE, password=PASSWORD,
+                              ssl_verify_cert=str(dav.base / "tls/cert.pem"))
+    calendars = client.principal().calendars()
+    assert [c.name for c in calendars] == ["Calendar"]
+    calendars[0].save_event(EVENT)
+    again = caldav.DAVClient(url(dav), username=ALICE, password=PASSWORD,
+                             ssl_verify_cert=str(dav.base / "tls/cert.pem"))
+    again = again.principal().calendars()[0]
+    event = again.event_by_uid("lunch-1@example.test")
+    assert "SUMMARY:Lunch with Bob" in event.data
+
+
+def test_wrong_password_is_401_and_no_login_is_401(dav):
+    status, fields, _ = request(dav, "PROPFIND", f"/{ALICE}/", user=None)
+    assert status == 401 and fields["www-authenticate"].startswith("Basic ")
+    with tls_connect(dav) as sock:
+        sock.sendall(f"GET /{ALICE}/ HTTP/1.1\r\n{auth(ALICE, 'wrong')}"
+                     "Connection: close\r\n\r\n".encode())
+        assert read_all(sock)[0] == 401
+    assert "login failed: user=alice@example.test" in dav.log("davd")
+
+
+@pytest.mark.parametrize("method, body", [
+    ("PROPFIND", b""),
+    ("GET", b""),
+    ("PUT", vcard("intruder", "Mallory").encode()),
+    ("DELETE", b""),
+])
+def test_a_user_cannot_touch_another_users_collections(dav, method, body):
+    request(dav, "PROPFIND", f"/{BOB}/", user=BOB, headers="Depth: 0\r\n")
+    path = f"/{BOB}/contacts/intruder.vcf" if method == "PUT" else f"/{BOB}/contacts/"
+    status, _, _ = request(dav, method, path, body=body,
+                           headers="Content-Type: text/vcard\r\n" if body else "")
+    assert status == 403
+    status, _, listing = request(dav, "PROPFIND", f"/{BOB}/contacts/", user=BOB,
+                                 headers="Depth: 1\r\n")
+    assert status == 207 and b"intruder" not in listing
+
+
+@pytest.mark.parametrize("path", [
+    f"/{ALICE}/../{BOB}/contacts/",
+    f"/{ALICE}/%2e%2e/{BOB}/contacts/",
+    f"/{ALICE}/%2E%2E/{BOB}/contacts/",
+    f"/{ALICE}%2f..%2f{BOB}/contacts/",
+    f"/{BOB}%2Fcontacts/",
+    f"/{ALICE}/./contacts/",
+    f"/{ALICE}/contacts%5c..%5c/",
+    f"/{ALICE}/contacts/%00.vcf",
+])
+def test_path_tricks_are_refused(dav, path):
+    assert request(dav, "PROPFIND", path, headers="Depth: 1\r\n")[0] == 400
+
+
+def test_move_to_a_trick_destination_is_refused(dav):
+    # The requests' Host is "x": Radicale moves only within the same host.
+    assert request(dav, "PUT", f"/{ALICE}/contacts/m.vcf",
+                   body=vcard("m", "M").encode())[0] == 201
+    status, _, _ = request(dav, "MOVE", f"/{ALICE}/contacts/m.vcf", headers=(
+        f"Destination: https://x/{ALICE}/contacts/%2e%2e/%2e%2e/{BOB}/contacts/m.vcf\r\n"))
+    assert status == 400
+    status, _, _ = request(dav, "MOVE", f"/{ALICE}/contacts/m.vcf", headers=(
+        f"Destination: https://x/{BOB}/contacts/m.vcf\r\n"))
+    assert status == 403
+    status, _, _ = request(dav, "MOVE", f"/{ALICE}/contacts/m.vcf", headers=(
+        f"Destination: https://x/{ALICE}/contacts/n.vcf\r\n"))
+    assert status == 201
+
+
+@pytest.mark.parametrize("well_known", ["/.well-known/caldav", "/.well-known/carddav"])
+def test_well_known_redirects_to_the_root(dav, well_known):
+    status, fields, _ = request(dav, "GET", well_known, user=None)
+    assert status == 301 and fields["location"] == "/"
+
+
+def test_vdirsyncer_syncs_an_address_book_both_ways(dav, tmp_path):
+    config = tmp_path / "vdirsyncer.conf"
+    local = tmp_path / "local"
+    config.write_text(f"""[general]
+status_path = "{tmp_path}/status/"
+
+[pair contacts]
+a = "local"
+b = "remote"
+collections = ["from b"]
+
+[storage local]
+type = "filesystem"
+path = "{local}/"
+fileext = ".vcf"
+
+[storage remote]
+type = "carddav"
+url = "{url(dav)}"
+username = "{ALICE}"
+password = "{PASSWORD}"
+verify = "{dav.base / 'tls/cert.pem'}"
+""")
+
+    def vdirsyncer(*args):
+        proc = subprocess.run(["vdirsyncer", "-c", str(config), *args], input="y\n" * 5,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    vdirsyncer("discover")
+    (local / "contacts" / "carol.vcf").write_text(vcard("carol", "Carol"))
+    vdirsyncer("sync")
+    status, _, body = request(dav, "GET", f"/{ALICE}/contacts/carol.vcf")
+    assert status == 200 and b"FN:Carol" in body
+    status, _, _ = request(dav, "PUT", f"/{ALICE}/contacts/dave.vcf",
+                           body=vcard("dave", "Dave").encode(),
+                           headers="Content-Type: text/vcard\r\n")
+    assert status == 201
+    vdirsyncer("sync")
+    texts = [p.read_text() for p in (local / "contacts").iterdir()]
+    assert any("FN:Dave" in t for t in texts)
+
+
+# hostile input: a clear 4xx, the connection closed, the daemon serving on
+
+@pytest.mark.parametrize("raw, status", [
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 414),
+    (b"GET / HTTP/1.1\r\nX-Long: " + b"b" * 9000 + b"\r\n\r\n", 431),
+    (b"GET / HTTP/1.1\r\n" + b"X-Many: c\r\n" * 101 + b"\r\n", 431),
+    (b"PUT / HTTP/1.1\r\nContent-Length: 100001\r\n\r\n", 413),
+    (b"PUT / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", 413),
+    (b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+     + b"ffff\r\n" + b"d" * 0xffff + b"\r\n" + b"ffff\r\n", 413),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n", 408),                       # slow head
+    (b"PUT / HTTP/1.1\r\nContent-Length: 50\r\n\r\nslow", 408),   # slow body
+    (b"\x16\x03\x01garbage\r\n\r\n", 400),
+])
+def test_hostile_request_gets_a_clear_4xx(dav, raw, status):
+    with tls_connect(dav) as sock:
+        sock.sendall(raw)
+        got, fields, body = read_all(sock)
+    assert (got, fields["connection"]) == (status, "close") and body
+    assert request(dav, "PROPFIND", f"/{ALICE}/", headers="Depth: 0\r\n")[0] == 207
+
+
+def test_endless_body_is_cut_at_the_limit(dav):
+    with tls_connect(dav) as sock:
+        sock.sendall(b"PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try:
+            for _ in range(1000):       # far more than the 100000 bytes allowed
+                sock.sendall(b"400\r\n" + b"e" * 0x400 + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass
+        assert read_all(sock)[0] == 413
+
+
+@pytest.mark.parametrize("method", ["PROPFIND", "REPORT", "PROPPATCH"])
+def test_malformed_xml_is_400(dav, method):
+    status, _, _ = request(dav, method, f"/{ALICE}/calendar/", body=b"<propfind><oops",
+                           headers="Depth: 0\r\nContent-Type: application/xml\r\n")
+    assert status == 400
+
+
+def test_billion_laughs_is_refused(dav):
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+            b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+            b'<propfind xmlns="DAV:"><prop><c>&c;</c></prop></propfind>')
+    status, _, _ = request(dav, "PROPFIND", f"/{ALICE}/", body=bomb,
+                           headers="Depth: 0\r\nContent-Type: application/xml\r\n")
+    assert status == 400
+
+
+def test_malformed_vcard_is_400_in_one_log_line(dav):
+    status, _, _ = request(dav, "PUT", f"/{ALICE}/contacts/bad.vcf",
+                           body=b"BEGIN:VCARD\r\nthis is no vcard\r\n",
+                           headers="Content-Type: text/vcard\r\n")
+    assert status == 400
+    assert "Bad PUT request" in dav.log("davd")
