@@ -39,7 +39,7 @@ async def start(cfg, sockets):
                       "davd", gate=gate)
     srv = server.Server(web.session, credentials=tls.from_config(cfg),
                         implicit_tls={"https"}, idle_exit=cfg.server.idle_exit,
-                        limits=sessions(cfg))
+                        on_stop=web.stop, limits=sessions(cfg))
     try:
         await srv.serve(sockets)
     finally:

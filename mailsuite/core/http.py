@@ -69,15 +69,29 @@ class Server:
         self.log = logging.getLogger(log_name)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             workers, thread_name_prefix=log_name)
+        self.waiting = set()        # connections between two requests
+        self.stopping = False
+
+    def stop(self):
+        """At SIGTERM (core.server's on_stop): close the connections waiting for
+        a request; the others end after the request under way."""
+        self.stopping = True
+        for stream in list(self.waiting):
+            stream.close()
 
     async def session(self, stream, name):
         """Serve one connection's requests; `name` is its listener's."""
         for _ in range(self.limits.requests):
+            if self.stopping:
+                return
             try:
+                self.waiting.add(stream)
                 head = await read_head(stream, self.limits)
             except HttpError as exc:
                 await self._refuse(stream, exc)
                 return
+            finally:
+                self.waiting.discard(stream)
             if head is None or not await self._exchange(stream, head, name):
                 return
 

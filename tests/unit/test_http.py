@@ -84,39 +84,39 @@ def srv():
 
 
 def read_response(sock):
-    """(status, headers dict, body) of one response; body by its framing."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        data = sock.recv(4096)
-        if not data:
-            raise ConnectionError(f"closed after {buf!r}")
-        buf += data
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+    """(status, headers dict, body) of one response, read to its exact end so
+    that the next pipelined response stays in the socket."""
+    status, headers, _ = read_response_head(sock)
     if "content-length" in headers:
-        size = int(headers["content-length"])
-        while len(rest) < size:
-            rest += sock.recv(4096)
-        return status, headers, rest[:size]
+        return status, headers, recv_exact(sock, int(headers["content-length"]))
     if headers.get("transfer-encoding") == "chunked":
-        while not rest.endswith(b"0\r\n\r\n"):
-            rest += sock.recv(4096)
-        return status, headers, dechunk(rest)
+        body = b""
+        while size := int(recv_line(sock), 16):
+            body += recv_exact(sock, size)
+            assert recv_exact(sock, 2) == b"\r\n"
+        assert recv_line(sock) == b""
+        return status, headers, body
+    rest = b""
     while data := sock.recv(4096):      # the close ends the body
         rest += data
     return status, headers, rest
 
 
-def dechunk(data):
-    out = b""
-    while True:
-        size, _, data = data.partition(b"\r\n")
-        size = int(size, 16)
-        if not size:
-            return out
-        out, data = out + data[:size], data[size + 2:]
+def recv_exact(sock, size):
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError(f"closed after {data!r}")
+        data += chunk
+    return data
+
+
+def recv_line(sock):
+    line = b""
+    while not line.endswith(b"\r\n"):
+        line += recv_exact(sock, 1)
+    return line[:-2]
 
 
 def closed(sock):
@@ -166,12 +166,11 @@ def test_head_has_no_body(srv):
 
 
 def read_response_head(sock):
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        buf += sock.recv(1)
-    lines = buf.decode("latin-1").split("\r\n")
+    lines = []
+    while line := recv_line(sock).decode("latin-1"):
+        lines.append(line)
     return int(lines[0].split()[1]), {k.lower(): v.strip() for k, _, v in
-                                      (l.partition(":") for l in lines[1:] if l)}, b""
+                                      (l.partition(":") for l in lines[1:])}, b""
 
 
 @pytest.mark.parametrize("raw, status", [
@@ -299,3 +298,12 @@ def test_gate_answers_or_lets_through():
             assert read_response(sock)[2] == b"GET /opened "
     finally:
         running.stop()
+
+
+def test_stop_closes_the_connections_waiting_for_a_request(srv):
+    with srv.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        assert read_response(sock)[0] == 200
+        srv.loop.call_soon_threadsafe(srv.http.stop)
+        assert closed(sock)
+    srv.http.stopping = False
