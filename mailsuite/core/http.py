@@ -314,12 +314,18 @@ class Response:
         return [] if self.head.version >= (1, 1) else ["Connection: keep-alive"]
 
     def _send(self, data, or_fail=True):
-        future = asyncio.run_coroutine_threadsafe(self._write(data), self.loop)
         try:
-            future.result()
-        except Exception:
-            if or_fail:
-                raise
+            future = asyncio.run_coroutine_threadsafe(self._write(data), self.loop)
+            # Bounded even if the loop has stopped and will never run it, so
+            # that no worker thread holds up the process's exit.
+            future.result(self.limits.send_timeout + 1)
+        except Exception as exc:
+            self.failed = True
+            if not or_fail:
+                return
+            if isinstance(exc, (RuntimeError, concurrent.futures.TimeoutError)):
+                raise StreamClosed() from None     # the loop is gone or stopping
+            raise
 
     async def _write(self, data):
         self.stream.write(data)
