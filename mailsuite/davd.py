@@ -4,7 +4,8 @@ Socket: `https` (443; implicit TLS through core.tls, so a renewed certificate is
 used at the next connection). HTTP is core.http; in front of the applications,
 dav.gate checks the path and logs the user in through core.login (the one
 policy, limits and auth cache of every daemon); Radicale (dav.backend) serves
-the collections from STATE/dav/. `ROUTES` maps path prefixes to further WSGI
+the collections from STATE/dav/; dav.autoconfig answers mail clients that
+configure themselves (Thunderbird, Outlook). `ROUTES` maps path prefixes to further WSGI
 applications, served without a login (their own checks are theirs); every
 other path is Radicale's.
 
@@ -16,7 +17,7 @@ traceback, and the daemon serves on.
 import sys
 
 from .core import accounts, http, login, server, tls
-from .dav import backend
+from .dav import autoconfig, backend
 from .dav.gate import Gate
 
 ROUTES = []     # [(path prefix, WSGI application)] served beside Radicale
@@ -32,10 +33,11 @@ async def start(cfg, sockets):
     except accounts.AccountError as exc:
         sys.exit(f"mail-davd: {exc}")
     dav = backend.application(cfg, backend.new_ticket())
+    table = autoconfig.routes(cfg.server.hostname, users) + ROUTES
     gate = Gate(login.Login(cfg.login, users),
                 lambda user: backend.ensure_collections(dav, user),
-                public=[prefix for prefix, _ in ROUTES])
-    web = http.Server(http.routes(ROUTES, backend.refusing_dtds(dav)), limits(cfg),
+                public=[prefix for prefix, _ in table])
+    web = http.Server(http.routes(table, backend.refusing_dtds(dav)), limits(cfg),
                       "davd", gate=gate)
     srv = server.Server(web.session, credentials=tls.from_config(cfg),
                         implicit_tls={"https"}, idle_exit=cfg.server.idle_exit,

@@ -259,3 +259,19 @@ def test_malformed_vcard_is_400_in_one_log_line(dav):
                            headers="Content-Type: text/vcard\r\n")
     assert status == 400
     assert "Bad PUT request" in dav.log("davd")
+
+
+def test_autoconfiguration_needs_no_login(dav):
+    status, fields, body = request(
+        dav, "GET", f"/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress={ALICE}",
+        user=None)
+    assert status == 200 and fields["content-type"].startswith("application/xml")
+    assert b"<hostname>mail.example.test</hostname>" in body
+    outlook = (b'<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/'
+               b'outlook/requestschema/2006"><Request><EMailAddress>alice@example.test'
+               b"</EMailAddress></Request></Autodiscover>")
+    status, _, body = request(dav, "POST", "/autodiscover/autodiscover.xml", user=None,
+                              body=outlook, headers="Content-Type: text/xml\r\n")
+    assert status == 200 and b"<LoginName>alice@example.test</LoginName>" in body
+    assert request(dav, "GET", "/mail/config-v1.1.xml?emailaddress=a%40other.test",
+                   user=None)[0] == 404
