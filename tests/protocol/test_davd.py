@@ -275,3 +275,10 @@ def test_autoconfiguration_needs_no_login(dav):
     assert status == 200 and b"<LoginName>alice@example.test</LoginName>" in body
     assert request(dav, "GET", "/mail/config-v1.1.xml?emailaddress=a%40other.test",
                    user=None)[0] == 404
+
+
+def test_the_root_lists_only_ones_own_principal(dav):
+    request(dav, "PROPFIND", "/", user=BOB, headers="Depth: 0\r\n")
+    status, _, body = request(dav, "PROPFIND", "/", headers="Depth: 1\r\n")
+    assert status == 207 and b"/alice%40example.test/" in body
+    assert b"bob" not in body

@@ -5,7 +5,7 @@ import base64
 
 import pytest
 
-from mailsuite.core import login
+from mailsuite.core import config, login
 from mailsuite.dav import gate
 
 
@@ -107,3 +107,24 @@ def test_trick_destination_is_400_before_the_login():
     env = environ(HTTP_DESTINATION="https://h/alice@example.test/%2e%2e/bob/")
     assert run(gate.Gate(fake, None), env).status == 400
     assert fake.seen == []
+
+
+class NoAccounts:
+    """Accounts where every password is wrong."""
+
+    def credential_stamp(self, address):
+        return None
+
+    def verify(self, address, password):
+        return False
+
+
+def test_failures_from_one_address_are_throttled_by_core_login():
+    settings = config.from_dict({"server": {"hostname": "mx.example.test"}, "login": {
+        "failure_delay": 0, "failure_delay_max": 0, "address_failures": 3}}).login
+    the_gate = gate.Gate(login.Login(settings, NoAccounts()), None)
+
+    async def attempts():
+        return [(await the_gate(environ())).status for _ in range(4)] + \
+            [(await the_gate(environ(REMOTE_ADDR="198.51.100.9"))).status]
+    assert asyncio.run(attempts()) == [401, 401, 401, 429, 401]
