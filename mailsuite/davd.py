@@ -32,12 +32,12 @@ async def start(cfg, sockets):
         users = accounts.Accounts(cfg.state_dir)
     except accounts.AccountError as exc:
         sys.exit(f"mail-davd: {exc}")
-    dav = backend.application(cfg, backend.new_ticket())
+    dav = backend.build(cfg, backend.new_ticket())
     table = autoconfig.routes(cfg.server.hostname, users) + ROUTES
     gate = Gate(login.Login(cfg.login, users),
-                lambda user: backend.ensure_collections(dav, user),
+                lambda user: backend.ensure_collections(dav.storage, user),
                 public=[prefix for prefix, _ in table])
-    web = http.Server(http.routes(table, backend.refusing_dtds(dav)), limits(cfg),
+    web = http.Server(http.routes(table, backend.refusing_dtds(dav.app)), limits(cfg),
                       "davd", gate=gate)
     srv = server.Server(web.session, credentials=tls.from_config(cfg),
                         implicit_tls={"https"}, idle_exit=cfg.server.idle_exit,

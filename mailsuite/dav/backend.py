@@ -13,10 +13,12 @@ import io
 import logging
 import secrets
 from pathlib import Path
+from typing import NamedTuple
 
 import radicale
 import radicale.auth
 import radicale.config
+import radicale.storage
 
 DEFAULT_COLLECTIONS = {
     "calendar": {"tag": "VCALENDAR", "D:displayname": "Calendar",
@@ -31,9 +33,14 @@ def storage_dir(cfg):
     return Path(cfg.state_dir) / "dav"
 
 
-def application(cfg, ticket):
-    """Radicale's WSGI application for the suite's configuration; `ticket` is
-    the secret the gate hands the auth plugin with each logged-in user."""
+class Backend(NamedTuple):
+    app: object         # Radicale's WSGI application
+    storage: object     # its storage, for the collections made at first login
+
+
+def build(cfg, ticket):
+    """Radicale for the suite's configuration; `ticket` is the secret the gate
+    hands the auth plugin with each logged-in user."""
     configuration = radicale.config.load()
     configuration.update({
         "auth": {"type": _auth_plugin(ticket)},
@@ -47,7 +54,10 @@ def application(cfg, ticket):
     radicale_log = logging.getLogger("radicale")
     radicale_log.setLevel(logging.WARNING)
     radicale_log.addFilter(one_line_for_client_errors)
-    return radicale.Application(configuration)
+    # A second storage object on the same folder: Radicale's locks are files,
+    # shared by both.
+    return Backend(radicale.Application(configuration),
+                   radicale.storage.load(configuration))
 
 
 def refusing_dtds(app):
@@ -94,10 +104,9 @@ def _auth_plugin(ticket):
     return MailAuth
 
 
-def ensure_collections(app, user):
+def ensure_collections(storage, user):
     """The user's principal with a calendar and an address book, created at the
     first login (in a worker thread: it writes to the disk)."""
-    storage = app._storage
     principal = f"/{user}/"
     with storage.acquire_lock("w", user):
         if next(iter(storage.discover(principal, depth="0")), None) is not None:
