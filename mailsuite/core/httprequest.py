@@ -24,6 +24,7 @@ TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9112 3: method SP request-target SP HTTP-version; a target has no spaces
 # nor controls (RFC 3986 2).
 REQUEST_LINE = re.compile(rb"([^ ]+) ([\x21-\x7e]+) HTTP/(\d)\.(\d)\r?\n")
+DIGITS = re.compile(r"[0-9]{1,30}")      # ASCII digits only, unlike str.isdigit
 FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 
 
@@ -152,9 +153,9 @@ def body_framing(head, limits):
     # RFC 9112 6.3: several differing values, or one that is no number, are
     # an unrecoverable error.
     values = {v.strip() for v in length.split(",")}
-    if len(values) != 1 or not values.copy().pop().isdigit():
+    if len(values) != 1 or not DIGITS.fullmatch(value := values.pop()):
         raise HttpError(400, "invalid Content-Length")
-    size = int(values.pop())
+    size = int(value)
     if size > limits.body:
         raise HttpError(413, "request body too large")
     return "length", size

@@ -187,6 +187,8 @@ def read_response_head(sock):
     (b"PUT / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n", 413),
     (b"PUT / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n", 400),
     (b"PUT / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400),
+    (b"PUT / HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", 400),
+    (b"PUT / HTTP/1.1\r\nContent-Length: 1" + b"0" * 40 + b"\r\n\r\n", 400),
     (b"PUT / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
     (b"PUT / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     (b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
