@@ -184,7 +184,10 @@ def split_target(head):
     if target == "*" and head.method == "OPTIONS":
         return "*", ""
     if target.startswith(("http://", "https://")):
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError:      # a bad IPv6 literal, a bad port
+            raise HttpError(400, "malformed request target") from None
         return parts.path or "/", parts.query
     if not target.startswith("/"):
         raise HttpError(400, "malformed request target")

@@ -90,9 +90,16 @@ def check_path(environ):
     if not safe_path(raw):
         return _bad("refused path")
     destination = environ.get("HTTP_DESTINATION")
-    if destination is not None and not safe_path(urlsplit(destination).path):
+    if destination is not None and not safe_path(_path_of(destination)):
         return _bad("refused Destination")
     return None
+
+
+def _path_of(url):
+    try:
+        return urlsplit(url).path
+    except ValueError:          # a bad IPv6 literal: no path to trust
+        return "\0"
 
 
 def safe_path(raw):

@@ -102,9 +102,11 @@ def test_public_paths_and_redirects_need_no_login():
     assert fake.seen == []
 
 
-def test_trick_destination_is_400_before_the_login():
+@pytest.mark.parametrize("destination", ["https://h/alice@example.test/%2e%2e/bob/",
+                                         "https://[::1/alice@example.test/"])
+def test_trick_destination_is_400_before_the_login(destination):
     fake = FakeLogin()
-    env = environ(HTTP_DESTINATION="https://h/alice@example.test/%2e%2e/bob/")
+    env = environ(HTTP_DESTINATION=destination)
     assert run(gate.Gate(fake, None), env).status == 400
     assert fake.seen == []
 

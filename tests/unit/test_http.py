@@ -181,6 +181,7 @@ def read_response_head(sock):
     (b"GET  / HTTP/1.1\r\n\r\n", 400),
     (b"G(T / HTTP/1.1\r\n\r\n", 400),
     (b"GET x HTTP/1.1\r\n\r\n", 400),
+    (b"GET http://[::1/ HTTP/1.1\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nBad Name: y\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nX: y\r\n folded\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n", 400),
