@@ -37,7 +37,7 @@ async def start(cfg, sockets):
     gate = Gate(login.Login(cfg.login, users),
                 lambda user: backend.ensure_collections(dav.storage, user),
                 public=[prefix for prefix, _ in table])
-    web = http.Server(http.routes(table, backend.refusing_dtds(dav.app)), limits(cfg),
+    web = http.Server(http.routes(table, backend.guarded(dav.app)), limits(cfg),
                       "davd", gate=gate)
     srv = server.Server(web.session, credentials=tls.from_config(cfg),
                         implicit_tls={"https"}, idle_exit=cfg.server.idle_exit,

@@ -60,19 +60,30 @@ def build(cfg, ticket):
                    radicale.storage.load(configuration))
 
 
-def refusing_dtds(app):
-    """The application behind a check that refuses an XML body with a document
-    type declaration (400): WebDAV bodies need none (RFC 4918 20.6 warns of
-    entity expansion), and Radicale's defusedxml would raise on one, a 500."""
-    def guarded(environ, start_response):
+def guarded(app):
+    """Radicale behind two checks. Its path is text decoded from UTF-8, as its
+    own server gives it (WSGI's PATH_INFO is bytes as latin-1): a path that is
+    not UTF-8 is 400. An XML body with a document type declaration is 400:
+    WebDAV bodies need none (RFC 4918 20.6 warns of entity expansion), and
+    Radicale's defusedxml would raise on one, a 500."""
+    def checked(environ, start_response):
+        try:
+            path = environ["PATH_INFO"].encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError:
+            return _refuse(start_response, b"path is not UTF-8\r\n")
         body = environ["wsgi.input"].read()
         if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-            start_response("400 Bad Request", [("Content-Type", "text/plain"),
-                                               ("Content-Length", "23")])
-            return [b"DTDs are not accepted\r\n"]
+            return _refuse(start_response, b"DTDs are not accepted\r\n")
+        environ["PATH_INFO"] = path
         environ["wsgi.input"] = io.BytesIO(body)
         return app(environ, start_response)
-    return guarded
+    return checked
+
+
+def _refuse(start_response, text):
+    start_response("400 Bad Request", [("Content-Type", "text/plain"),
+                                       ("Content-Length", str(len(text)))])
+    return [text]
 
 
 def one_line_for_client_errors(record):

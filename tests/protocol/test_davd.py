@@ -282,3 +282,13 @@ def test_the_root_lists_only_ones_own_principal(dav):
     status, _, body = request(dav, "PROPFIND", "/", headers="Depth: 1\r\n")
     assert status == 207 and b"/alice%40example.test/" in body
     assert b"bob" not in body
+
+
+def test_names_beyond_ascii_keep_their_href(dav):
+    path = f"/{ALICE}/contacts/jos%C3%A9.vcf"
+    assert request(dav, "PUT", path, body=vcard("jose", "José").encode(),
+                   headers="Content-Type: text/vcard\r\n")[0] == 201
+    status, _, body = request(dav, "PROPFIND", f"/{ALICE}/contacts/", headers="Depth: 1\r\n")
+    assert status == 207 and b"/contacts/jos%C3%A9.vcf" in body
+    assert request(dav, "GET", path)[0] == 200
+    assert request(dav, "GET", f"/{ALICE}/contacts/jos%E9.vcf")[0] == 400
