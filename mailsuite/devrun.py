@@ -311,7 +311,8 @@ def banner(cfg, sockets, password_file, missing):
             ("imap", "IMAP", "STARTTLS; plaintext login allowed on loopback"),
             ("imaps", "IMAPS", f"self-signed certificate {shown(cfg.tls.cert)}"),
             ("pop3", "POP3", "STLS; plaintext login allowed on loopback"),
-            ("pop3s", "POP3S", "the same certificate")]
+            ("pop3s", "POP3S", "the same certificate"),
+            ("https", "CalDAV", "and CardDAV: https://127.0.0.1:1443/, the mail login")]
     for name, label, note in rows:
         if name in ports:
             lines.append(f"  {label:<11} 127.0.0.1:{ports[name]:<6} {note}".rstrip())

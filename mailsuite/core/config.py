@@ -162,6 +162,27 @@ SCHEMA = [
            "address), so that one host cannot take every session; a mailbox has one "
            "POP3 session at a time anyway, but many users may share an address. "
            "0 is no limit."),
+    Option("davd", "max_sessions", 1000, int,
+           "HTTPS connections served at once; one more is answered `503` and "
+           "closed. 0 is no limit. Each holds a few file descriptors: the service "
+           "unit's LimitNOFILE= must leave room."),
+    Option("davd", "max_sessions_per_address", 50, int,
+           "HTTPS connections served at once from one IP address (an IPv6 /64 "
+           "counts as one address). A calendar client keeps one or two. 0 is no "
+           "limit."),
+    Option("davd", "max_request_body", 16777216, int,
+           "The largest request body accepted, in bytes (a calendar event or a "
+           "contact with its photo); a larger one is answered 413. A body over "
+           "1 MiB is held in a temporary file while it is handled."),
+    Option("davd", "request_timeout", 30, int,
+           "Seconds a client may take to send a request's line and header fields; "
+           "a slower one is answered 408 and closed."),
+    Option("davd", "body_timeout", 120, int,
+           "Seconds a client may take to send a request's body; a slower one is "
+           "answered 408 and closed."),
+    Option("davd", "idle_timeout", 60, int,
+           "Seconds a kept-alive connection may wait for its next request; then "
+           "it is closed."),
     Option("login", "cache_ttl", 300, int,
            "Seconds a verified login is remembered, so that a client's next "
            "connections do not pay for the password hash again (as Dovecot's "

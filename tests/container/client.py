@@ -16,12 +16,18 @@ and poplib against the container's 127.0.0.1, as a mail client or another MTA wo
         The same over POP3 on PORT (110: STLS, 995: TLS on connect), one session
         after another until the message shows (a POP3 session sees the mailbox
         as it was at login).
+    client.py dav USER PASSWORD CAFILE HOSTNAME
+        CalDAV on port 443 (certificate checked): PROPFIND of the user's
+        principal, Depth 1, as USER; prints the status and the names of the
+        collections (the calendar and address book made at the first login).
 
 A failure is an exception and a non-zero exit, its traceback on stderr.
 """
 
+import base64
 import email
 import email.policy
+import http.client
 import imaplib
 import json
 import poplib
@@ -31,6 +37,7 @@ import ssl
 import sys
 import time
 from email.message import EmailMessage
+from xml.etree import ElementTree
 
 HOST = "127.0.0.1"
 TIMEOUT = 30
@@ -186,6 +193,23 @@ def pop_find(box, subject):
     return None
 
 
+def dav(user, password, cafile, hostname):
+    context = ssl.create_default_context(cafile=cafile)
+    sock = socket.create_connection((HOST, 443), TIMEOUT)
+    conn = http.client.HTTPSConnection(hostname, 443, context=context, timeout=TIMEOUT)
+    conn.sock = context.wrap_socket(sock, server_hostname=hostname)
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    conn.request("PROPFIND", f"/{user}/", headers={
+        "Authorization": f"Basic {token}", "Depth": "1"})
+    response = conn.getresponse()
+    tree = ElementTree.fromstring(response.read())
+    hrefs = [e.text for e in tree.iter("{DAV:}href")]
+    # The responses' hrefs: the principal and, under it, each collection.
+    names = sorted({h.rstrip("/").rsplit("/", 1)[1] for h in hrefs
+                    if h.count("/") == 3 and h.endswith("/")})
+    print(json.dumps({"status": response.status, "collections": names}))
+
+
 def main(argv):
     command, *args = argv
     if command == "send":
@@ -198,6 +222,8 @@ def main(argv):
     elif command == "pop":
         port, user, password, subject, cafile, hostname = args
         pop(int(port), user, password, subject, cafile, hostname)
+    elif command == "dav":
+        dav(*args)
     else:
         raise SystemExit(f"client.py: unknown command {command!r}")
 

@@ -11,17 +11,18 @@ TESTS_DIR = "/mnt/tests"   # this folder, read-only
 CLIENT = Path(__file__).resolve().parent / "client.py"
 SOCKETS = ["mail-smtpd.socket", "mail-imapd.socket", "mail-imapd-tls.socket",
            "mail-pop3d.socket", "mail-pop3d-tls.socket", "mail-deliverd.socket",
-           "mail-submitd.socket", "mail-submitd-tls.socket"]
+           "mail-submitd.socket", "mail-submitd-tls.socket", "mail-davd.socket"]
 # What mailsuite(7) enables one by one; mailsuite.target wants the same.
 UNITS = SOCKETS + ["mail-deliverd.timer"]
 SERVICES = ["mail-smtpd.service", "mail-deliverd.service", "mail-imapd.service",
-            "mail-pop3d.service", "mail-submitd.service"]
+            "mail-pop3d.service", "mail-submitd.service", "mail-davd.service"]
 # The listeners each service must have been handed by systemd.
 LISTENERS = {
     "mail-smtpd.service": ["tcp:25"],
     "mail-imapd.service": ["tcp:143", "tcp:993"],
     "mail-pop3d.service": ["tcp:110", "tcp:995"],
     "mail-submitd.service": ["tcp:465", "tcp:587"],
+    "mail-davd.service": ["tcp:443"],
     "mail-deliverd.service": ["unix:/run/mailsuite/deliverd.wakeup"],
 }
 DOMAIN = "example.test"
@@ -85,6 +86,14 @@ def pop(box, port, subject, user=USER, password=PASSWORD):
     """The same as read() over POP3, on port 110 (STLS) or 995 (TLS)."""
     out = box.python_in_netns(CLIENT, "pop", str(port), user, password, subject,
                               str(box.path(CERT)), box.hostname)
+    return json.loads(out)
+
+
+def dav(box, user=USER, password=PASSWORD):
+    """PROPFIND of the user's principal on port 443, certificate checked:
+    {"status", "collections"}."""
+    out = box.python_in_netns(CLIENT, "dav", user, password, str(box.path(CERT)),
+                              box.hostname)
     return json.loads(out)
 
 

@@ -50,6 +50,7 @@ def test_install_enable_send_read(boot, debs):
         == "sent with AUTH\r\n"
     assert qid in steps.journal_has(box, "mail-submitd", qid), \
         f"queue id {qid} not in journalctl -u mail-submitd"
+    assert steps.dav(box) == {"status": 207, "collections": ["calendar", "contacts"]}
 
     uid, gid = steps.mailsuite_ids(box)
     processes = steps.probe(box, *steps.SERVICES)

@@ -23,7 +23,7 @@ def test_remove_keeps_mail_and_purge_deletes_it(boot, debs):
     box = boot()
     steps.apt_install(box, debs.inside(debs.deb))
     box.run("systemctl", "enable", "--now", *steps.UNITS)
-    assert {25, 143, 993, 110, 995} <= listening_ports(box)
+    assert {25, 143, 993, 110, 995, 443} <= listening_ports(box)
     steps.add_user(box)
     steps.send(box, "kept after remove", "still here\n")
     steps.read(box, 993, "kept after remove")
@@ -31,7 +31,7 @@ def test_remove_keeps_mail_and_purge_deletes_it(boot, debs):
     removed = box.run("apt-get", "remove", "-y", "mailsuite")
     assert set(steps.unit_state(box, "is-active", steps.UNITS + steps.SERVICES)
                .values()) == {"inactive"}, removed.stdout
-    assert not {25, 143, 993, 110, 995} & listening_ports(box), removed.stdout
+    assert not {25, 143, 993, 110, 995, 443} & listening_ports(box), removed.stdout
     assert box.path("/var/lib/mailsuite/accounts").exists()
     mail = box.path("/var/lib/mailsuite/mail/example.test/demo")
     assert any((mail / "new").iterdir()) or any((mail / "cur").iterdir())

@@ -42,6 +42,7 @@ def test_upgrade_keeps_users_mail_and_units(boot, debs, enabled):
     steps.submit(box, "submitted before the upgrade", "to the old submitd\n")
     assert steps.read(box, 993, "submitted before the upgrade")["body"] \
         == "to the old submitd\r\n"
+    assert steps.dav(box)["status"] == 207
     before = steps.probe(box, *steps.SERVICES)
     assert all(before[unit]["pid"] for unit in steps.SERVICES), before
 
@@ -72,6 +73,7 @@ def test_upgrade_keeps_users_mail_and_units(boot, debs, enabled):
         assert steps.pop(box, port, "before the upgrade")["body"] \
             == "sent to the old version\r\n"
     assert qid in steps.journal_has(box, "mail-smtpd", qid)
+    assert steps.dav(box) == {"status": 207, "collections": ["calendar", "contacts"]}
     steps.send(box, "after the upgrade", "sent to the new version\n")
     assert steps.read(box, 993, "after the upgrade")["body"] \
         == "sent to the new version\r\n"
