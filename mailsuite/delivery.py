@@ -11,6 +11,8 @@ line per target.
 import logging
 import time
 
+from .core import metrics
+
 log = logging.getLogger("deliverd")
 
 
@@ -124,6 +126,8 @@ class Batch:
                 for target, state, why in self.children.get((qid, rcpt.address), ()):
                     if state == "waiting":
                         continue        # the pause for space is logged once
+                    if state == "done":
+                        metrics.delivered("local", delay)
                     orig = f", orig_to=<{rcpt.address}>" if target != rcpt.address else ""
                     log.info("%s: to=<%s>%s, delay=%.2f, status=%s",
                              qid, target, orig, delay, _status(state, why))

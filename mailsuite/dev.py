@@ -130,6 +130,18 @@ plaintext_loopback = true
 {extra}"""
 
 
+def dev_ports():
+    """{socket name: port} of the development instance."""
+    return {name: port for socks in PROGRAMS.values() for name, port in socks
+            if port is not None}
+
+
+def health_ports(ports):
+    """The [health] section that points /health at `ports` ({name: port})."""
+    listed = ", ".join(f'"{name}={port}"' for name, port in sorted(ports.items()))
+    return f"\n[health]\nports = [{listed}]\n"
+
+
 def generate_password():
     return secrets.token_urlsafe(12)
 

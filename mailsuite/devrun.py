@@ -67,7 +67,8 @@ def prepare(base):
     base.mkdir(parents=True, exist_ok=True)
     cfg_path = base / "mailsuite.toml"
     if not cfg_path.exists():
-        files.write_atomic(cfg_path, dev.dev_config(hostname=HOSTNAME).encode(), 0o644)
+        text = dev.dev_config(hostname=HOSTNAME, extra=dev.health_ports(dev.dev_ports()))
+        files.write_atomic(cfg_path, text.encode(), 0o644)
     try:
         cfg = config.load(cfg_path)
     except config.ConfigError as exc:

@@ -281,6 +281,17 @@ SCHEMA = [
     Option("outbound", "delay_warning", 14400, int,
            "Seconds after which a sender whose message is still being retried is "
            "told so once (a delay notice, RFC 3464). 0 sends none."),
+    Option("health", "token", "", str,
+           "A secret that lets a monitoring system read davd's /health and "
+           "/metrics from another address, sent as `Authorization: Bearer "
+           "TOKEN`. Empty: only clients on loopback may read them."),
+    Option("health", "min_free_mib", 256, int,
+           "Free MiB under the state directory below which /health reports the "
+           "disk as nearly full (503)."),
+    Option("health", "ports", (), list,
+           "The ports /health looks for, as \"NAME=PORT\" (like \"imap=1143\"), "
+           "where the daemons listen elsewhere than their socket units say. Only "
+           "`make run` and tests set it; in production the units name them."),
 ]
 
 # Shown in the sample file for the options whose default is computed.

@@ -37,7 +37,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from . import accounts, server
+from . import accounts, metrics, server
 from .loginlimit import Limiter, account_key, address_group
 
 log = logging.getLogger(__name__)
@@ -200,9 +200,11 @@ class Login:
         key = self.cache.key(address, password) if address else None
         if key and await self._hit(key, address):
             self.limiter.succeeded(group, account)
+            metrics.login(True)
             return LoggedIn(address, cached=True)
         with self.limiter.pending(group, account):
             stamp = await asyncio.to_thread(self._verify, address or user, password)
+        metrics.login(bool(stamp))
         if not stamp:
             delay = self.limiter.failed(group, account)
             log.warning("login failed: user=%s ip=%s method=%s",

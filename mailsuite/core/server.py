@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 
-from . import activation, config
+from . import activation, config, metrics
 from . import log as logsetup
 from .accept import AcceptLoop, Admission, Limits, LogThrottle, address_group, peer_text
 from .stream import Stream, StreamClosed, TLSHandshakeFailed
@@ -42,6 +42,10 @@ def main(program, allowed, start, argv=None):
         print(f"mail-{program}: {exc}", file=sys.stderr)
         return config.EX_CONFIG
     logsetup.setup(program, cfg.server.log_level)
+    try:
+        metrics.start(cfg, program)
+    except OSError as exc:
+        log.warning("counting nothing for /metrics: %s", exc)
     try:
         sockets = activation.listen_sockets()
         activation.require(sockets, allowed)
@@ -152,7 +156,8 @@ class Server:
             stream = await _connect(conn, name in self.implicit_tls)
             if name in self.implicit_tls:
                 await stream.starttls(self.credentials.context())
-            await self.session(stream, name)
+            with metrics.connection():
+                await self.session(stream, name)
         except TLSHandshakeFailed as exc:
             log.info("TLS handshake failed from %s: %s", _peer(stream), exc)
         except (StreamClosed, ConnectionError, TLSUnavailable, asyncio.TimeoutError):

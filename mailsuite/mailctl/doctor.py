@@ -22,7 +22,7 @@ from typing import NamedTuple
 import click
 
 from ..core import config as core_config
-from ..core import dkimkeys
+from ..core import dkimkeys, units
 from . import checks, dnschecks, main, pass_instance, socketchecks
 from .checks import FAIL, fail, warn
 from .dnschecks import DNSError
@@ -146,7 +146,7 @@ def _machine_checks(report, cfg, ports, timeout):
     if checks.systemd_running():
         sockets = socketchecks.with_systemd(checks.run_command)
     else:
-        sockets = socketchecks.on_loopback(socketchecks.unit_sockets(),
+        sockets = socketchecks.on_loopback(units.unit_sockets(),
                                            cfg.runtime_dir, ports, timeout)
     for check, finding in sockets:
         report.add(check, finding)
@@ -244,11 +244,10 @@ def _address(text):
 
 
 def _port_option(text):
-    name, equals, port = text.partition("=")
-    if not equals or not port.isdigit() or not 0 < int(port) < 65536:
-        raise click.BadParameter(f"expected NAME=PORT, got {text!r}",
-                                 param_hint="--port")
-    return name, int(port)
+    try:
+        return units.port_option(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--port") from None
 
 
 def _probe_option(text):

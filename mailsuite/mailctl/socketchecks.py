@@ -7,54 +7,19 @@ container, a development instance) the ports named by the units are tried on
 127.0.0.1, or those given as NAME=PORT, and the wake-up sockets are looked for
 in the runtime directory.
 
-    Socket(unit, name, listen)          # name: FileDescriptorName=; listen: a
-                                        # port, address:port or a socket's path
-    unit_sockets() -> [Socket]          # from the installed units (else the source's)
+    (the units' sockets: core.units.unit_sockets())
     with_systemd(run) -> [(check, Finding)]     # run(*argv) -> stdout
     on_loopback(sockets, runtime_dir, ports, timeout) -> [(check, Finding)]
 """
 
 import socket
 from pathlib import Path
-from typing import NamedTuple
 
+from ..core.units import UNIT_DIRS, UNIT_GLOB
 from .checks import fail, ok
 
-SOURCE_UNITS = Path(__file__).resolve().parents[2] / "systemd"
-UNIT_DIRS = (Path("/lib/systemd/system"), Path("/usr/lib/systemd/system"), SOURCE_UNITS)
-UNIT_GLOB = "mail-*.socket"
 ENABLED = ("enabled", "enabled-runtime")
 START = "start it: `systemctl enable --now mailsuite.target`"
-
-
-class Socket(NamedTuple):
-    unit: str
-    name: str
-    listen: str
-
-
-def unit_sockets():
-    """The sockets of mailsuite's units, from the first directory that has them."""
-    for directory in UNIT_DIRS:
-        units = sorted(directory.glob(UNIT_GLOB))
-        if units:
-            return [s for path in units for s in _parse_unit(path)]
-    return []
-
-
-def _parse_unit(path):
-    section, name, listens = None, path.stem.removeprefix("mail-"), []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("["):
-            section = line
-        elif section == "[Socket]" and "=" in line:
-            key, _, value = line.partition("=")
-            if key == "FileDescriptorName":
-                name = value.strip()
-            elif key in ("ListenStream", "ListenDatagram"):
-                listens.append(value.strip())
-    return [Socket(path.name, name, listen) for listen in listens]
 
 
 def with_systemd(run):

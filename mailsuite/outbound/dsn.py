@@ -19,6 +19,7 @@ import secrets
 import time
 from typing import NamedTuple
 
+from ..core import metrics
 from ..core.spool import new_qid
 
 FULL_MAX = 10 << 20       # a larger original is returned as its header only
@@ -59,6 +60,8 @@ def queue_notice(spool, kind, entry, reports, hostname, retry_until=None):
             source.close()
     qid = new_qid()
     spool.enqueue_sync(qid, "", [entry.sender], data)
+    if kind == "failed":
+        metrics.bounced()
     return qid
 
 

@@ -27,6 +27,7 @@ import random
 import time
 from typing import NamedTuple
 
+from ..core import metrics
 from . import dsn
 from .status import Outcome, parse_record
 
@@ -185,6 +186,8 @@ def _log(entry, outcomes, now):
     for address, o in outcomes.items():
         relay = o.remote or "none"
         status = {"done": "sent", "deferred": "deferred", "failed": "bounced"}[o.state]
+        if o.state == "done":
+            metrics.delivered("remote", delay)
         log.info("%s: to=<%s>, relay=%s, delay=%.2f, dsn=%s, status=%s (%s)",
                  entry.qid, address, relay, delay, o.status, status, o.text)
 

@@ -24,6 +24,7 @@ the spool".
 import asyncio
 import logging
 
+from ..core import metrics
 from ..core.server import peer_ip
 from ..core.spool import Options
 from ..core.stream import LineTooLong, StreamClosed, TLSHandshakeFailed
@@ -39,6 +40,8 @@ log = logging.getLogger("smtp")
 # RFC 5321 4.5.3.1.4 sets 512 octets for a command line; extensions (SIZE, SMTPUTF8
 # and friends) make longer lines legitimate, so allow what Postfix allows.
 MAX_COMMAND_LINE = 2048
+# The commands whose 5yz reply refuses a message or a recipient (counted in metrics).
+REFUSALS = {"MAIL", "RCPT", "DATA", "BDAT"}
 
 
 class Session:
@@ -143,6 +146,8 @@ class Session:
         """Answer with `exc`'s reply and count the error; end the session if the
         reply says so or if the client has made too many errors."""
         self.reply(exc.reply())
+        if exc.code >= 500 and self.verb in REFUSALS:
+            metrics.rejected()
         # RFC 5321 4.2.1: only the client's mistakes count (ProtocolError.counted).
         if exc.counted:
             self.errors += 1
@@ -194,6 +199,11 @@ class Session:
 
     def queued(self, qid, envelope, incoming):
         """The message is durable in the queue: log it, wake the queue runner."""
+
+    def accepted(self, qid, envelope, incoming):
+        metrics.received()
+        self.queued(qid, envelope, incoming)
+        self.reply(f"250 2.0.0 Ok: queued as {qid}")
 
     def ehlo_keywords(self):
         words = ["PIPELINING", f"SIZE {self.limits.max_message_size}", "8BITMIME",
@@ -309,8 +319,7 @@ class Session:
             raise
         finally:
             incoming.discard()
-        self.queued(qid, envelope, incoming)
-        self.reply(f"250 2.0.0 Ok: queued as {qid}")
+        self.accepted(qid, envelope, incoming)
 
     async def smtp_BDAT(self, arg):
         chunk = chunking.parse(arg)
@@ -332,8 +341,7 @@ class Session:
             return
         envelope, incoming = self.envelope, self.chunked.incoming
         self.reset()
-        self.queued(qid, envelope, incoming)
-        self.reply(f"250 2.0.0 Ok: queued as {qid}")
+        self.accepted(qid, envelope, incoming)
 
     async def _take_chunk(self, chunk, octets, deadline):
         """Take a chunk's octets; the queue id once the last chunk is queued."""

@@ -18,8 +18,7 @@ import tempfile
 import pytest
 
 from mailsuite import dev
-from mailsuite.core import dkimkeys, dnsrecords
-from mailsuite.mailctl import socketchecks
+from mailsuite.core import dkimkeys, dnsrecords, units
 from harness import Instance
 from outbound_peers import Knot
 
@@ -37,7 +36,7 @@ def server(tmp_path_factory):
     inst.mailctl("domain", "add", DOMAIN)
     inst.mailctl("dkim", "generate", DOMAIN)
     listeners, options = [], ["--address", ADDRESS]
-    for sock in socketchecks.unit_sockets():
+    for sock in units.unit_sockets():
         if sock.listen.startswith("/"):
             listeners.append(_unix_socket(inst.runtime / os.path.basename(sock.listen)))
         else:

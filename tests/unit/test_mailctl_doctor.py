@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from mailsuite import dev
-from mailsuite.core import tls
+from mailsuite.core import tls, units
 from mailsuite.core.spool import Spool, new_qid
 from mailsuite.mailctl import checks, dnschecks, mailpolicy, socketchecks
 from mailsuite.mailctl.mailpolicy import PolicyError
@@ -174,9 +174,9 @@ def test_lookups_stop_when_the_budget_is_spent():
 # sockets
 
 def test_the_units_name_their_sockets():
-    sockets = socketchecks._parse_unit(socketchecks.SOURCE_UNITS / "mail-smtpd.socket")
-    assert sockets == [socketchecks.Socket("mail-smtpd.socket", "smtp", "25")]
-    wakeup = socketchecks._parse_unit(socketchecks.SOURCE_UNITS / "mail-deliverd.socket")
+    sockets = units.parse_unit(units.SOURCE_UNITS / "mail-smtpd.socket")
+    assert sockets == [units.Socket("mail-smtpd.socket", "smtp", "25")]
+    wakeup = units.parse_unit(units.SOURCE_UNITS / "mail-deliverd.socket")
     assert wakeup[0].listen == "/run/mailsuite/deliverd.wakeup"
 
 
@@ -218,9 +218,9 @@ def test_on_loopback_a_port_or_file_where_nothing_listens_fails(tmp_path):
     closed = dev.bind_tcp(0)
     closed_port = closed.getsockname()[1]
     closed.close()
-    sockets = [socketchecks.Socket("mail-smtpd.socket", "smtp", "25"),
-               socketchecks.Socket("mail-imapd.socket", "imap", "143"),
-               socketchecks.Socket("mail-deliverd.socket", "wakeup", "/run/x/deliverd.wakeup")]
+    sockets = [units.Socket("mail-smtpd.socket", "smtp", "25"),
+               units.Socket("mail-imapd.socket", "imap", "143"),
+               units.Socket("mail-deliverd.socket", "wakeup", "/run/x/deliverd.wakeup")]
     with listening:
         found = socketchecks.on_loopback(sockets, tmp_path, {
             "smtp": listening.getsockname()[1], "imap": closed_port}, timeout=2)

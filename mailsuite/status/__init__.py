@@ -1,0 +1,1 @@
+"""davd's status pages: /health and /metrics (mailsuite.status.app)."""
