@@ -5,9 +5,9 @@ used at the next connection). HTTP is core.http; in front of the applications,
 dav.gate checks the path and logs the user in through core.login (the one
 policy, limits and auth cache of every daemon); Radicale (dav.backend) serves
 the collections from STATE/dav/; dav.autoconfig answers mail clients that
-configure themselves (Thunderbird, Outlook). `ROUTES` maps path prefixes to further WSGI
-applications, served without a login (their own checks are theirs); every
-other path is Radicale's.
+configure themselves (Thunderbird, Outlook); mailsuite.status serves /health
+and /metrics to loopback clients or a bearer token. These are served without a
+login (their own checks are theirs); every other path is Radicale's.
 
 Failure policy: a bad request is a 4xx and the connection closes; a failed
 login is a 401 after core.login's delay; an application's bug is a 500 and a
@@ -19,8 +19,7 @@ import sys
 from .core import accounts, http, login, server, tls
 from .dav import autoconfig, backend
 from .dav.gate import Gate
-
-ROUTES = []     # [(path prefix, WSGI application)] served beside Radicale
+from .status.app import HealthApp, MetricsApp
 
 
 def main(argv=None):
@@ -33,7 +32,8 @@ async def start(cfg, sockets):
     except accounts.AccountError as exc:
         sys.exit(f"mail-davd: {exc}")
     dav = backend.build(cfg, backend.new_ticket())
-    table = autoconfig.routes(cfg.server.hostname, users) + ROUTES
+    table = autoconfig.routes(cfg.server.hostname, users) + [
+        ("/health", HealthApp(cfg)), ("/metrics", MetricsApp(cfg))]
     gate = Gate(login.Login(cfg.login, users),
                 lambda user: backend.ensure_collections(dav.storage, user),
                 public=[prefix for prefix, _ in table])

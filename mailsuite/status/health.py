@@ -5,7 +5,7 @@ certificate lasts.
     report(cfg, now=None) -> Health(ok, checks)     # checks: {name: dict}
 
 A socket counts as up when something listens on it: a TCP port in the kernel's
-table of listening sockets, a wake-up socket's file in the runtime directory.
+table of listening sockets (/proc/self/net, which ProcSubset=pid leaves), a wake-up socket's file in the runtime directory.
 Nothing connects, so a check neither starts a socket-activated daemon nor leaves a
 line in its log. The ports are the socket units' (installed or in the source);
 `[health] ports` replaces them where the daemons listen elsewhere (make run,
@@ -58,7 +58,7 @@ def sockets(cfg):
             "listening": found}
 
 
-def listening_ports(proc=Path("/proc/net")):
+def listening_ports(proc=Path("/proc/self/net")):
     """The TCP ports something listens on, IPv4 and IPv6."""
     ports = set()
     for name in ("tcp", "tcp6"):

@@ -292,3 +292,18 @@ def test_names_beyond_ascii_keep_their_href(dav):
     assert status == 207 and b"/contacts/jos%C3%A9.vcf" in body
     assert request(dav, "GET", path)[0] == 200
     assert request(dav, "GET", f"/{ALICE}/contacts/jos%E9.vcf")[0] == 400
+
+
+def test_health_and_metrics_are_served_without_a_login_to_loopback(dav):
+    import json
+    status, fields, body = request(dav, "GET", "/health", user=None)
+    report = json.loads(body)
+    # Only davd runs in this instance: the other daemons' sockets are down.
+    assert status == 503 and report["status"] == "failing"
+    assert fields["content-type"] == "application/json"
+    assert report["checks"]["sockets"]["listening"]["smtp"]["ok"] is False
+    assert report["checks"]["certificate"]["ok"] is True
+    status, fields, body = request(dav, "GET", "/metrics", user=None)
+    assert status == 200 and fields["content-type"].startswith("text/plain")
+    assert b'mailsuite_connections{program="davd"} 1.0' in body
+    assert b"mailsuite_queue_messages 0.0" in body
