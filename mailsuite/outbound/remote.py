@@ -40,6 +40,7 @@ from .message import Outgoing
 from .record import GroupRecorder, Policy
 from .routing import Routing
 from .status import DeliveryFailed, Outcome
+from .tlspolicy import TlsPolicies
 
 log = logging.getLogger("deliverd")
 
@@ -75,9 +76,13 @@ class Remote:
         self.helo_name = cfg.server.hostname
         self.timeouts = Timeouts(out.connect_timeout, out.command_timeout,
                                  2 * out.command_timeout)
+        # The AD bit is believed only from the configured nameservers, never
+        # from whatever /etc/resolv.conf names (RFC 7672 2.1).
         self.resolver = Resolver([host_port(s, 53) for s in out.nameservers],
-                                 out.dns_timeout, own_names=[cfg.server.hostname])
+                                 out.dns_timeout, own_names=[cfg.server.hostname],
+                                 trust_ad=out.dane and bool(out.nameservers))
         self.routing = Routing(out, self.resolver)
+        self.tls = TlsPolicies(cfg, self.resolver)
         self.breakers = Breakers(out.breaker_failures, out.breaker_cooldown)
         self.per_destination = max(out.max_per_destination, 1)
         self.connections = asyncio.Semaphore(max(out.max_connections, 1))
@@ -171,12 +176,14 @@ class Remote:
         """A session with the first host and address of `destination` that
         answers; raises the last DeliveryFailed when none does."""
         failure, reached = None, False
-        for host, port, login in await self._targets(destination):
+        targets = await self._targets(destination)
+        for (host, port, login), tls in await self.tls.plan(
+                destination, targets, self.routing.is_mx(destination)):
             for address in host.addresses:
                 try:
                     session = await Session.open(host.name, address, port,
                                                  self.helo_name, self.timeouts,
-                                                 login=login)
+                                                 login=login, policy=tls)
                 except DeliveryFailed as exc:
                     log.info("outbound: %s", exc.text)
                     failure = exc
