@@ -182,6 +182,9 @@ class Session:
             dane.check(self.writer.get_extra_info("ssl_object"), policy.tlsa,
                        self.host)
         self.authenticated = policy.verify or bool(policy.tlsa)
+        if self.authenticated:
+            log.info("outbound: %s: certificate verified (%s)", self.remote,
+                     policy.source)
 
     # one message
 
