@@ -135,7 +135,7 @@ class Session:
                 self.tls = True
                 await self._hello(helo_name)   # RFC 3207 4.2: forget and ask again
         # RFC 8461 4.2, RFC 7672 2.2: a policy's host must offer STARTTLS.
-        if tls and not self.tls and policy.kind != "opportunistic":
+        if tls and not self.tls and policy.kind in ("mta-sts", "dane"):
             raise TlsFailed("no STARTTLS", "4.7.4")
 
     async def _hello(self, helo_name):

@@ -90,7 +90,6 @@ class Remote:
         self.workers = {}         # domain -> set of worker tasks
         self.in_flight = {}       # qid -> set of domains with work for it
         self.needs_runner = set()  # qids in flight that need a pass once released
-        self.refusals = set()     # tasks recording REQUIRETLS refusals
         self.recorder = GroupRecorder(spool, self.policy)
 
     def submit(self, entry, recipients):
@@ -100,23 +99,9 @@ class Remote:
             by_domain[self.routing.destination(rcpt.address)].append(rcpt)
         self.in_flight[entry.qid] = set(by_domain)
         for domain, rcpts in by_domain.items():
-            job = Job(entry, rcpts, domain)
-            if getattr(entry, "requiretls", False):
-                self._refuse_requiretls(job)
-                continue
-            self.queues.setdefault(domain, collections.deque()).append(job)
+            self.queues.setdefault(domain, collections.deque()).append(
+                Job(entry, rcpts, domain))
             self._start_worker(domain)
-
-    def _refuse_requiretls(self, job):
-        # RFC 8689 4.1: a REQUIRETLS message goes only over TLS whose server
-        # was authenticated (MTA-STS or DANE), which is not done here yet.
-        failed = Outcome("failed", "5.7.30", "REQUIRETLS needs an authenticated "
-                         "TLS path to the receiving server, which this server "
-                         "cannot establish yet")
-        task = asyncio.ensure_future(self._finish(job, {r.address: failed
-                                                        for r in job.recipients}))
-        self.refusals.add(task)
-        task.add_done_callback(self.refusals.discard)
 
     def _start_worker(self, domain):
         workers = self.workers.setdefault(domain, set())
@@ -154,7 +139,7 @@ class Remote:
         job = taker.next()
         try:
             self.breakers.check(job.domain)
-            session = await self._open(job.domain)
+            session = await self._open(job.domain, job.entry.requiretls)
         except DeliveryFailed as exc:
             # The domain's answer is the same for every message queued for it;
             # recorded together (they share commits).
@@ -172,13 +157,14 @@ class Remote:
         finally:
             await session.close()
 
-    async def _open(self, destination):
+    async def _open(self, destination, requiretls=False):
         """A session with the first host and address of `destination` that
-        answers; raises the last DeliveryFailed when none does."""
+        answers, authenticated where it can be when `requiretls`; raises the
+        last DeliveryFailed when none does."""
         failure, reached = None, False
         targets = await self._targets(destination)
         for (host, port, login), tls in await self.tls.plan(
-                destination, targets, self.routing.is_mx(destination)):
+                destination, targets, self.routing.is_mx(destination), requiretls):
             for address in host.addresses:
                 try:
                     session = await Session.open(host.name, address, port,
@@ -261,7 +247,6 @@ class Remote:
     async def close(self):
         """Stop every worker; a message cut off is sent again later."""
         tasks = [t for workers in self.workers.values() for t in workers]
-        tasks += list(self.refusals)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -36,11 +36,12 @@ from .status import DeliveryFailed
 
 log = logging.getLogger("deliverd")
 
-KINDS = ("opportunistic", "mta-sts", "dane")
+KINDS = ("opportunistic", "mta-sts", "dane", "webpki")
 
 
 class HostTls(NamedTuple):
-    kind: str                 # one of KINDS
+    kind: str                 # one of KINDS ("webpki": a certificate valid
+                              # for the name, for REQUIRETLS, never enforced)
     enforce: bool             # a failure skips the host; else it is only logged
     context: object           # the ssl.SSLContext for the handshake
     source: str = ""          # "MTA-STS policy of example.com", for the log
@@ -49,7 +50,7 @@ class HostTls(NamedTuple):
     @property
     def verify(self):
         """The handshake itself checks the chain and the name (WebPKI)."""
-        return self.kind == "mta-sts"
+        return self.kind in ("mta-sts", "webpki")
 
 
 def opportunistic_context():
@@ -89,10 +90,13 @@ class TlsPolicies:
     def opportunistic(self):
         return HostTls("opportunistic", False, self.plain)
 
-    async def plan(self, destination, targets, mx=True):
+    async def plan(self, destination, targets, mx=True, requiretls=False):
         """[(Target, HostTls)] for the `targets` of `destination` (its MX
         hosts when `mx`), leaving out the hosts its policy forbids; raises
-        DeliveryFailed when that leaves none."""
+        DeliveryFailed when that leaves none. With `requiretls`, a host
+        without a policy whose MX and address records were validated is
+        asked for a certificate valid for its name (RFC 8689 4.2.1), which
+        REQUIRETLS messages need, others not."""
         if not mx:
             return [(target, self.opportunistic) for target in targets]
         policy = await self.mta_sts.policy(destination) if self.mta_sts else None
@@ -100,7 +104,7 @@ class TlsPolicies:
         for target in targets:
             try:
                 planned.append((target, await self._host(target.host, destination,
-                                                         policy)))
+                                                         policy, requiretls)))
             except DeliveryFailed as exc:
                 log.info("outbound: %s not used: %s", target.host.name, exc.text)
                 reasons.append(exc.text)
@@ -109,7 +113,7 @@ class TlsPolicies:
                                           + "; ".join(reasons))
         return planned
 
-    async def _host(self, host, destination, policy):
+    async def _host(self, host, destination, policy, requiretls):
         """The HostTls of `host`; raises DeliveryFailed when it may not be used."""
         if self.dane and host.secure:
             # RFC 7672 2.2.2: a TLSA lookup that fails makes the host unusable.
@@ -120,6 +124,9 @@ class TlsPolicies:
                 return HostTls("dane", True, self.plain,
                                f"DANE TLSA records of {host.name}",
                                tuple(usable(records)))
+        if policy is None and requiretls and host.secure:
+            return HostTls("webpki", False, self.verifying,
+                           "REQUIRETLS check (DNSSEC-validated MX)")
         if policy is None:
             return self.opportunistic
         enforce = policy.mode == "enforce"

@@ -8,11 +8,14 @@ import pytest
 
 from checks import assert_clean_log
 from harness import wait_for
-from outbound_fixtures import outbound_config
+from outbound_fixtures import SENDER, outbound_config
 from outbound_mx import RemoteMX
 from outbound_peers import MX_ADDRESS, Knot
 from outbound_tls import PolicyServer, TestCA
-from test_outbound_delivery import arrived, send
+from mailsuite.core import notify
+from mailsuite.core.spool import Spool, new_qid
+from mailsuite.core.spoolentry import Options
+from test_outbound_delivery import arrived, notices, report, send
 
 STS_ADDRESS = "127.0.0.20"       # the policy server of every domain but cached.test
 CACHED_ADDRESS = "127.0.0.21"    # cached.test's, stopped in its test
@@ -75,7 +78,7 @@ def policy_server(ca, tmp_path_factory):
 @pytest.fixture
 def sts_instance(instance, ca, knot, remote_mx, policy_server):
     """sender_instance (tests/outbound_fixtures.py), also trusting the test CA."""
-    instance.add_user("sender@example.test")
+    instance.add_user(SENDER)
     instance.add_config(outbound_config(knot, remote_mx, ca_file=f'"{ca.cert_path}"'))
     yield instance
     if "deliverd" in instance.logs:
@@ -155,3 +158,27 @@ def test_policy_is_cached_and_enforced_without_its_server(sts_instance, remote_m
                     > before, WAIT)
     assert "no policy fetched" not in sts_instance.log("deliverd")
     assert not arrived(remote_mx, "someone@cached.test", "sts-cached")
+
+
+def test_requiretls_waits_for_a_peer_that_offers_it_then_returns(sts_instance,
+                                                                 remote_mx):
+    """RFC 8689: the MX is verified by MTA-STS but Postfix does not offer
+    REQUIRETLS: the message is not sent, deferred while it may wait, and
+    returned with 5.7.30 when it expires."""
+    sts_instance.add_config("[deliverd]\nretry_max = 4\n")
+    sts_instance.start("deliverd")
+    with Spool(sts_instance.state) as spool:
+        spool.enqueue_sync(new_qid(), SENDER, ["someone@enforce.test"],
+                           b"Subject: sts-requiretls\r\n\r\nsecret\r\n",
+                           options=Options(requiretls=True))
+    notify.send(sts_instance.runtime / "deliverd.wakeup")
+    assert wait_for(lambda: notices(sts_instance), WAIT), \
+        sts_instance.log("deliverd")[-2000:]
+    log = sts_instance.log("deliverd")
+    assert "certificate verified (MTA-STS policy of enforce.test (enforce))" in log
+    assert "dsn=4.7.30, status=deferred (REQUIRETLS: mx.goodcert.test[127.0.0.2] " \
+           "does not offer REQUIRETLS; not sent)" in log
+    _, [rcpt] = report(notices(sts_instance)[0])
+    assert rcpt["Status"] == "5.7.30"
+    assert rcpt["Action"] == "failed"
+    assert not arrived(remote_mx, "someone@enforce.test", "sts-requiretls")

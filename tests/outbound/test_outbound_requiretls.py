@@ -1,0 +1,67 @@
+"""REQUIRETLS (RFC 8689) in the outbound transaction, without a peer: which
+sessions may carry a REQUIRETLS message, what its MAIL command says, and how
+it is returned when it expires."""
+
+import io
+
+import pytest
+
+from mailsuite.outbound import transaction
+from mailsuite.outbound.message import Outgoing, Rcpt
+from mailsuite.outbound.record import Policy, _expired
+from mailsuite.outbound.status import Outcome
+
+
+class FakeSession:
+    remote = "mx.example.test[192.0.2.1]"
+
+    def __init__(self, tls=True, authenticated=True, extensions=("REQUIRETLS",)):
+        self.tls, self.authenticated = tls, authenticated
+        self.extensions = {e: "" for e in extensions}
+
+
+def message(requiretls=True):
+    data = b"Subject: x\r\n\r\nx\r\n"
+    return Outgoing("Q1", "a@example.test", [Rcpt("b@example.net")], len(data),
+                    lambda: io.BytesIO(data), requiretls=requiretls, data=data)
+
+
+def test_mail_command_carries_requiretls():
+    assert transaction._mail_command(FakeSession(), message()) == \
+        "MAIL FROM:<a@example.test> REQUIRETLS"
+    assert "REQUIRETLS" not in transaction._mail_command(FakeSession(),
+                                                         message(False))
+
+
+@pytest.mark.parametrize("session, why", [
+    (FakeSession(tls=False, authenticated=False), "offers no TLS;"),
+    (FakeSession(authenticated=False), "offers no TLS with a verified certificate"),
+    (FakeSession(extensions=()), "does not offer REQUIRETLS"),
+])
+def test_requiretls_message_waits_for_a_path(session, why):
+    outcome = transaction._refusal(session, message())
+    assert outcome[:2] == ("deferred", "4.7.30")
+    assert why in outcome.text
+
+
+def test_requiretls_path_found():
+    assert transaction._refusal(FakeSession(), message()) is None
+    assert transaction._refusal(FakeSession(tls=False, authenticated=False),
+                                message(False)) is None
+
+
+class Entry:
+    arrival = 1000.0
+
+
+POLICY = Policy("mail.example.test", 100, 0, 1, 2)
+
+
+def test_requiretls_deferral_expires_as_5_7_30():
+    waiting = Outcome("deferred", "4.7.30", "REQUIRETLS: no", "mx")
+    assert _expired(Entry(), waiting, POLICY, 1050.0) is waiting
+    returned = _expired(Entry(), waiting, POLICY, 1101.0)
+    assert returned[:2] == ("failed", "5.7.30")
+    assert "last error: REQUIRETLS: no" in returned.text
+    other = _expired(Entry(), Outcome("deferred", "4.2.0", "later"), POLICY, 1101.0)
+    assert other[:2] == ("failed", "4.4.7")
