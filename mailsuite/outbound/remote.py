@@ -36,7 +36,7 @@ from ..core.config import host_port
 from .breaker import Breakers
 from .client import Session, SessionBroken, Timeouts
 from .dns import Resolver
-from .message import Outgoing
+from .message import Outgoing, tls_optional
 from .record import GroupRecorder, Policy
 from .routing import Routing
 from .status import DeliveryFailed, Outcome
@@ -144,6 +144,8 @@ class Remote:
             # The domain's answer is the same for every message queued for it;
             # recorded together (they share commits).
             jobs = [job] + [taker.next() for _ in range(len(queue))]
+            if exc.status.startswith("4.7."):
+                jobs = await self._without_policy(job.domain, jobs, taker)
             await asyncio.gather(*(self._finish(each, {r.address: exc.outcome()
                                                        for r in each.recipients},
                                                 taker)
@@ -157,14 +159,46 @@ class Remote:
         finally:
             await session.close()
 
-    async def _open(self, destination, requiretls=False):
+    async def _without_policy(self, domain, jobs, taker):
+        """RFC 8689 5: the messages among `jobs` whose header says
+        "TLS-Required: No" go without the destination's MTA-STS or DANE
+        policy, which failed (opportunistic TLS still); returns the jobs
+        left, which share the policy's failure."""
+        loop = asyncio.get_running_loop()
+        optional = set()
+        for job in jobs:
+            # RFC 8689 5: REQUIRETLS wins over the header.
+            if not job.entry.requiretls and await loop.run_in_executor(
+                    None, tls_optional, self.spool, job.entry.qid):
+                optional.add(id(job))
+        if not optional:
+            return jobs
+        try:
+            session = await self._open(domain, policies=False)
+        except DeliveryFailed:
+            return jobs
+        left = [job for job in jobs if id(job) not in optional]
+        try:
+            for index, job in enumerate(j for j in jobs if id(j) in optional):
+                log.info("%s: TLS-Required: No: sent without the TLS policy of %s",
+                         job.entry.qid, domain)
+                if not await self._deliver(session, job, taker):
+                    left += [j for j in jobs if id(j) in optional][index + 1:]
+                    break
+        finally:
+            await session.close()
+        return left
+
+    async def _open(self, destination, requiretls=False, policies=True):
         """A session with the first host and address of `destination` that
-        answers, authenticated where it can be when `requiretls`; raises the
-        last DeliveryFailed when none does."""
+        answers, authenticated where it can be when `requiretls`, under the
+        hosts' TLS policies unless not `policies`; raises the last
+        DeliveryFailed when none does."""
         failure, reached = None, False
         targets = await self._targets(destination)
+        mx = self.routing.is_mx(destination) and policies
         for (host, port, login), tls in await self.tls.plan(
-                destination, targets, self.routing.is_mx(destination), requiretls):
+                destination, targets, mx, requiretls):
             for address in host.addresses:
                 try:
                     session = await Session.open(host.name, address, port,

@@ -182,3 +182,22 @@ def test_requiretls_waits_for_a_peer_that_offers_it_then_returns(sts_instance,
     assert rcpt["Status"] == "5.7.30"
     assert rcpt["Action"] == "failed"
     assert not arrived(remote_mx, "someone@enforce.test", "sts-requiretls")
+
+
+def test_tls_required_no_goes_despite_a_failing_policy(sts_instance, remote_mx):
+    """RFC 8689 5: the header asks that MTA-STS failures not stop the message;
+    a message without it, to the same domain at the same time, waits."""
+    sts_instance.start("deliverd")
+    data = (b"TLS-Required: No\r\nSubject: sts-tls-optional\r\n\r\nbody\r\n")
+    send(sts_instance, ["optional@badcert.test"], "sts-tls-optional", data=data)
+    send(sts_instance, ["strict@badcert.test"], "sts-tls-strict")
+    assert wait_for(lambda: arrived(remote_mx, "optional@badcert.test",
+                                    "sts-tls-optional"), WAIT), \
+        sts_instance.log("deliverd")[-2000:]
+    assert wait_for(lambda: "to=<strict@badcert.test>" in sts_instance.log("deliverd"),
+                    WAIT)
+    log = sts_instance.log("deliverd")
+    assert "TLS-Required: No: sent without the TLS policy of badcert.test" in log
+    strict = [line for line in log.splitlines() if "to=<strict@badcert.test>" in line][0]
+    assert "dsn=4.7.5, status=deferred" in strict
+    assert not arrived(remote_mx, "strict@badcert.test", "sts-tls-strict")

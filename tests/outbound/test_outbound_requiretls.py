@@ -7,7 +7,7 @@ import io
 import pytest
 
 from mailsuite.outbound import transaction
-from mailsuite.outbound.message import Outgoing, Rcpt
+from mailsuite.outbound.message import Outgoing, Rcpt, tls_optional
 from mailsuite.outbound.record import Policy, _expired
 from mailsuite.outbound.status import Outcome
 
@@ -65,3 +65,26 @@ def test_requiretls_deferral_expires_as_5_7_30():
     assert "last error: REQUIRETLS: no" in returned.text
     other = _expired(Entry(), Outcome("deferred", "4.2.0", "later"), POLICY, 1101.0)
     assert other[:2] == ("failed", "4.4.7")
+
+
+class FakeSpool:
+    def __init__(self, data):
+        self.data = data
+
+    def open(self, qid):
+        if self.data is None:
+            raise KeyError(qid)
+        return io.BytesIO(self.data)
+
+
+@pytest.mark.parametrize("data, optional", [
+    (b"TLS-Required: No\r\nSubject: x\r\n\r\nbody\r\n", True),
+    (b"Subject: x\r\ntls-required:no  \r\n\r\nbody\r\n", True),
+    (b"Subject: x\r\nTLS-Required:\r\n No\r\n\r\nbody\r\n", True),     # folded
+    (b"Subject: x\r\nTLS-Required: Yes\r\n\r\nbody\r\n", False),
+    (b"Subject: x\r\n\r\nTLS-Required: No\r\n", False),               # the body
+    (b"X-TLS-Required: No\r\n\r\n", False),
+    (None, False),                                                   # gone
+])
+def test_tls_required_no_header(data, optional):
+    assert tls_optional(FakeSpool(data), "Q1") is optional
