@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from mailsuite.core import dnsrecords
 from mailsuite.outbound.mtasts import (BODY_MAX, PolicyError, StsPolicy, _body, parse,
                                        record_id)
 
@@ -89,3 +90,17 @@ def test_http_body():
 def test_http_refusals(answer, error):
     with pytest.raises(PolicyError, match=error):
         _body("mta-sts.example.test", answer)
+
+
+def test_what_mailctl_dns_publishes_is_what_deliverd_enforces():
+    """`mailctl dns` prints the _mta-sts record and serves the policy
+    (core.dnsrecords): deliverd reads both, and the policy names the host."""
+    records = dnsrecords.domain_records("example.org", "mail.example.org", [])
+    [txt] = [r for r in records if not isinstance(r, str)
+             and r.name == "_mta-sts.example.org."]
+    policy_id = record_id([txt.data.strip('"')])
+    text = dnsrecords.mta_sts_policy("mail.example.org")
+    assert policy_id == dnsrecords.mta_sts_id(text)
+    policy = parse(text, policy_id)
+    assert policy.mode == "enforce" and policy.allows("mail.example.org")
+    assert not policy.allows("other.example.org")
