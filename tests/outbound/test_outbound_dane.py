@@ -16,12 +16,13 @@ from outbound_dnssec import Unbound
 from outbound_fixtures import outbound_config
 from outbound_mx import RemoteMX
 from outbound_peers import MX_ADDRESS, Knot
-from outbound_tls import TestCA
+from outbound_tls import PolicyServer, TestCA
 from test_outbound_delivery import arrived, send
 
 WAIT = 30
 DOMAINS = ("ee.dane.test", "ta.dane.test", "nomatch.dane.test", "noname.dane.test",
-           "plain.test")
+           "both.dane.test", "plain.test")
+STS_ADDRESS = "127.0.0.22"      # the MTA-STS policy server of both.dane.test
 NO_MATCH = "0" * 64
 
 
@@ -41,6 +42,9 @@ def zones(leaf, ca):
         "dane.test": hosts + (
             "ee MX 10 mx-ee\nta MX 10 mx\nnomatch MX 10 mx-bad\n"
             "noname MX 10 mx-noname\n"
+            # An MTA-STS policy that names none of its hosts: DANE wins.
+            "both MX 10 mx-ee\n_mta-sts.both TXT \"v=STSv1; id=1\"\n"
+            f"mta-sts.both A {STS_ADDRESS}\n"
             f"_25._tcp.mx-ee TLSA 3 1 1 {leaf}\n"
             f"_25._tcp.mx TLSA 2 1 1 {ca}\n"
             f"_25._tcp.mx-bad TLSA 3 1 1 {NO_MATCH}\n"
@@ -83,10 +87,21 @@ def resolver(knot, tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="module")
+def policy_server(certs, tmp_path_factory):
+    ca = certs[3]
+    cert, key = ca.issue(tmp_path_factory.mktemp("sts-cert"), ["mta-sts.both.dane.test"])
+    policy = "version: STSv1\nmode: enforce\nmx: mx.other.test\nmax_age: 86400\n"
+    with PolicyServer(STS_ADDRESS, cert, key,
+                      {"mta-sts.both.dane.test": policy}) as server:
+        yield server
+
+
 @pytest.fixture
-def dane_instance(instance, resolver, remote_mx):
+def dane_instance(instance, resolver, remote_mx, certs, policy_server):
     instance.add_user("sender@example.test")
-    instance.add_config(outbound_config(resolver, remote_mx))
+    instance.add_config(outbound_config(resolver, remote_mx,
+                                        ca_file=f'"{certs[3].cert_path}"'))
     instance.start("deliverd")
     yield instance
     assert_clean_log(instance, "deliverd")
@@ -129,3 +144,15 @@ def test_unsigned_zone_is_opportunistic(dane_instance, remote_mx):
     assert wait_for(lambda: arrived(remote_mx, "someone@plain.test", "dane-plain"),
                     WAIT)
     assert "TLSA" not in dane_instance.log("deliverd")
+
+
+def test_dane_takes_precedence_over_mta_sts(dane_instance, remote_mx):
+    """RFC 8461 2: the enforced policy names no host of both.dane.test, but
+    its MX host has a matching DANE-EE record: DANE decides."""
+    send(dane_instance, ["someone@both.dane.test"], "dane-both")
+    assert wait_for(lambda: arrived(remote_mx, "someone@both.dane.test", "dane-both"),
+                    WAIT), dane_instance.log("deliverd")[-2000:]
+    log = dane_instance.log("deliverd")
+    assert "mta-sts: both.dane.test: policy 1, mode enforce, mx mx.other.test" in log
+    assert "mx-ee.dane.test[127.0.0.2]: certificate verified (DANE TLSA records " \
+           "of mx-ee.dane.test)" in log
