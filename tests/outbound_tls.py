@@ -28,7 +28,8 @@ class TestCA:
     def __init__(self, folder):
         self.folder = Path(folder)
         self.key = ec.generate_private_key(ec.SECP256R1())
-        self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailsuite test CA")])
+        self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                                  "mailsuite test CA")])
         self.cert = (_builder(self.name, self.name, self.key.public_key())
                      .add_extension(x509.BasicConstraints(ca=True, path_length=None),
                                     critical=True)

@@ -144,14 +144,15 @@ class MtaSts:
         mta-sts.<domain>, no redirects, text/plain); raises PolicyError."""
         host = f"mta-sts.{domain}"
         [found] = await self.resolver.host(host)
-        failure = None
+        why = "no address"
         for address in found.addresses:
             try:
                 return await asyncio.wait_for(self._get(host, address), self.timeout)
-            except (OSError, asyncio.TimeoutError) as exc:
-                failure = exc
-        raise PolicyError(f"https://{host}{POLICY_PATH}: "
-                          f"{getattr(failure, 'strerror', None) or failure or 'timed out'}")
+            except asyncio.TimeoutError:
+                why = "timed out"
+            except OSError as exc:
+                why = exc.strerror or str(exc)
+        raise PolicyError(f"https://{host}{POLICY_PATH}: {why}")
 
     async def _get(self, host, address):
         reader, writer = await asyncio.open_connection(

@@ -139,12 +139,12 @@ class Remote:
         job = taker.next()
         try:
             self.breakers.check(job.domain)
-            session = await self._open(job.domain, job.entry.requiretls)
+            session = await self._open(job.domain, _requiretls(job))
         except DeliveryFailed as exc:
             # The domain's answer is the same for every message queued for it;
             # recorded together (they share commits).
             jobs = [job] + [taker.next() for _ in range(len(queue))]
-            if exc.status.startswith("4.7."):
+            if exc.status.startswith("4.7.") and self.routing.is_mx(job.domain):
                 jobs = await self._without_policy(job.domain, jobs, taker)
             await asyncio.gather(*(self._finish(each, {r.address: exc.outcome()
                                                        for r in each.recipients},
@@ -165,29 +165,28 @@ class Remote:
         policy, which failed (opportunistic TLS still); returns the jobs
         left, which share the policy's failure."""
         loop = asyncio.get_running_loop()
-        optional = set()
+        optional, left = [], []
         for job in jobs:
             # RFC 8689 5: REQUIRETLS wins over the header.
-            if not job.entry.requiretls and await loop.run_in_executor(
-                    None, tls_optional, self.spool, job.entry.qid):
-                optional.add(id(job))
+            wants = not _requiretls(job) and await loop.run_in_executor(
+                None, tls_optional, self.spool, job.entry.qid)
+            (optional if wants else left).append(job)
         if not optional:
             return jobs
         try:
             session = await self._open(domain, policies=False)
         except DeliveryFailed:
             return jobs
-        left = [job for job in jobs if id(job) not in optional]
         try:
-            for index, job in enumerate(j for j in jobs if id(j) in optional):
+            while optional:
+                job = optional.pop(0)
                 log.info("%s: TLS-Required: No: sent without the TLS policy of %s",
                          job.entry.qid, domain)
                 if not await self._deliver(session, job, taker):
-                    left += [j for j in jobs if id(j) in optional][index + 1:]
                     break
         finally:
             await session.close()
-        return left
+        return left + optional
 
     async def _open(self, destination, requiretls=False, policies=True):
         """A session with the first host and address of `destination` that
@@ -285,3 +284,7 @@ class Remote:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.recorder.close()
+
+
+def _requiretls(job):
+    return bool(getattr(job.entry, "requiretls", False))

@@ -28,8 +28,8 @@ NO_MATCH = "0" * 64
 
 def spki_sha256(cert_path):
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(spki).hexdigest()
 
 
@@ -90,7 +90,8 @@ def resolver(knot, tmp_path_factory):
 @pytest.fixture(scope="module")
 def policy_server(certs, tmp_path_factory):
     ca = certs[3]
-    cert, key = ca.issue(tmp_path_factory.mktemp("sts-cert"), ["mta-sts.both.dane.test"])
+    cert, key = ca.issue(tmp_path_factory.mktemp("sts-cert"),
+                         ["mta-sts.both.dane.test"])
     policy = "version: STSv1\nmode: enforce\nmx: mx.other.test\nmax_age: 86400\n"
     with PolicyServer(STS_ADDRESS, cert, key,
                       {"mta-sts.both.dane.test": policy}) as server:
@@ -132,8 +133,9 @@ def test_matching_tlsa_record_delivers(dane_instance, remote_mx, domain, usage):
 ])
 def test_tlsa_records_without_a_match_defer(dane_instance, remote_mx, domain, reason):
     qid = send(dane_instance, [f"someone@{domain}"], f"dane-{domain}")
-    assert wait_for(lambda: "dsn=4.7.5, status=deferred" in dane_instance.log("deliverd"),
-                    WAIT), dane_instance.log("deliverd")[-2000:]
+    log = dane_instance.log
+    assert wait_for(lambda: "dsn=4.7.5, status=deferred" in log("deliverd"), WAIT), \
+        log("deliverd")[-2000:]
     assert reason in dane_instance.log("deliverd")
     assert reason in dane_instance.mailctl("queue", "show", qid).stdout
     assert not arrived(remote_mx, f"someone@{domain}", f"dane-{domain}")

@@ -104,8 +104,8 @@ def test_enforce_leaves_out_a_host_the_policy_does_not_name(sts_instance, remote
     qid = send(sts_instance, ["someone@notnamed.test"], "sts-notnamed")
     reason = ("mx.goodcert.test is not named by the MTA-STS policy of notnamed.test "
               "(enforce)")
-    assert wait_for(lambda: "dsn=4.7.0, status=deferred" in sts_instance.log("deliverd"),
-                    WAIT)
+    log = sts_instance.log
+    assert wait_for(lambda: "dsn=4.7.0, status=deferred" in log("deliverd"), WAIT)
     assert reason in sts_instance.log("deliverd")
     assert f"someone@notnamed.test deferred 4.7.0 notnamed.test: no MX host may " \
            f"be used: {reason}" in queue_record(sts_instance, qid)
@@ -115,8 +115,8 @@ def test_enforce_leaves_out_a_host_the_policy_does_not_name(sts_instance, remote
 def test_enforce_refuses_a_certificate_not_valid_for_the_host(sts_instance, remote_mx):
     sts_instance.start("deliverd")
     qid = send(sts_instance, ["someone@badcert.test"], "sts-badcert")
-    assert wait_for(lambda: "dsn=4.7.5, status=deferred" in sts_instance.log("deliverd"),
-                    WAIT)
+    log = sts_instance.log
+    assert wait_for(lambda: "dsn=4.7.5, status=deferred" in log("deliverd"), WAIT)
     reason = ("mx.badcert.test[127.0.0.2]: certificate not valid: Hostname mismatch, "
               "certificate is not valid for 'mx.badcert.test'., as the MTA-STS "
               "policy of badcert.test (enforce) requires")
@@ -198,6 +198,7 @@ def test_tls_required_no_goes_despite_a_failing_policy(sts_instance, remote_mx):
                     WAIT)
     log = sts_instance.log("deliverd")
     assert "TLS-Required: No: sent without the TLS policy of badcert.test" in log
-    strict = [line for line in log.splitlines() if "to=<strict@badcert.test>" in line][0]
+    strict = next(line for line in log.splitlines()
+                  if "to=<strict@badcert.test>" in line)
     assert "dsn=4.7.5, status=deferred" in strict
     assert not arrived(remote_mx, "strict@badcert.test", "sts-tls-strict")
