@@ -1,13 +1,16 @@
 """The parts of MTA-STS that need no peer: the TXT record, the policy text, the
-mx patterns (RFC 8461 3.1, 3.2, 4.1) and the HTTP response (3.3)."""
+mx patterns (RFC 8461 3.1, 3.2, 4.1), the HTTP response (3.3), and when a
+policy is fetched, kept or dropped (3.3, 5.1), with a stand-in resolver and
+policy server."""
 
+import asyncio
 import time
 
 import pytest
 
 from mailsuite.core import dnsrecords
-from mailsuite.outbound.mtasts import (BODY_MAX, PolicyError, StsPolicy, _body, parse,
-                                       record_id)
+from mailsuite.outbound.mtasts import (BODY_MAX, MtaSts, PolicyCache, PolicyError,
+                                       StsPolicy, _body, parse, record_id)
 
 POLICY = "version: STSv1\r\nmode: enforce\r\nmx: mx.example.test\r\n" \
          "mx: *.mail.example.test\r\nmax_age: 86400\r\n"
@@ -104,3 +107,69 @@ def test_what_mailctl_dns_publishes_is_what_deliverd_enforces():
     policy = parse(text, policy_id)
     assert policy.mode == "enforce" and policy.allows("mail.example.org")
     assert not policy.allows("other.example.org")
+
+
+class FakeResolver:
+    def __init__(self, texts):
+        self.texts = texts
+
+    async def text(self, name):
+        assert name == "_mta-sts.example.test"
+        return self.texts
+
+
+def discover(tmp_path, texts, served, cached=None):
+    """Run MtaSts.policy once: the TXT strings `texts`, the policy server
+    answering `served` (text, or None: unreachable), a `cached` StsPolicy on
+    disk before; returns (policy, fetches)."""
+    sts = MtaSts(FakeResolver(texts), tmp_path, None, 5)
+    fetches = []
+
+    async def fetch(domain):
+        fetches.append(domain)
+        if served is None:
+            raise PolicyError("unreachable")
+        return served
+
+    sts._fetch = fetch
+    if cached is not None:
+        sts.cache._write("example.test", cached)
+    return asyncio.run(sts.policy("example.test")), fetches
+
+
+def test_new_policy_is_fetched_and_cached(tmp_path):
+    policy, fetches = discover(tmp_path, ["v=STSv1; id=1"], POLICY)
+    assert fetches and policy.id == "1" and policy.mode == "enforce"
+    assert PolicyCache(tmp_path)._read("example.test") == policy
+
+
+def test_same_id_keeps_the_cached_policy_without_a_fetch(tmp_path):
+    cached = parse(POLICY, "1", time.time())
+    policy, fetches = discover(tmp_path, ["v=STSv1; id=1"], None, cached)
+    assert policy == cached and not fetches
+
+
+def test_new_id_refreshes_the_policy(tmp_path):
+    cached = parse(POLICY, "1", time.time())
+    policy, fetches = discover(tmp_path, ["v=STSv1; id=2"],
+                               POLICY.replace("enforce", "testing"), cached)
+    assert fetches and (policy.id, policy.mode) == ("2", "testing")
+
+
+@pytest.mark.parametrize("texts, served", [
+    (["v=STSv1; id=2"], None),       # RFC 8461 5.1: the fetch fails
+    ([], POLICY),                    # 3.3: the TXT record is gone
+])
+def test_cached_policy_stays_while_it_lasts(tmp_path, texts, served):
+    cached = parse(POLICY, "1", time.time())
+    assert discover(tmp_path, texts, served, cached)[0] == cached
+
+
+def test_expired_policy_is_dropped(tmp_path):
+    cached = parse(POLICY, "1", time.time() - 86401)
+    assert discover(tmp_path, [], POLICY, cached)[0] is None
+
+
+def test_mode_none_is_no_policy(tmp_path):
+    text = "version: STSv1\nmode: none\nmax_age: 60\n"
+    assert discover(tmp_path, ["v=STSv1; id=3"], text)[0] is None
