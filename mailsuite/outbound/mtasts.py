@@ -23,7 +23,7 @@ import time
 from typing import NamedTuple
 
 from ..core import files
-from .status import DeliveryFailed
+from .status import REPLY_TEXT_MAX, DeliveryFailed
 
 log = logging.getLogger("deliverd")
 
@@ -136,7 +136,8 @@ class MtaSts:
             return cached
         await self.cache.put(domain, policy)
         log.info("mta-sts: %s: policy %s, mode %s, mx %s, max_age %d", domain,
-                 policy_id, policy.mode, " ".join(policy.mx), policy.max_age)
+                 policy_id, policy.mode, " ".join(policy.mx)[:REPLY_TEXT_MAX],
+                 policy.max_age)
         return policy
 
     async def _fetch(self, domain):

@@ -32,7 +32,7 @@ from typing import NamedTuple
 from ..core.config import ConfigError
 from .dane import usable
 from .mtasts import MtaSts
-from .status import DeliveryFailed
+from .status import REPLY_TEXT_MAX, DeliveryFailed
 
 log = logging.getLogger("deliverd")
 
@@ -109,8 +109,9 @@ class TlsPolicies:
                 log.info("outbound: %s not used: %s", target.host.name, exc.text)
                 reasons.append(exc.text)
         if not planned:
+            # Bounded: the text goes to the log, the queue and a notice.
             raise DeliveryFailed("4.7.0", f"{destination}: no MX host may be used: "
-                                          + "; ".join(reasons))
+                                          + "; ".join(reasons)[:REPLY_TEXT_MAX])
         return planned
 
     async def _host(self, host, destination, policy, requiretls):
