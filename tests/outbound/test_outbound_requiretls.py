@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from mailsuite.outbound import transaction
+from mailsuite.core.spool import Entry as SpoolEntry, Recipient
+from mailsuite.outbound import dsn, transaction
 from mailsuite.outbound.message import Outgoing, Rcpt, tls_optional
 from mailsuite.outbound.record import Policy, _expired
 from mailsuite.outbound.status import Outcome
@@ -88,3 +89,16 @@ class FakeSpool:
 ])
 def test_tls_required_no_header(data, optional):
     assert tls_optional(FakeSpool(data), "Q1") is optional
+
+
+def test_notice_of_a_requiretls_message_returns_its_header_only():
+    """RFC 8689 5: RET=FULL is disregarded; the body that asked for TLS does
+    not travel back inside a notice that may go without it."""
+    original = b"Subject: the original\r\n\r\nthe secret body\r\n"
+    sent = SpoolEntry("HONA0000000000", "a@example.test", [Recipient("x@remote.test")],
+                      1700000000.0, len(original), ret="FULL", requiretls=True)
+    data = dsn.build("failed", sent, [dsn.Report("x@remote.test", "5.7.30", "no path")],
+                     "mail.example.test", io.BytesIO(original))
+    assert b"Content-Type: text/rfc822-headers" in data
+    assert b"Subject: the original" in data
+    assert b"the secret body" not in data
