@@ -4,11 +4,13 @@ loopback address.
 
     ca = TestCA(folder)                  # ca.cert_path: what deliverd trusts
     cert, key = ca.issue(folder, ["mx.example.test"])
+    spki_sha256(cert)                    # its DANE 3 1 1 / 2 1 1 data, hex
     with PolicyServer(address, cert, key, {"mta-sts.a.test": policy_text}):
         ...                              # https://mta-sts.a.test/.well-known/...
 """
 
 import datetime
+import hashlib
 import http.server
 import ssl
 import threading
@@ -56,6 +58,15 @@ class TestCA:
             serialization.NoEncryption()))
         key_path.chmod(0o600)
         return cert_path, key_path
+
+
+def spki_sha256(cert_path):
+    """The SHA-256 of a PEM certificate's public key, in hex: the data of its
+    TLSA records with selector 1, matching type 1 (RFC 6698 2.1)."""
+    cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).hexdigest()
 
 
 def _builder(subject, issuer, public_key):

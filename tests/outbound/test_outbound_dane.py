@@ -4,11 +4,7 @@ deliverd asks, so its AD bit is believed), and Postfix is every MX, with a
 test CA's certificate for mx.dane.test sent with the CA's own (the chain
 DANE-TA matches). Its TLSA records are made from those certificates."""
 
-import hashlib
-
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from checks import assert_clean_log
 from harness import wait_for
@@ -16,7 +12,7 @@ from outbound_dnssec import Unbound
 from outbound_fixtures import outbound_config
 from outbound_mx import RemoteMX
 from outbound_peers import MX_ADDRESS, Knot
-from outbound_tls import PolicyServer, TestCA
+from outbound_tls import PolicyServer, TestCA, spki_sha256
 from test_outbound_delivery import arrived, send
 
 WAIT = 30
@@ -24,13 +20,6 @@ DOMAINS = ("ee.dane.test", "ta.dane.test", "nomatch.dane.test", "noname.dane.tes
            "both.dane.test", "plain.test")
 STS_ADDRESS = "127.0.0.22"      # the MTA-STS policy server of both.dane.test
 NO_MATCH = "0" * 64
-
-
-def spki_sha256(cert_path):
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(spki).hexdigest()
 
 
 def zones(leaf, ca):
