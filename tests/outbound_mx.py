@@ -6,6 +6,7 @@ and as a relay host that wants a login.
         mx.configure(smtpd_discard_ehlo_keywords="chunking")  # main.cf, reloaded
         mx.messages("rcpt@remote.test") -> [bytes]   # what it delivered
     RemoteMX(relay_users={"user": "password"})      # also a relay on 127.0.0.5
+    RemoteMX(tls_files=(cert, key))    # its certificate (else a self-signed one)
 
 It keeps its state in a temporary folder of its own and is stopped and removed
 afterwards; it never touches the system's Postfix.
@@ -34,12 +35,14 @@ class RemoteMX:
     certificate). Needs root (Postfix's master); the folder is outside the test's
     tmp_path because Postfix's delivery agent (as nobody) must reach it."""
 
-    def __init__(self, domains=MX_DOMAINS, addresses=(MX_ADDRESS,), relay_users=None):
+    def __init__(self, domains=MX_DOMAINS, addresses=(MX_ADDRESS,), relay_users=None,
+                 tls_files=None):
         if os.geteuid() != 0:
             raise Unavailable("a private Postfix instance needs root")
         self.domains = domains
         self.addresses = addresses    # each a listener on the same port
         self.relay_users = relay_users    # {user: password}: a relay listener too
+        self.tls_files = tls_files        # (cert, key) files to present
         self.auth = None
         self.base = Path(tempfile.mkdtemp(prefix="mailsuite-mx-"))
         self.base.chmod(0o755)
@@ -78,8 +81,13 @@ class RemoteMX:
             (self.base / sub).mkdir()
         shutil.chown(self.base / "data", "postfix")
         os.chown(self.base / "mail", 65534, 65534)       # nobody:nogroup
-        dev.make_self_signed(self.etc / "cert.pem", self.etc / "key.pem",
-                             "mx.remote.test")
+        if self.tls_files is None:
+            dev.make_self_signed(self.etc / "cert.pem", self.etc / "key.pem",
+                                 "mx.remote.test")
+        else:
+            shutil.copyfile(self.tls_files[0], self.etc / "cert.pem")
+            shutil.copyfile(self.tls_files[1], self.etc / "key.pem")
+            (self.etc / "key.pem").chmod(0o600)
         listeners = "".join(f"{address}:{self.port} inet n - n - - smtpd\n"
                             for address in self.addresses)
         if self.relay_users is not None:

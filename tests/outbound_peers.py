@@ -19,6 +19,7 @@ from pathlib import Path
 
 import dns.message
 import dns.query
+import dns.rdatatype
 
 
 KNOTD = "/usr/sbin/knotd"
@@ -100,11 +101,14 @@ def wait_until(predicate, what, proc=None):
 
 
 class Knot:
-    """knotd serving ZONES on 127.0.0.1:<port> (UDP and TCP)."""
+    """knotd serving ZONES on 127.0.0.1:<port> (UDP and TCP); the zones named in
+    `signed` are signed by Knot itself (automatic DNSSEC signing, one
+    ECDSA P-256 key per zone), whose key `trust_anchor(zone)` gives."""
 
-    def __init__(self, base, zones=ZONES):
+    def __init__(self, base, zones=ZONES, signed=()):
         self.base = Path(base)
         self.zones = zones
+        self.signed = set(signed)
         self.port = free_port(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
         self.proc = None
 
@@ -122,11 +126,12 @@ class Knot:
     def start(self):
         zones = self.base / "zones"
         zones.mkdir(parents=True)
+        (self.base / "db").mkdir()          # the signing keys live there
         for name, records in self.zones.items():
             (zones / f"{name}.zone").write_text(_zone_file(name, records))
         conf = self.base / "knot.conf"
         conf.write_text(KNOT_CONF.format(base=self.base, port=self.port,
-                                         zones="".join(f"  - domain: {name}\n"
+                                         zones="".join(self._zone_conf(name)
                                                        for name in self.zones)))
         log = open(self.base / "knotd.log", "wb")
         self.proc = subprocess.Popen([KNOTD, "-c", os.fspath(conf)], stdout=log,
@@ -135,16 +140,34 @@ class Knot:
         first = next(iter(self.zones))
         try:
             wait_until(lambda: self._answers(first), "knotd", self.proc)
+            for name in self.signed:
+                wait_until(lambda: self.trust_anchor(name), f"knotd signing {name}")
         except Unavailable as exc:
+            self.stop()
             raise Unavailable(f"{exc}: {self.log()[-500:]}") from None
 
-    def _answers(self, name):
-        query = dns.message.make_query(name, "SOA")
+    def _zone_conf(self, name):
+        if name in self.signed:
+            return f"  - domain: {name}\n    dnssec-signing: on\n" \
+                   "    dnssec-policy: test\n"
+        return f"  - domain: {name}\n"
+
+    def _answers(self, name, rdtype="SOA"):
+        query = dns.message.make_query(name, rdtype, want_dnssec=True)
         try:
             reply = dns.query.udp(query, "127.0.0.1", port=self.port, timeout=0.5)
         except (OSError, dns.exception.Timeout):
-            return False
-        return bool(reply.answer)
+            return None
+        return reply.answer
+
+    def trust_anchor(self, zone):
+        """The zone's key-signing key as a DNSKEY record in zone-file form
+        ("zone. DNSKEY 257 3 13 ..."), or None while it is not signed yet."""
+        for rrset in self._answers(zone, "DNSKEY") or []:
+            for key in rrset if rrset.rdtype == dns.rdatatype.DNSKEY else ():
+                if key.flags & 1:           # RFC 4034 2.1.1: the SEP flag
+                    return f"{zone}. DNSKEY {key.to_text()}"
+        return None
 
     def log(self):
         path = self.base / "knotd.log"
@@ -181,5 +204,9 @@ template:
 log:
   - target: stderr
     any: warning
+policy:
+  - id: test
+    algorithm: ecdsap256sha256
+    single-type-signing: on
 zone:
 {zones}"""

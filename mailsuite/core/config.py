@@ -281,6 +281,23 @@ SCHEMA = [
     Option("outbound", "delay_warning", 14400, int,
            "Seconds after which a sender whose message is still being retried is "
            "told so once (a delay notice, RFC 3464). 0 sends none."),
+    Option("outbound", "mta_sts", True, bool,
+           "Honour the recipient domains' MTA-STS policies (RFC 8461): fetched "
+           "over HTTPS from mta-sts.<domain>, kept in the state dir for their "
+           "max_age; in enforce mode, mail goes only to the MX hosts the policy "
+           "names, over TLS with a certificate valid for their name."),
+    Option("outbound", "mta_sts_timeout", 60, int,
+           "Seconds a fetch of an MTA-STS policy may take (RFC 8461 3.3 asks for "
+           "at least a minute)."),
+    Option("outbound", "dane", True, bool,
+           "Honour DANE TLSA records (RFC 7672) of MX hosts whose DNS records "
+           "were validated. Only the AD bit of the servers in nameservers is "
+           "believed, so DANE needs nameservers to name a validating resolver "
+           "on a trusted path, such as a local unbound (\"127.0.0.1\")."),
+    Option("outbound", "ca_file", "", str,
+           "A file of CA certificates (PEM) trusted, besides the system's, when "
+           "MTA-STS asks for a valid certificate (policy servers and MX hosts). "
+           "Empty: the system's only.", is_path=True),
     Option("health", "token", "", str,
            "A secret that lets a monitoring system read davd's /health and "
            "/metrics from another address, sent as `Authorization: Bearer "

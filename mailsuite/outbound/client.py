@@ -7,10 +7,16 @@ outcome for every recipient.
     await session.close()                      # QUIT, then the socket
 
 The session greets with EHLO (HELO when EHLO is refused, RFC 5321 3.2) and
-takes STARTTLS (RFC 3207) whenever offered, without checking the certificate
-(opportunistic TLS, RFC 7435 3), and again in plain text if the handshake
-fails. With a Login (a relay host), it logs in with AUTH PLAIN inside TLS,
-never in clear. The transactions themselves, and the extensions they use, are in
+takes STARTTLS (RFC 3207) whenever offered. What it proves of the server is
+the host's TLS policy (`policy`, an outbound.tlspolicy.HostTls): by default
+nothing (opportunistic TLS, RFC 7435 3), and again in plain text if the
+handshake fails; under an enforced MTA-STS or DANE policy, STARTTLS and a
+certificate that passes the policy, else the host is not used (TlsFailed
+becomes DeliveryFailed 4.7.x, no plain-text fallback); under a testing
+policy, a failure is logged and the session made again as an opportunistic
+one. `session.authenticated` says the certificate passed MTA-STS or DANE.
+With a Login (a relay host), it logs in with AUTH PLAIN inside TLS, never in
+clear. The transactions themselves, and the extensions they use, are in
 outbound.transaction; this module is the connection and the wire.
 
 Failure policy: a connection that cannot be made, or a greeting that refuses
@@ -21,12 +27,18 @@ message's recipients without a reply yet are deferred (4.4.2).
 
 import asyncio
 import base64
+import functools
+import logging
 import ssl
 from typing import NamedTuple
 
-from . import transaction
+from . import dane, transaction
+from .dane import TlsFailed
 from .message import Outgoing
 from .status import DeliveryFailed, Reply, show_reply
+from .tlspolicy import HostTls, opportunistic_context
+
+log = logging.getLogger("deliverd")
 
 __all__ = ["Login", "Session", "SessionBroken", "Timeouts", "Outgoing"]
 
@@ -58,6 +70,7 @@ class Session:
         self.timeouts = timeouts
         self.extensions = {}      # EHLO keyword -> its parameters
         self.tls = False
+        self.authenticated = False    # the certificate passed MTA-STS or DANE
 
     @property
     def remote(self):
@@ -66,10 +79,11 @@ class Session:
 
     @classmethod
     async def open(cls, host, address, port, helo_name, timeouts, tls=True,
-                   login=None):
+                   login=None, policy=None):
         """A session with `host` at `address`, greeted and EHLO'd (STARTTLS done
-        when offered), logged in with `login` (Login) when given; raises
-        DeliveryFailed."""
+        when offered, as `policy` asks), logged in with `login` (Login) when
+        given; raises DeliveryFailed."""
+        policy = policy or opportunistic()
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(address, port, limit=LINE_MAX),
@@ -79,11 +93,23 @@ class Session:
                                           f"{_why(exc)}") from None
         session = cls(reader, writer, host, address, timeouts)
         try:
-            await session._start(helo_name, timeouts.connect, tls)
+            await session._start(helo_name, timeouts.connect, tls, policy)
             if login is not None:
                 await session._login(login)
+        except TlsFailed as exc:
+            session.abort()
+            if policy.enforce:
+                raise DeliveryFailed(exc.status, f"{session.remote}: {exc}, as the "
+                                                 f"{policy.source} requires") from None
+            # RFC 8461 5: a testing policy reports failures, and delivers.
+            log.info("outbound: %s: %s; the %s would refuse it", session.remote, exc,
+                     policy.source)
+            return await cls.open(host, address, port, helo_name, timeouts, login=login)
         except SessionBroken as exc:
             session.abort()
+            if tls and session.tls is None and policy.enforce:
+                raise DeliveryFailed("4.7.5", f"{session.remote}: {exc}, and the "
+                                              f"{policy.source} requires TLS") from None
             if tls and session.tls is None and login is None:
                 # RFC 7435 3: opportunistic TLS falls back to plain text.
                 return await cls.open(host, address, port, helo_name, timeouts,
@@ -94,7 +120,7 @@ class Session:
             raise
         return session
 
-    async def _start(self, helo_name, timeout, tls):
+    async def _start(self, helo_name, timeout, tls, policy):
         greeting = await self._reply(timeout)
         # RFC 5321 3.1: a server that will not serve greets with 554 (or 421).
         if not greeting.ok:
@@ -105,9 +131,12 @@ class Session:
             reply = await self.command("STARTTLS")
             if reply.code == 220:
                 self.tls = None           # in the handshake
-                await self._starttls()
+                await self._starttls(policy)
                 self.tls = True
                 await self._hello(helo_name)   # RFC 3207 4.2: forget and ask again
+        # RFC 8461 4.2, RFC 7672 2.2: a policy's host must offer STARTTLS.
+        if tls and not self.tls and policy.kind in ("mta-sts", "dane"):
+            raise TlsFailed("no STARTTLS", "4.7.4")
 
     async def _hello(self, helo_name):
         reply = await self.command(f"EHLO {helo_name}")
@@ -138,16 +167,24 @@ class Session:
             raise DeliveryFailed("4.7.8", f"{self.remote} refused the relay login: "
                                           f"{show_reply(reply)}")
 
-    async def _starttls(self):
-        context = ssl.create_default_context()
-        # RFC 7435 3: opportunistic TLS encrypts without authenticating.
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    async def _starttls(self, policy):
+        """The handshake, with SNI (RFC 7672 8.1); then the policy's check of
+        the certificate: the handshake's own (MTA-STS, RFC 8461 4.2) or the
+        TLSA records' (DANE)."""
         try:
             await asyncio.wait_for(self.writer.start_tls(
-                context, server_hostname=self.host), self.timeouts.command)
+                policy.context, server_hostname=self.host), self.timeouts.command)
+        except ssl.SSLCertVerificationError as exc:
+            raise TlsFailed(f"certificate not valid: {exc.verify_message}") from None
         except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
             raise SessionBroken(f"TLS handshake failed: {_why(exc)}") from None
+        if policy.kind == "dane":
+            dane.check(self.writer.get_extra_info("ssl_object"), policy.tlsa,
+                       self.host)
+        self.authenticated = policy.verify or bool(policy.tlsa)
+        if self.authenticated:
+            log.info("outbound: %s: certificate verified (%s)", self.remote,
+                     policy.source)
 
     # one message
 
@@ -224,6 +261,12 @@ class Session:
             self.writer.close()
         except (OSError, RuntimeError):
             pass
+
+
+@functools.lru_cache(maxsize=None)
+def opportunistic():
+    """The policy of a host without one."""
+    return HostTls("opportunistic", False, opportunistic_context())
 
 
 def _extensions(text):

@@ -158,7 +158,10 @@ def _original(entry, source):
     "message" | "headers" | None)."""
     if source is None:
         return None, None
-    full = getattr(entry, "ret", None) != "HDRS" and entry.size <= FULL_MAX
+    # RFC 8689 5: a REQUIRETLS message's notice carries its header section
+    # only, whatever RET says: the notice may travel without TLS.
+    full = getattr(entry, "ret", None) != "HDRS" and entry.size <= FULL_MAX \
+        and not getattr(entry, "requiretls", False)
     if full:
         return (b"Content-Type: message/rfc822\r\n"
                 b"Content-Description: Undelivered Message\r\n\r\n"

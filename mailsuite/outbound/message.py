@@ -5,9 +5,11 @@ off the event loop, so that a large message is never held whole in memory.
     message = Outgoing.prepare(entry, recipients, spool)   # in a worker thread
     async for chunk in message.chunks(size): ...           # as stored (BDAT)
     async for piece in message.stuffed(): ...              # dot-stuffed (DATA)
+    tls_optional(spool, qid) -> bool       # "TLS-Required: No" (RFC 8689 5)
 """
 
 import asyncio
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -87,6 +89,23 @@ class Outgoing:
             yield chunk
         if last != b"\r\n":
             yield b"\r\n"
+
+
+def tls_optional(spool, qid):
+    """Whether the message's header section has "TLS-Required: No" (RFC 8689
+    5), the sender's wish that MTA-STS and DANE failures not stop it. Reads
+    at most READ_CHUNK bytes; blocks: call it in a worker thread. A message
+    that is gone has no wish."""
+    try:
+        with spool.open(qid) as source:
+            head = source.read(READ_CHUNK)
+    except KeyError:
+        return False
+    head = re.split(rb"\r?\n\r?\n", head, maxsplit=1)[0]
+    unfolded = re.sub(rb"\r?\n[ \t]+", b" ", head)
+    return any(re.fullmatch(rb"tls-required[ \t]*:[ \t]*no[ \t]*", line.rstrip(b"\r"),
+                            re.IGNORECASE)
+               for line in unfolded.split(b"\n"))
 
 
 def _has_8bit(source):

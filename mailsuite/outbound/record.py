@@ -163,6 +163,12 @@ def notice_failures(spool, hostname, entry, failed):
 def _expired(entry, outcome, policy, now):
     if outcome.state != "deferred" or now - entry.arrival < policy.retry_max:
         return outcome
+    # RFC 8689 4.2.1: a REQUIRETLS message that found no path for it is
+    # returned as such.
+    if outcome.status == "4.7.30":
+        return Outcome("failed", "5.7.30", "REQUIRETLS support required: no path "
+                       f"for it in {_days(now - entry.arrival)}; last error: "
+                       f"{outcome.text}", outcome.remote)
     return Outcome("failed", "4.4.7", "delivery time expired after "
                    f"{_days(now - entry.arrival)}; last error: {outcome.text}",
                    outcome.remote)

@@ -36,10 +36,11 @@ from ..core.config import host_port
 from .breaker import Breakers
 from .client import Session, SessionBroken, Timeouts
 from .dns import Resolver
-from .message import Outgoing
+from .message import Outgoing, tls_optional
 from .record import GroupRecorder, Policy
 from .routing import Routing
 from .status import DeliveryFailed, Outcome
+from .tlspolicy import TlsPolicies
 
 log = logging.getLogger("deliverd")
 
@@ -75,9 +76,13 @@ class Remote:
         self.helo_name = cfg.server.hostname
         self.timeouts = Timeouts(out.connect_timeout, out.command_timeout,
                                  2 * out.command_timeout)
+        # The AD bit is believed only from the configured nameservers, never
+        # from whatever /etc/resolv.conf names (RFC 7672 2.1).
         self.resolver = Resolver([host_port(s, 53) for s in out.nameservers],
-                                 out.dns_timeout, own_names=[cfg.server.hostname])
+                                 out.dns_timeout, own_names=[cfg.server.hostname],
+                                 trust_ad=out.dane and bool(out.nameservers))
         self.routing = Routing(out, self.resolver)
+        self.tls = TlsPolicies(cfg, self.resolver)
         self.breakers = Breakers(out.breaker_failures, out.breaker_cooldown)
         self.per_destination = max(out.max_per_destination, 1)
         self.connections = asyncio.Semaphore(max(out.max_connections, 1))
@@ -85,7 +90,6 @@ class Remote:
         self.workers = {}         # domain -> set of worker tasks
         self.in_flight = {}       # qid -> set of domains with work for it
         self.needs_runner = set()  # qids in flight that need a pass once released
-        self.refusals = set()     # tasks recording REQUIRETLS refusals
         self.recorder = GroupRecorder(spool, self.policy)
 
     def submit(self, entry, recipients):
@@ -95,23 +99,9 @@ class Remote:
             by_domain[self.routing.destination(rcpt.address)].append(rcpt)
         self.in_flight[entry.qid] = set(by_domain)
         for domain, rcpts in by_domain.items():
-            job = Job(entry, rcpts, domain)
-            if getattr(entry, "requiretls", False):
-                self._refuse_requiretls(job)
-                continue
-            self.queues.setdefault(domain, collections.deque()).append(job)
+            self.queues.setdefault(domain, collections.deque()).append(
+                Job(entry, rcpts, domain))
             self._start_worker(domain)
-
-    def _refuse_requiretls(self, job):
-        # RFC 8689 4.1: a REQUIRETLS message goes only over TLS whose server
-        # was authenticated (MTA-STS or DANE), which is not done here yet.
-        failed = Outcome("failed", "5.7.30", "REQUIRETLS needs an authenticated "
-                         "TLS path to the receiving server, which this server "
-                         "cannot establish yet")
-        task = asyncio.ensure_future(self._finish(job, {r.address: failed
-                                                        for r in job.recipients}))
-        self.refusals.add(task)
-        task.add_done_callback(self.refusals.discard)
 
     def _start_worker(self, domain):
         workers = self.workers.setdefault(domain, set())
@@ -149,11 +139,13 @@ class Remote:
         job = taker.next()
         try:
             self.breakers.check(job.domain)
-            session = await self._open(job.domain)
+            session = await self._open(job.domain, _requiretls(job))
         except DeliveryFailed as exc:
             # The domain's answer is the same for every message queued for it;
             # recorded together (they share commits).
             jobs = [job] + [taker.next() for _ in range(len(queue))]
+            if exc.status.startswith("4.7.") and self.routing.is_mx(job.domain):
+                jobs = await self._without_policy(job.domain, jobs, taker)
             await asyncio.gather(*(self._finish(each, {r.address: exc.outcome()
                                                        for r in each.recipients},
                                                 taker)
@@ -167,16 +159,50 @@ class Remote:
         finally:
             await session.close()
 
-    async def _open(self, destination):
+    async def _without_policy(self, domain, jobs, taker):
+        """RFC 8689 5: the messages among `jobs` whose header says
+        "TLS-Required: No" go without the destination's MTA-STS or DANE
+        policy, which failed (opportunistic TLS still); returns the jobs
+        left, which share the policy's failure."""
+        loop = asyncio.get_running_loop()
+        optional, left = [], []
+        for job in jobs:
+            # RFC 8689 5: REQUIRETLS wins over the header.
+            wants = not _requiretls(job) and await loop.run_in_executor(
+                None, tls_optional, self.spool, job.entry.qid)
+            (optional if wants else left).append(job)
+        if not optional:
+            return jobs
+        try:
+            session = await self._open(domain, policies=False)
+        except DeliveryFailed:
+            return jobs
+        try:
+            while optional:
+                job = optional.pop(0)
+                log.info("%s: TLS-Required: No: sent without the TLS policy of %s",
+                         job.entry.qid, domain)
+                if not await self._deliver(session, job, taker):
+                    break
+        finally:
+            await session.close()
+        return left + optional
+
+    async def _open(self, destination, requiretls=False, policies=True):
         """A session with the first host and address of `destination` that
-        answers; raises the last DeliveryFailed when none does."""
+        answers, authenticated where it can be when `requiretls`, under the
+        hosts' TLS policies unless not `policies`; raises the last
+        DeliveryFailed when none does."""
         failure, reached = None, False
-        for host, port, login in await self._targets(destination):
+        targets = await self._targets(destination)
+        mx = self.routing.is_mx(destination) and policies
+        for (host, port, login), tls in await self.tls.plan(
+                destination, targets, mx, requiretls):
             for address in host.addresses:
                 try:
                     session = await Session.open(host.name, address, port,
                                                  self.helo_name, self.timeouts,
-                                                 login=login)
+                                                 login=login, policy=tls)
                 except DeliveryFailed as exc:
                     log.info("outbound: %s", exc.text)
                     failure = exc
@@ -254,8 +280,11 @@ class Remote:
     async def close(self):
         """Stop every worker; a message cut off is sent again later."""
         tasks = [t for workers in self.workers.values() for t in workers]
-        tasks += list(self.refusals)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.recorder.close()
+
+
+def _requiretls(job):
+    return bool(getattr(job.entry, "requiretls", False))

@@ -46,6 +46,11 @@ class Routing:
             return f"[relay {self.relay[0]}]"
         return domain
 
+    def is_mx(self, destination):
+        """Whether the hosts of `destination` are its MX hosts (not a route's
+        nor the relay host), to which its MTA-STS and DANE policies apply."""
+        return destination not in self.routes and self.relay is None
+
     async def hosts(self, destination):
         """The Targets for `destination`, in the order to try; raises
         DeliveryFailed."""

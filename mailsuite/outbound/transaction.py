@@ -11,7 +11,10 @@ NOTIFY, ORCPT passed on). Where the peer lacks what a message needs, the
 message is not sent and its recipients fail: an 8-bit message to a peer
 without 8BITMIME (5.6.3: returned rather than downgraded), a UTF-8 address
 to a peer without SMTPUTF8 (5.6.7, RFC 6531 3.2), a message over the peer's
-SIZE (5.3.4).
+SIZE (5.3.4). A REQUIRETLS message (RFC 8689) goes only to a peer that offers
+REQUIRETLS over TLS whose certificate was verified (session.authenticated),
+with REQUIRETLS on its MAIL command; else it is deferred (4.7.30), and
+returned with 5.7.30 when it expires (outbound.record), never sent without.
 """
 
 from .message import BDAT_CHUNK
@@ -84,6 +87,23 @@ def _refusal(session, message):
     if message.utf8 and "SMTPUTF8" not in session.extensions:
         return Outcome("failed", "5.6.7", f"{session.remote} does not accept UTF-8 "
                        "addresses (no SMTPUTF8)", session.remote)
+    if message.requiretls:
+        return _requiretls_refusal(session)
+    return None
+
+
+def _requiretls_refusal(session):
+    """RFC 8689 4.2.1: TLS, a certificate verified by MTA-STS, DANE or (with
+    a DNSSEC-validated MX) its name, and REQUIRETLS offered; the message
+    waits for such a path, and is never downgraded."""
+    if not (session.tls and session.authenticated):
+        why = "TLS with a verified certificate (MTA-STS, DANE, or a DNSSEC-" \
+              "validated MX)" if session.tls else "TLS"
+        return Outcome("deferred", "4.7.30", f"REQUIRETLS: {session.remote} offers "
+                       f"no {why}; not sent", session.remote)
+    if "REQUIRETLS" not in session.extensions:
+        return Outcome("deferred", "4.7.30", f"REQUIRETLS: {session.remote} does "
+                       "not offer REQUIRETLS; not sent", session.remote)
     return None
 
 
@@ -123,6 +143,8 @@ def _mail_command(session, message):
         params.append("BODY=8BITMIME")
     if message.utf8:
         params.append("SMTPUTF8")
+    if message.requiretls:
+        params.append("REQUIRETLS")      # RFC 8689 4.2.1: the promise goes on
     if "DSN" in session.extensions:
         # RFC 3461 4.3, 4.4: the sender's wishes go on to the next hop.
         if message.ret:

@@ -48,13 +48,13 @@ def run(cfg, entry_setup, patch=None):
         return qid, {e.qid: e for e in spool.entries()}, len(released)
 
 
-def test_requiretls_message_is_returned_without_a_connection(cfg):
+def test_requiretls_message_waits_like_any_other(cfg):
+    """RFC 8689 4.2.1: a REQUIRETLS message is tried, and waits for a path
+    that can carry it; it is not returned at once (here its DNS fails)."""
     qid, entries, woken = run(cfg, lambda e: setattr(e, "requiretls", True))
-    assert qid not in entries
-    [notice] = entries.values()
-    assert notice.sender == ""
-    with Spool(cfg.state_dir) as spool:
-        assert b"Status: 5.7.30" in spool.load(notice.qid)
+    assert list(entries) == [qid]                  # no notice
+    assert entries[qid].recipients[0].state == "deferred"
+    assert entries[qid].recipients[0].error.startswith("4.4.3 ")
     assert woken == 1
 
 
