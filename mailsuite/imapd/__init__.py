@@ -25,8 +25,8 @@ from ..core import accounts, login, server, tls
 from ..core.mailfolder import NoSuchFolder
 from ..core.mailservice import MailService, StoreError
 from ..core.stream import LineTooLong, StreamClosed
-from . import (append, auth, copy, extensions, fetch, folders, idle, mailbox, names,
-               quota, search, sort, thread)
+from . import (append, auth, context, copy, extensions, fetch, folders, idle, mailbox,
+               names, quota, search, sort, thread)
 from .errors import Bad, Logout, ProtocolError
 from .parser import (MAX_LINE, MAX_LITERAL, MAX_PREAUTH_LITERAL, parse_command,
                      read_command, tag_of)
@@ -86,6 +86,7 @@ COMMANDS = {
     "SEARCH": (search.search, {SELECTED}),
     "SORT": (sort.sort, {SELECTED}),
     "THREAD": (thread.thread, {SELECTED}),
+    "CANCELUPDATE": (context.cancelupdate, {SELECTED}),
 }
 UID_COMMANDS = {"FETCH", "STORE", "COPY", "MOVE", "EXPUNGE", "SEARCH", "SORT", "THREAD"}
 
@@ -165,6 +166,7 @@ class Session:
         self.enabled = set()        # extensions the client ENABLEd (RFC 5161)
         self.id_logged = False
         self.saved_search = None    # SEARCHRES's `$` (search.SavedResult)
+        self.contexts = {}          # tag -> context.Context (RFC 5267 4)
         self.bad = 0
         self.failed_logins = 0
         self.waiting = False        # for a command, or in IDLE: safe to interrupt
@@ -332,6 +334,7 @@ class Session:
 
     def select(self, selected):
         self.selected = selected
+        self.contexts.clear()
         self.state = AUTHENTICATED if selected is None else SELECTED
 
     def who(self):
