@@ -28,9 +28,12 @@ command that allows EXPUNGE reports it.
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass, field
 
 from ..core import mailfolders
+from ..core.mailservice import StoreError
+from ..core.stream import StreamClosed
 from . import condstore, fetch, folders, names
 from .errors import Logout
 from .mailbox import report_changes
@@ -92,7 +95,7 @@ async def _watching(s, watch):
         await watch.wake.wait()
         watch.wake.clear()
         async with s.busy:
-            if s.watch is not watch or s.state == "logout":
+            if s.watch is not watch:
                 return
             try:
                 await report_selected(s, watch)
@@ -101,8 +104,13 @@ async def _watching(s, watch):
             except Logout as exc:
                 _end(s, str(exc))
                 return
+            except StoreError as exc:
+                # The disk or the index failed: the next wake-up tries again.
+                log.error("%s: notification failed: %s", s.who(), exc)
+            except (StreamClosed, ConnectionError, ssl.SSLError):
+                return
             except Exception:
-                # A bug or a failing store: logged; the commands still work.
+                # A bug: logged with its traceback; the commands still work.
                 log.exception("%s: notification failed", s.who())
 
 
