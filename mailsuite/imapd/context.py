@@ -16,9 +16,10 @@ client inserting them one by one builds the server's order, RFC 5267 4.3.3),
 removals by descending position (so each is right when it is applied).
 
 Cost: an update evaluates the search again, in time that follows the folder's
-size, so a session keeps at most MAX_CONTEXTS; a search asking for one more is
-answered all the same, without updates, and says so with NOUPDATE (RFC 5267
-4.3.1). A context ends with CANCELUPDATE (RFC 5267 4.3.5) or when the session
+size, so it is done only when something changed (a NOOP that finds nothing new
+costs nothing), and a session keeps at most MAX_CONTEXTS; a search asking for
+one more, or for UPDATE with PARTIAL, is answered all the same, without updates,
+and says so with NOUPDATE (RFC 5267 4.3.1). A context ends with CANCELUPDATE (RFC 5267 4.3.5) or when the session
 leaves the mailbox.
 """
 
@@ -49,11 +50,16 @@ class Updates(NamedTuple):
     added: bytes        # to go after EXISTS
 
 
-async def keep(s, cmd, key, run, found, ranker=None):
+NONE = Updates(b"", b"")
+
+
+async def keep(s, cmd, options, key, run, found, ranker=None):
     """Keep the result of `cmd` (the view indexes `found`, in order) live; the
     tagged OK's text."""
-    if len(s.contexts) >= MAX_CONTEXTS and cmd.tag not in s.contexts:
-        # RFC 5267 4.3.1: the result was given, its updates are refused.
+    full = len(s.contexts) >= MAX_CONTEXTS and cmd.tag not in s.contexts
+    if full or options.partial is not None:
+        # RFC 5267 4.3.1: the result was given, its updates are refused (also
+        # for a PARTIAL one: its updates would be of the whole result).
         return f"[NOUPDATE {quoted(cmd.tag)}] {cmd.name} completed, without updates"
     uids = [run.view.uids[i] for i in found]
     s.contexts[cmd.tag] = Context(cmd.tag, cmd.uid, key, ranker, uids)
@@ -65,7 +71,7 @@ async def updates(s, before=None):
     the client knew them before the changes being reported (None: as now)."""
     view = s.selected
     if not s.contexts or view is None:
-        return Updates(b"", b"")
+        return NONE
     before = view.uids if before is None else before
     removed, added = bytearray(), bytearray()
     for context in s.contexts.values():

@@ -48,7 +48,7 @@ async def report_changes(s):
     except UidValidityChanged:
         # RFC 9051 2.3.1.1: the client must forget its UIDs; it reconnects.
         raise Logout("mailbox UIDVALIDITY changed") from None
-    updates = await context.updates(s, before)
+    updates = await context.updates(s, before) if events else context.NONE
     s.write(updates.removed)
     gone = [event for event in events if isinstance(event, Expunged)]
     if gone and condstore.qresync_on(s):
@@ -181,8 +181,9 @@ async def store(s, cmd):
         # The user's other sessions in IDLE or with NOTIFY hear of it now.
         s.ctx.hub.wake(s.user)
     _report_store(s, cmd, change.records, silent)
-    updates = await context.updates(s)
-    s.write(updates.removed + updates.added)
+    if change.modseq:
+        updates = await context.updates(s)
+        s.write(updates.removed + updates.added)
     if change.modified:
         # RFC 7162 3.1.3: the messages refused, by number or by UID.
         refused = change.modified if cmd.uid else sorted(

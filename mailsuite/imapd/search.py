@@ -68,7 +68,7 @@ async def search(s, cmd):
         s.saved_search = SavedResult(run.view, kept)
     s.write(line)
     if options is not None and "UPDATE" in options:
-        return await context.keep(s, cmd, key, run, found)
+        return await context.keep(s, cmd, options, key, run, found)
     return None
 
 

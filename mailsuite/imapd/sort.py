@@ -52,7 +52,7 @@ async def sort(s, cmd):
         return None
     s.write(esearch_line(cmd.tag, cmd.uid, options, numbers))
     if "UPDATE" in options:
-        return await context.keep(s, cmd, key, run, found, ranker)
+        return await context.keep(s, cmd, options, key, run, found, ranker)
     return None
 
 

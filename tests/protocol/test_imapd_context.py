@@ -118,6 +118,10 @@ def test_partial_results_of_search(inst):
     for bad in ("1", "1:*", "*:1", "0:3", "x"):
         tagged, _ = raw.command(f"SEARCH RETURN (PARTIAL {bad}) ALL")
         assert b" BAD " in tagged, bad
+    # A partial result is given, but not kept up to date (RFC 5267 4.3.1).
+    tagged, untagged = raw.command("SEARCH RETURN (PARTIAL 1:2 UPDATE) ALL")
+    assert tagged == b't19 OK [NOUPDATE "t19"] SEARCH completed, without updates'
+    assert untagged == [b'* ESEARCH (TAG "t19") PARTIAL (1:2 1:2)']
     raw.close()
     other.close()
 
