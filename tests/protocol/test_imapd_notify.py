@@ -98,6 +98,26 @@ def test_other_mailboxes_are_told_as_status(inst):
     other.close()
 
 
+def test_a_new_notify_set_replaces_the_last_one(inst):
+    watcher, other, leaving = Raw(inst), Raw(inst), Raw(inst)
+    other.ok("CREATE again")
+    for _ in range(50):
+        watcher.ok("NOTIFY SET (mailboxes again (MessageNew MessageExpunge))")
+    # A session that goes away with its watch set leaves nothing behind.
+    leaving.ok("NOTIFY SET (personal (MessageNew MessageExpunge))")
+    leaving.close()
+    other.append("again", 1)
+    other.append("again", 2)
+    # One watch, so each change is told once (a second watch would tell 1 twice).
+    first = watcher.line()
+    assert first.startswith(b'* STATUS "again" (MESSAGES ')
+    if b"(MESSAGES 1 " in first:
+        assert watcher.line().startswith(b'* STATUS "again" (MESSAGES 2 ')
+    assert other.ok("NOOP") == []
+    watcher.close()
+    other.close()
+
+
 def test_initial_status_and_flag_changes(inst):
     watcher, other = Raw(inst), Raw(inst)
     other.ok("CREATE flags")
