@@ -27,6 +27,7 @@ command that allows EXPUNGE reports it.
 """
 
 import asyncio
+import bisect
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ from .mailbox import report_changes
 from .notifyspec import MESSAGE_EVENTS, parse_notify
 
 log = logging.getLogger("imapd")
+
+# Folder and subscription changes waiting for a session that does not get to
+# hear them (a client that stopped reading); past it, NOTIFICATIONOVERFLOW.
+MAX_PENDING = 1000
 
 
 @dataclass
@@ -68,13 +73,15 @@ class Watch:
 async def notify(s, cmd):
     # RFC 5465 3: NOTIFY NONE, or NOTIFY SET [STATUS] event-groups.
     status, filters = parse_notify(cmd.args, lambda token: folders.canonical(s, token))
-    stop(s)
     if filters is None:
+        stop(s)
         return None
     watch = Watch(filters)
-    s.watch = watch
-    # RFC 5465 3.1: with STATUS, where every watched mailbox stands now.
+    # RFC 5465 3.1: with STATUS, where every watched mailbox stands now. What
+    # the others stand at is what later changes are told against.
     await _report_statuses(s, watch, send=status)
+    stop(s)
+    s.watch = watch
     s.ctx.hub.register(s.user, watch.wake)
     watch.task = asyncio.ensure_future(_watching(s, watch))
     return None
@@ -138,7 +145,7 @@ async def report_selected(s, watch):
         return
     last = view.uids[-1] if len(view) else 0
     await report_changes(s)
-    fresh = [uid for uid in view.uids[view.seq(last) if last else 0:] if uid > last]
+    fresh = list(view.uids[bisect.bisect_right(view.uids, last):])
     if wanted.fetch and fresh:
         builder = fetch.Builder(wanted.fetch, condstore.condstore_on(s),
                                 fetch.recent_of(s))
@@ -163,6 +170,11 @@ async def report(s):
     if watch is None:
         return
     pending, watch.pending = watch.pending, []
+    if len(pending) > MAX_PENDING:
+        # RFC 5465 5.8: the server gives up, as after NOTIFY NONE.
+        stop(s)
+        s.untagged("OK [NOTIFICATIONOVERFLOW] too many changes to tell")
+        return
     for kind, name, old in pending:
         s.untagged(_list_line(s, kind, name, old))
     await _report_statuses(s, watch)
@@ -216,11 +228,12 @@ def folder_changed(s, kind, name, old=None):
     unsubscribe."""
     event = "SubscriptionChange" if kind.endswith("subscribe") else "MailboxName"
     for other in list(s.ctx.sessions):
-        watch = getattr(other, "watch", None)
+        watch = other.watch
         if other is s or watch is None or other.store is not s.store:
             continue
         # The subscriptions are not read for this: SUBSCRIBED covers any name.
-        if any(event in watch.events(n, None) for n in filter(None, (name, old))):
+        if any(event in watch.events(n, None) for n in filter(None, (name, old))) \
+                and len(watch.pending) <= MAX_PENDING:
             watch.pending.append((kind, name, old))
             watch.wake.set()
 

@@ -1,6 +1,9 @@
 """NOTIFY's grammar and filters (imapd.notifyspec, RFC 5465 8) and what its STATUS
 notifications hold (imapd.notify)."""
 
+import asyncio
+from types import SimpleNamespace
+
 import pytest
 
 from mailsuite.imapd import notify
@@ -85,3 +88,16 @@ def test_a_watch_joins_the_events_of_the_filters_that_cover_a_folder():
     assert watch.selected.kind == "SELECTED"
     assert watch.events("Lists", set()) == {"MailboxName", "MessageNew"}
     assert watch.events("Work", set()) == {"MailboxName"}
+
+
+def test_too_many_pending_changes_end_the_watch():
+    lines, unregistered = [], []
+    watch = notify.Watch([Filter("PERSONAL", frozenset({"MailboxName"}))])
+    watch.pending = [("create", f"f{n}", None) for n in range(notify.MAX_PENDING + 1)]
+    hub = SimpleNamespace(unregister=lambda user, event: unregistered.append(user))
+    s = SimpleNamespace(watch=watch, user="u@example.test", untagged=lines.append,
+                        ctx=SimpleNamespace(hub=hub))
+    asyncio.run(notify.report(s))
+    # RFC 5465 5.8: told once, and no more notifications.
+    assert lines == ["OK [NOTIFICATIONOVERFLOW] too many changes to tell"]
+    assert s.watch is None and unregistered == ["u@example.test"]
