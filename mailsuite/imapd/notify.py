@@ -23,7 +23,10 @@ Costs and limits: a wake-up reads the user's folder list and the status of each
 watched folder (small index reads); with SELECTED-DELAYED, nothing is reported
 for the selected mailbox while an expunge is pending, so that no EXPUNGE reaches
 a client between commands that may still be in flight (RFC 5465 5.1); the next
-command that allows EXPUNGE reports it.
+command that allows EXPUNGE reports it. Folder changes waiting for a session that
+does not read are kept up to MAX_PENDING; past that its watch ends with
+NOTIFICATIONOVERFLOW (RFC 5465 5.8). A failing store costs one log line, and the
+next wake-up tries again.
 """
 
 import asyncio
