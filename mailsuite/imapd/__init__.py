@@ -25,8 +25,8 @@ from ..core import accounts, login, server, tls
 from ..core.mailfolder import NoSuchFolder
 from ..core.mailservice import MailService, StoreError
 from ..core.stream import LineTooLong, StreamClosed
-from . import (append, auth, copy, extensions, fetch, folders, idle, mailbox, names,
-               quota, search, sort, thread)
+from . import (append, auth, context, copy, extensions, fetch, folders, idle, mailbox,
+               names, notify, quota, search, sort, thread)
 from .errors import Bad, Logout, ProtocolError
 from .parser import (MAX_LINE, MAX_LITERAL, MAX_PREAUTH_LITERAL, parse_command,
                      read_command, tag_of)
@@ -72,6 +72,7 @@ COMMANDS = {
     "STATUS": (folders.status, LOGGED_IN),
     "NAMESPACE": (folders.namespace, LOGGED_IN),
     "IDLE": (idle.idle, LOGGED_IN),
+    "NOTIFY": (notify.notify, LOGGED_IN),
     "CHECK": (mailbox.noop, {SELECTED}),
     "CLOSE": (mailbox.close, {SELECTED}),
     "UNSELECT": (mailbox.unselect, {SELECTED}),
@@ -86,6 +87,7 @@ COMMANDS = {
     "SEARCH": (search.search, {SELECTED}),
     "SORT": (sort.sort, {SELECTED}),
     "THREAD": (thread.thread, {SELECTED}),
+    "CANCELUPDATE": (context.cancelupdate, {SELECTED}),
 }
 UID_COMMANDS = {"FETCH", "STORE", "COPY", "MOVE", "EXPUNGE", "SEARCH", "SORT", "THREAD"}
 
@@ -165,6 +167,9 @@ class Session:
         self.enabled = set()        # extensions the client ENABLEd (RFC 5161)
         self.id_logged = False
         self.saved_search = None    # SEARCHRES's `$` (search.SavedResult)
+        self.contexts = {}          # tag -> context.Context (RFC 5267 4)
+        self.watch = None           # NOTIFY's notify.Watch (RFC 5465)
+        self.busy = asyncio.Lock()  # held by a command, or by a notification
         self.bad = 0
         self.failed_logins = 0
         self.waiting = False        # for a command, or in IDLE: safe to interrupt
@@ -215,7 +220,8 @@ class Session:
         finally:
             self.waiting = False
         try:
-            return await self.execute(data)
+            async with self.busy:
+                return await self.execute(data)
         finally:
             for sink in data.streamed.values():
                 await sink.discard()
@@ -332,6 +338,7 @@ class Session:
 
     def select(self, selected):
         self.selected = selected
+        self.contexts.clear()
         self.state = AUTHENTICATED if selected is None else SELECTED
 
     def who(self):
@@ -340,6 +347,7 @@ class Session:
     async def logged_out(self, reason):
         """Back to the state after the greeting: no mailbox, no user, nothing
         ENABLEd (RFC 8437 3)."""
+        notify.stop(self)
         self.selected = None
         self.state = NOT_AUTHENTICATED
         self.enabled.clear()

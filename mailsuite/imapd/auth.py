@@ -33,10 +33,11 @@ log = logging.getLogger("imapd")
 # (decision 0012).
 BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE",
                      "UNSELECT", "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND",
-                     "BINARY", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT") + QUOTA
+                     "BINARY", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "NOTIFY") + QUOTA
 LOGGED_IN_CAPABILITIES = ("UNAUTHENTICATE", "COMPRESS=DEFLATE")
-# search.py, sort.py, thread.py: RFC 4731, 5182, 5256, 5957.
-SEARCH_CAPABILITIES = ("ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY",
+# search.py, sort.py, context.py, thread.py: RFC 4731, 5182, 5256, 5267, 5957.
+SEARCH_CAPABILITIES = ("ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "ESORT",
+                       "CONTEXT=SEARCH", "CONTEXT=SORT",
                        "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES")
 MAX_FAILURES = 3        # failed or refused logins before the session is ended
 

@@ -19,7 +19,7 @@ from ..core.mailfolder import Folder, FolderError, NoSuchFolder
 from ..core.mailfolders import FolderExists, SPECIAL_USES
 from ..core.mailnames import DELIMITER, normalize
 from ..core.mailservice import StoreError
-from . import condstore
+from . import condstore, notify
 from .append import limit as append_limit
 from .errors import Bad, No
 from .folderlist import Tree, list_entries, lsub_entries, parse_list, status_items
@@ -90,6 +90,7 @@ async def create(s, cmd):
     _check_new_name(name)
     with refusals():
         await s.mail.call(mailfolders.create, s.store, normalize(name), uses)
+    notify.folder_changed(s, "create", normalize(name))
 
 
 def _create_params(token):
@@ -120,6 +121,7 @@ async def delete(s, cmd):
     name = canonical(s, expect(cmd.args, 1, "a mailbox name")[0])
     with refusals():
         await s.mail.call(mailfolders.delete, s.store, name)
+    notify.folder_changed(s, "delete", name)
     # The session's own selected folder is gone: back to the authenticated state.
     if s.selected is not None and s.selected.folder.name == name:
         s.select(None)
@@ -133,6 +135,7 @@ async def rename(s, cmd):
     with refusals():
         await s.mail.call(mailfolders.rename, s.store, old, new)
     _follow_rename(s, old, new)
+    notify.folder_changed(s, "rename", new, old)
 
 
 def _follow_rename(s, old, new):
@@ -159,6 +162,7 @@ async def subscribe(s, cmd, subscribed=True):
     name = canonical(s, expect(cmd.args, 1, "a mailbox name")[0])
     with refusals():
         await s.mail.call(mailfolders.subscribe, s.store, name, subscribed)
+    notify.folder_changed(s, "subscribe" if subscribed else "unsubscribe", name)
 
 
 async def unsubscribe(s, cmd):

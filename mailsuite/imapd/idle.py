@@ -2,7 +2,8 @@
 
 deliverd sends the address of the user it just delivered to, as one datagram, to
 `<runtime_dir>/imapd.notify`. The Hub reads them and wakes that user's sessions in
-IDLE, which then refresh their folder and report EXISTS, EXPUNGE and flag changes.
+IDLE, which then refresh their folder and report EXISTS, EXPUNGE and flag changes,
+and what NOTIFY asked to hear of the other mailboxes (notify.py).
 Hints are only hints (core.notify): one may be lost, or the socket may be unusable,
 so an idling session also looks every POLL seconds on its own.
 """
@@ -12,6 +13,7 @@ import logging
 
 from ..core import notify
 from ..core.stream import LineTooLong
+from . import notify as notifications
 from .errors import Bad, Logout
 from .mailbox import report_changes
 from .parser import MAX_LINE, expect
@@ -101,7 +103,8 @@ async def _idle_until_done(s, reader, wake):
 
 
 async def _report(s):
-    if s.selected is None:
-        return
-    await report_changes(s)
+    if s.selected is not None:
+        await report_changes(s)
+    # NOTIFY's news of the other mailboxes (RFC 5465 3: IDLE is the moment too).
+    await notifications.report(s)
     await s.flush()

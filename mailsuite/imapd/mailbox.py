@@ -17,7 +17,7 @@ import re
 from ..core import maildir
 from ..core.mailnames import DELIMITER
 from ..core.mailview import Exists, Expunged, FlagsChanged, UidValidityChanged
-from . import condstore, names
+from . import condstore, context, names
 from .errors import Bad, Logout, No
 from .fetch import Builder, Item, check_messages, recent_of
 from .parser import atom, expect, flag_list, sequence_set
@@ -40,6 +40,7 @@ async def report_changes(s):
     """Bring the client up to date with the selected folder (RFC 9051 7.4.1, 7.5.1),
     and have other tools' changes looked for in the background."""
     view = s.selected
+    before = view.uids[:] if s.contexts else None
     try:
         events, stale = await s.mail.catch_up(view)
     except (maildir.NoSuchFolder, FileNotFoundError):
@@ -47,6 +48,8 @@ async def report_changes(s):
     except UidValidityChanged:
         # RFC 9051 2.3.1.1: the client must forget its UIDs; it reconnects.
         raise Logout("mailbox UIDVALIDITY changed") from None
+    updates = await context.updates(s, before) if events else context.NONE
+    s.write(updates.removed)
     gone = [event for event in events if isinstance(event, Expunged)]
     if gone and condstore.qresync_on(s):
         # RFC 7162 3.2.10: once QRESYNC is on, VANISHED replaces EXPUNGE.
@@ -63,6 +66,7 @@ async def report_changes(s):
                 s.untagged(f"{event.recent} RECENT")
         elif isinstance(event, FlagsChanged):
             s.write(builder.line(event.seq, event.record))
+    s.write(updates.added)
     if stale:
         look_for_outside_changes(s, view.folder)
 
@@ -174,7 +178,12 @@ async def store(s, cmd):
                                unchangedsince)
     if change.modseq:
         view.own(change.modseq)
+        # The user's other sessions in IDLE or with NOTIFY hear of it now.
+        s.ctx.hub.wake(s.user)
     _report_store(s, cmd, change.records, silent)
+    if change.modseq:
+        updates = await context.updates(s)
+        s.write(updates.removed + updates.added)
     if change.modified:
         # RFC 7162 3.1.3: the messages refused, by number or by UID.
         refused = change.modified if cmd.uid else sorted(
@@ -220,6 +229,7 @@ async def expunge(s, cmd):
     if view.readonly:
         raise No("mailbox is read-only", "READ-ONLY")
     await s.mail.call(_expunge_deleted, view, only)
+    s.ctx.hub.wake(s.user)
     await report_changes(s)
     return expunged_text(s)
 

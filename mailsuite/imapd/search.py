@@ -1,11 +1,16 @@
 """SEARCH and UID SEARCH (RFC 9051 6.4.4, RFC 3501 6.4.4), ESEARCH's RETURN options
-(RFC 4731) and SEARCHRES's saved result `$` (RFC 5182).
+(RFC 4731), SEARCHRES's saved result `$` (RFC 5182), and CONTEXT=SEARCH's RETURN
+(PARTIAL) and (UPDATE) (RFC 5267 4; the live results themselves: context.py).
 
 The keys are parsed by searchkeys.py and evaluated by searchrun.py over the session's
 view: sequence numbers are the ones the client knows, and no EXPUNGE is sent during
 a SEARCH (RFC 9051 7.5.1). The answer is `* SEARCH n...` or, when the command has
 RETURN options, one `* ESEARCH` line; the numbers are written as bytes in one line
 however many there are (they are digits only), made in a worker thread.
+
+The RETURN options and the ESEARCH line are shared with SORT (ESORT, RFC 5267 3),
+whose numbers come in sort order: ALL's ranges are then only ascending runs, and
+MIN and MAX are the first and the last of the sorted result.
 
 `$` is kept as UIDs, so that expunges take their messages out of it with no work
 (RFC 5182 2.1); it belongs to the selected mailbox and is empty after another
@@ -17,17 +22,25 @@ ends with the highest MODSEQ of the messages it returns.
 """
 
 import array
+import re
 from typing import NamedTuple
 
+from . import context
 from .errors import Bad
 from .parser import Atom, SavedSet
 from .response import quoted
 from .searchkeys import parse_program
 from .searchrun import Run
 
-RETURN_OPTIONS = ("MIN", "MAX", "ALL", "COUNT", "SAVE")
+RETURN_OPTIONS = ("MIN", "MAX", "ALL", "COUNT", "SAVE", "PARTIAL", "UPDATE")
 # The commands whose first argument is a sequence set, where `$` may stand.
 SEQUENCE_FIRST = {"FETCH", "STORE", "COPY", "MOVE"}
+
+
+class ReturnOptions(set):
+    """RETURN's option names; `partial` is PARTIAL's range of positions in the
+    result, (first, last), when asked (RFC 5267 4.4)."""
+    partial = None
 
 
 class SavedResult(NamedTuple):
@@ -54,6 +67,9 @@ async def search(s, cmd):
     if saving:
         s.saved_search = SavedResult(run.view, kept)
     s.write(line)
+    if options is not None and "UPDATE" in options:
+        return await context.keep(s, cmd, options, key, run, found)
+    return None
 
 
 def answer(view, found, cmd, options, with_modseq):
@@ -84,14 +100,30 @@ def return_options(args):
         return None, args
     if len(args) < 3 or not isinstance(args[1], list):
         raise Bad("expected RETURN (options) and search keys")
-    options = set()
-    for token in args[1]:
+    options = ReturnOptions()
+    tokens = iter(args[1])
+    for token in tokens:
         name = token.upper() if isinstance(token, Atom) else None
         if name not in RETURN_OPTIONS:
             raise Bad("unknown RETURN option")
+        if name == "PARTIAL":
+            options.partial = partial_range(next(tokens, None))
         options.add(name)
     # RFC 4731 3.1: RETURN () means RETURN (ALL).
-    return options or {"ALL"}, args[2:]
+    if not options:
+        options.add("ALL")
+    return options, args[2:]
+
+
+def partial_range(token):
+    """PARTIAL's `first:last` positions, 1-based, in either order, never `*`
+    (RFC 5267 4.4: partial-range = nz-number ":" nz-number)."""
+    match = re.fullmatch(r"(\d{1,10}):(\d{1,10})", token) \
+        if isinstance(token, Atom) else None
+    ends = sorted(map(int, match.groups())) if match else (0, 0)
+    if not 0 < ends[0] <= ends[1] < 2 ** 32:
+        raise Bad("PARTIAL takes a range of positions, as 1:100")
+    return tuple(ends)
 
 
 def returned(options, uids):
@@ -126,10 +158,15 @@ def esearch_line(tag, uid, options, numbers, modseq=None):
         parts.append(f"ALL {sequence_text(numbers)}")
     if "COUNT" in options:
         parts.append(f"COUNT {len(numbers)}")
+    partial = getattr(options, "partial", None)
+    if partial is not None:
+        # RFC 5267 4.4: the messages at those positions of the result, or NIL.
+        picked = numbers[partial[0] - 1:partial[1]]
+        parts.append(f"PARTIAL ({partial[0]}:{partial[1]} "
+                     f"{sequence_text(picked) if picked else 'NIL'})")
     if modseq is not None:
         parts.append(f"MODSEQ {modseq}")
     return ("* ESEARCH " + " ".join(parts) + "\r\n").encode("ascii")
-
 
 
 def sequence_text(numbers):
@@ -139,7 +176,8 @@ def sequence_text(numbers):
 
 
 def ranges(numbers):
-    """Ascending numbers as [(low, high)] runs."""
+    """Numbers as [(low, high)] runs of consecutive ascending ones, in their
+    order."""
     out = []
     for n in numbers:
         if out and n == out[-1][1] + 1:

@@ -7,10 +7,19 @@ subject and address keys from the columns (core.mailcolumns), in the form their
 comparison needs (core.msgkeys), so that sorting compares numbers and bytes.
 Criteria apply from first to last; messages equal under all of them keep the
 mailbox's order (RFC 5256 3: sequence order), REVERSE included.
+
+ESORT (RFC 5267 3): with RETURN options first, the answer is one ESEARCH line,
+built as SEARCH's (search.esearch_line) from the numbers in sort order; RETURN
+(PARTIAL) and (UPDATE) are CONTEXT=SORT's (RFC 5267 4), the live result being kept
+by context.py with `rank` to put it in order again.
 """
 
+import functools
+
 from ..core import msgkeys
+from . import context
 from .errors import Bad
+from .search import esearch_line, return_options
 from .searchkeys import Reader, check_charset, parse_keys
 from .searchrun import Run
 
@@ -22,19 +31,35 @@ CRITERIA = {"ARRIVAL": "arrival", "SIZE": "size", "DATE": msgkeys.DATE,
 
 
 async def sort(s, cmd):
+    # RFC 5267 3: SORT RETURN (options) (criteria) charset search-keys.
+    options, args = (None, cmd.args) if not cmd.args else return_options(cmd.args)
+    if options is not None and "SAVE" in options:
+        raise Bad("SORT has no RETURN (SAVE)")
     # RFC 5256 3: SORT (criteria) charset search-keys; the charset is required.
-    if len(cmd.args) < 3:
+    if len(args) < 3:
         raise Bad("expected sort criteria, a charset and search keys")
-    criteria = parse_criteria(cmd.args[0])
-    check_charset(cmd.args[1])
-    key = parse_keys(Reader(cmd.args[2:]))
+    criteria = parse_criteria(args[0])
+    check_charset(args[1])
+    key = parse_keys(Reader(args[2:]))
     run = Run(s)
-    found = await run.matching(key)
-    keys = [(await sort_values(run, name), reverse) for name, reverse in criteria]
-    found = await run.call(ordered, found, keys)
+    ranker = functools.partial(rank, criteria)
+    found = await ranker(run, await run.matching(key))
     view = s.selected
     numbers = [view.uids[i] for i in found] if cmd.uid else [i + 1 for i in found]
-    s.write(b"* SORT" + "".join(f" {n}" for n in numbers).encode("ascii") + b"\r\n")
+    if options is None:
+        s.write(b"* SORT" + "".join(f" {n}" for n in numbers).encode("ascii")
+                + b"\r\n")
+        return None
+    s.write(esearch_line(cmd.tag, cmd.uid, options, numbers))
+    if "UPDATE" in options:
+        return await context.keep(s, cmd, options, key, run, found, ranker)
+    return None
+
+
+async def rank(criteria, run, found):
+    """The view indexes `found` in the order of `criteria`."""
+    keys = [(await sort_values(run, name), reverse) for name, reverse in criteria]
+    return await run.call(ordered, found, keys)
 
 
 def parse_criteria(token):

@@ -220,6 +220,29 @@ def test_return_options():
             search.return_options(tokenize(bad))
 
 
+def test_partial_and_update_options():
+    # RFC 5267 4.4: PARTIAL takes two positions, in either order, never `*`.
+    options, _ = search.return_options(tokenize(b"RETURN (PARTIAL 9:3 UPDATE) ALL"))
+    assert options == {"PARTIAL", "UPDATE"} and options.partial == (3, 9)
+    assert search.return_options(tokenize(b"RETURN (COUNT) ALL"))[0].partial is None
+    for bad in (b"1", b"1:*", b"*:1", b"0:2", b"1:2,4", b"(1:2)", b""):
+        with pytest.raises(Bad):
+            search.return_options(tokenize(b"RETURN (PARTIAL " + bad + b") ALL"))
+
+
+def test_partial_answers():
+    options, _ = search.return_options(tokenize(b"RETURN (PARTIAL 2:3) ALL"))
+    assert search.esearch_line("A1", False, options, [1, 4, 5, 9]) == \
+        b'* ESEARCH (TAG "A1") PARTIAL (2:3 4:5)\r\n'
+    options, _ = search.return_options(tokenize(b"RETURN (PARTIAL 5:6 COUNT) ALL"))
+    assert search.esearch_line("A2", True, options, [1, 4]) == \
+        b'* ESEARCH (TAG "A2") UID COUNT 2 PARTIAL (5:6 NIL)\r\n'
+    # ESORT (RFC 5267 3): numbers in sort order stay in that order.
+    options, _ = search.return_options(tokenize(b"RETURN (MIN MAX ALL) ALL"))
+    assert search.esearch_line("A3", False, options, [7, 3, 4, 5, 1]) == \
+        b'* ESEARCH (TAG "A3") MIN 7 MAX 1 ALL 7,3:5,1\r\n'
+
+
 def test_what_min_and_max_keep():
     # RFC 5182 2.4: SAVE with MIN or MAX alone keeps only those.
     assert search.returned({"SAVE", "MIN"}, [3, 5, 8]) == [3]
