@@ -28,6 +28,7 @@ PROGRAMS = {
     "deliverd": [("wakeup", None)],
     "imapd": [("imap", 1143), ("imaps", 1993)],
     "pop3d": [("pop3", 1110), ("pop3s", 1995)],
+    "acmed": [("http", 1080)],
 }
 
 

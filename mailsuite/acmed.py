@@ -1,0 +1,50 @@
+"""acmed: the TLS certificate from an ACME CA (RFC 8555), and port 80.
+
+Socket: `http` (80). Every start (a request on port 80, or mail-acmed.timer once
+a day) checks the certificate of tls.cert in the background and orders a new one
+when it is due (mailsuite.acme.renew); meanwhile port 80 answers the CA's HTTP-01
+requests from the tokens directory and redirects everything else to HTTPS
+(mailsuite.acme.web), through the suite's HTTP server (core.http). The other
+daemons pick up a new certificate at their next handshake (core.tls).
+
+Failure policy: a failed renewal is logged with the CA's problem document and
+retried after a back-off (acme.status); the certificate in use stays. A client's
+bad request is a 4xx and the daemon serves on.
+"""
+
+import asyncio
+import logging
+
+from .acme import order, renew, web
+from .core import http, server
+
+log = logging.getLogger("acmed")
+
+
+def main(argv=None):
+    return server.main("acmed", {"http"}, start, argv)
+
+
+async def start(cfg, sockets):
+    app = web.application(order.challenge_dir(cfg), cfg.server.hostname)
+    front = http.Server(app, http.Limits(), "acmed")
+    srv = server.Server(front.session, idle_exit=cfg.server.idle_exit)
+    background = [check(cfg)] if cfg.acmed.enabled else []
+    await srv.serve(sockets, background)
+
+
+async def check(cfg):
+    """One renewal check, off the event loop (python3-acme blocks)."""
+    loop = asyncio.get_running_loop()
+    try:
+        outcome = await loop.run_in_executor(None, renew.check, cfg)
+    except order.OrderFailed:
+        return                  # logged, with the next attempt, by renew.check
+    except OSError as exc:
+        log.error("acme: cannot renew: %s", exc)
+        return
+    log.info("acme: %s", outcome.message)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
