@@ -12,6 +12,8 @@ import datetime
 import logging
 from typing import NamedTuple
 
+import josepy as jose
+import requests
 from acme import challenges, crypto_util, errors, messages
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -20,6 +22,10 @@ from ..core import files
 
 log = logging.getLogger(__name__)
 ORDER_TIMEOUT = 90          # seconds for validation and finalization
+# What python3-acme raises when the CA cannot be reached or answers nonsense:
+# requests' errors, the ValueError it makes of a connection error, and josepy's
+# when an answer is not the JSON that RFC 8555 describes.
+UNREACHABLE = (requests.RequestException, ValueError, jose.errors.Error)
 
 
 class OrderFailed(Exception):
@@ -51,8 +57,8 @@ def issue(acme, account_key, names, key_type, tokens_dir, gid=None):
                 path.unlink(missing_ok=True)
     except errors.Error as exc:
         raise OrderFailed(describe(exc)) from None
-    except OSError as exc:      # requests' connection errors are OSErrors
-        raise OrderFailed(f"cannot reach the CA: {exc}") from None
+    except UNREACHABLE as exc:
+        raise OrderFailed(f"no answer from the CA: {exc}") from None
     return Issued(key_pem, orderr.fullchain_pem.encode())
 
 

@@ -83,7 +83,7 @@ def _renew(cfg, names, gid):
     try:
         acme = account.connect(cfg, key)
         account.log_in(acme, cfg, gid)
-    except OSError as exc:      # requests' connection errors are OSErrors
+    except order.UNREACHABLE as exc:
         raise order.OrderFailed(f"cannot reach {cfg.acmed.directory}: {exc}") from None
     except acme_errors.Error as exc:
         raise order.OrderFailed(order.describe(exc)) from None
