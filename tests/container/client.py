@@ -16,11 +16,15 @@ and poplib against the container's 127.0.0.1, as a mail client or another MTA wo
         The same over POP3 on PORT (110: STLS, 995: TLS on connect), one session
         after another until the message shows (a POP3 session sees the mailbox
         as it was at login).
+    client.py http HOSTNAME PATH
+        HTTP GET of PATH on port 80 (acmed) with Host HOSTNAME; prints the status
+        and the Location header as JSON.
 
 A failure is an exception and a non-zero exit, its traceback on stderr.
 """
 
 import email
+import http.client
 import email.policy
 import imaplib
 import json
@@ -186,6 +190,14 @@ def pop_find(box, subject):
     return None
 
 
+def get(hostname, path):
+    conn = http.client.HTTPConnection(HOST, 80, timeout=TIMEOUT)
+    conn.request("GET", path, headers={"Host": hostname})
+    reply = conn.getresponse()
+    print(json.dumps({"status": reply.status, "location": reply.getheader("Location")}))
+    conn.close()
+
+
 def main(argv):
     command, *args = argv
     if command == "send":
@@ -198,6 +210,8 @@ def main(argv):
     elif command == "pop":
         port, user, password, subject, cafile, hostname = args
         pop(int(port), user, password, subject, cafile, hostname)
+    elif command == "http":
+        get(*args)
     else:
         raise SystemExit(f"client.py: unknown command {command!r}")
 

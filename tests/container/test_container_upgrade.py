@@ -42,6 +42,7 @@ def test_upgrade_keeps_users_mail_and_units(boot, debs, enabled):
     steps.submit(box, "submitted before the upgrade", "to the old submitd\n")
     assert steps.read(box, 993, "submitted before the upgrade")["body"] \
         == "to the old submitd\r\n"
+    assert steps.web(box, "/")["status"] == 301     # acmed, started by a request
     before = steps.probe(box, *steps.SERVICES)
     assert all(before[unit]["pid"] for unit in steps.SERVICES), before
 
