@@ -40,8 +40,11 @@ async def check(cfg):
         outcome = await loop.run_in_executor(None, renew.check, cfg)
     except order.OrderFailed:
         return                  # logged, with the next attempt, by renew.check
-    except OSError as exc:
+    except OSError as exc:      # the state dir, tls.cert's folder
         log.error("acme: cannot renew: %s", exc)
+        return
+    except Exception:
+        log.exception("acme: the renewal check failed")
         return
     log.info("acme: %s", outcome.message)
 

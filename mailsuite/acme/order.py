@@ -44,21 +44,21 @@ def challenge_dir(cfg):
 def issue(acme, account_key, names, key_type, tokens_dir, gid=None):
     """Order a certificate for `names`; returns Issued."""
     key_pem = new_key(key_type)
+    written = []
     try:
         orderr = acme.new_order(crypto_util.make_csr(key_pem, list(names)))
-        written = [_answer(acme, account_key, authzr, tokens_dir, gid)
-                   for authzr in orderr.authorizations
-                   if authzr.body.status != messages.STATUS_VALID]
-        try:
-            deadline = datetime.datetime.now() + datetime.timedelta(seconds=ORDER_TIMEOUT)
-            orderr = acme.poll_and_finalize(orderr, deadline)
-        finally:
-            for path in written:
-                path.unlink(missing_ok=True)
+        for authzr in orderr.authorizations:
+            if authzr.body.status != messages.STATUS_VALID:
+                _answer(acme, account_key, authzr, tokens_dir, gid, written)
+        deadline = datetime.datetime.now() + datetime.timedelta(seconds=ORDER_TIMEOUT)
+        orderr = acme.poll_and_finalize(orderr, deadline)
     except errors.Error as exc:
         raise OrderFailed(describe(exc)) from None
     except UNREACHABLE as exc:
         raise OrderFailed(f"no answer from the CA: {exc}") from None
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
     return Issued(key_pem, orderr.fullchain_pem.encode())
 
 
@@ -73,8 +73,9 @@ def new_key(key_type):
                              serialization.NoEncryption())
 
 
-def _answer(acme, account_key, authzr, tokens_dir, gid):
-    """Publish the HTTP-01 key authorization (RFC 8555 8.3) and tell the CA."""
+def _answer(acme, account_key, authzr, tokens_dir, gid, written):
+    """Publish the HTTP-01 key authorization (RFC 8555 8.3), noting its file in
+    `written`, and tell the CA."""
     for challb in authzr.body.challenges:
         if isinstance(challb.chall, challenges.HTTP01):
             break
@@ -84,9 +85,9 @@ def _answer(acme, account_key, authzr, tokens_dir, gid):
     response, validation = challb.chall.response_and_validation(account_key)
     tokens_dir.mkdir(parents=True, exist_ok=True)
     path = tokens_dir / challb.chall.encode("token")
+    written.append(path)
     files.write_atomic(path, validation.encode(), 0o644, gid)
     acme.answer_challenge(challb, response)
-    return path
 
 
 def describe(exc):
