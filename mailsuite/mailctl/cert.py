@@ -6,6 +6,9 @@ exits 0, also when there is no certificate yet. `renew` orders a certificate now
 if it is due (with --force, even if not), whatever the back-off, through acmed's
 port 80 for the CA's HTTP-01 requests: acmed must be reachable there. Refusals,
 exit 1: a failed order, with the CA's problem document.
+
+python3-acme, requests and cryptography's x509 take most of a second to import:
+only these commands import them, so that every other mailctl command starts fast.
 """
 
 import datetime
@@ -13,7 +16,7 @@ import logging
 
 import click
 
-from ..acme import certinfo, order, renew, status
+from ..acme import status
 from . import Failure, main, pass_instance
 from .tls import _daemon_group
 
@@ -28,6 +31,7 @@ def cert_group():
 def cert_status(instance):
     """Show the certificate's names, issuer and days left, and the last
     renewal attempt."""
+    from ..acme import certinfo, renew
     cfg = instance.config
     info = certinfo.read(cfg.tls.cert)
     if info is None:
@@ -62,6 +66,7 @@ def _echo_attempts(last):
 def cert_renew(instance, force):
     """Order a new certificate now if the current one is due (missing,
     self-signed, lacking a name, or expiring within acmed.renew_days)."""
+    from ..acme import order, renew
     cfg = instance.config
     _show_progress()
     try:
