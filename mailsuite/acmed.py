@@ -1,8 +1,10 @@
 """acmed: the TLS certificate from an ACME CA (RFC 8555), and port 80.
 
 Socket: `http` (80). Every start (a request on port 80, or mail-acmed.timer once
-a day) checks the certificate of tls.cert in the background and orders a new one
-when it is due (mailsuite.acme.renew); meanwhile port 80 answers the CA's HTTP-01
+a day) checks the certificate of tls.cert in the background, and again every day
+while acmed runs (requests may keep it from its idle exit, and the timer does not
+start a service that runs), and orders a new one when it is due
+(mailsuite.acme.renew); meanwhile port 80 answers the CA's HTTP-01
 requests from the tokens directory and redirects everything else to HTTPS
 (mailsuite.acme.web), through the suite's HTTP server (core.http). The other
 daemons pick up a new certificate at their next handshake (core.tls).
@@ -19,6 +21,7 @@ from .acme import order, renew, web
 from .core import http, server
 
 log = logging.getLogger("acmed")
+CHECK_INTERVAL = 86400      # seconds between two checks of a long-running acmed
 
 
 def main(argv=None):
@@ -29,8 +32,14 @@ async def start(cfg, sockets):
     app = web.application(order.challenge_dir(cfg), cfg.server.hostname)
     front = http.Server(app, http.Limits(), "acmed")
     srv = server.Server(front.session, idle_exit=cfg.server.idle_exit)
-    background = [check(cfg)] if cfg.acmed.enabled else []
+    background = [check_daily(cfg)] if cfg.acmed.enabled else []
     await srv.serve(sockets, background)
+
+
+async def check_daily(cfg):
+    while True:
+        await check(cfg)
+        await asyncio.sleep(CHECK_INTERVAL)
 
 
 async def check(cfg):

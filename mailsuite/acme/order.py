@@ -22,6 +22,7 @@ from ..core import files
 
 log = logging.getLogger(__name__)
 ORDER_TIMEOUT = 90          # seconds for validation and finalization
+MAX_PROBLEM = 1200          # characters of problem documents in one message
 # What python3-acme raises when the CA cannot be reached or answers nonsense:
 # requests' errors, the ValueError it makes of a connection error, and josepy's
 # when an answer is not the JSON that RFC 8555 describes.
@@ -91,9 +92,11 @@ def _answer(acme, account_key, authzr, tokens_dir, gid, written):
 
 
 def describe(exc):
-    """The CA's problem documents in one line."""
+    """The CA's problem documents in one line (of at most MAX_PROBLEM characters,
+    so that the log line stays short whatever the CA sends)."""
     if isinstance(exc, errors.ValidationError):
-        return "; ".join(_problem(authzr) for authzr in exc.failed_authzrs)
+        text = "; ".join(_problem(authzr) for authzr in exc.failed_authzrs)
+        return text if len(text) <= MAX_PROBLEM else text[:MAX_PROBLEM] + "..."
     if isinstance(exc, errors.IssuanceError):
         return f"finalization refused: {_one_line(exc.error)}"
     if isinstance(exc, errors.TimeoutError):
@@ -108,4 +111,4 @@ def _problem(authzr):
 
 
 def _one_line(problem):
-    return " ".join(str(problem).split())[:500]
+    return " ".join(str(problem).split())[:MAX_PROBLEM // 2]

@@ -5,8 +5,11 @@ against pebble)."""
 import datetime
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from acme import errors as acme_errors
+from acme import messages
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -130,3 +133,21 @@ def test_a_failing_hook_is_logged_and_changes_nothing(cfg, caplog):
     cfg.acmed.hook = "/bin/false"
     renew.run_hook(cfg)
     assert "acme: hook exited 1" in caplog.text
+
+
+def failed_authorization(name, detail):
+    error = messages.Error(typ="urn:ietf:params:acme:error:connection", detail=detail)
+    challenge = SimpleNamespace(error=error)
+    return SimpleNamespace(body=SimpleNamespace(
+        identifier=SimpleNamespace(value=name), challenges=[challenge]))
+
+
+def test_problem_documents_make_one_short_line():
+    one = order.describe(acme_errors.ValidationError(
+        [failed_authorization("mail.example.test", "Connection\nrefused")]))
+    assert one == ("mail.example.test: urn:ietf:params:acme:error:connection :: The "
+                   "server could not connect to the client to verify the domain :: "
+                   "Connection refused")
+    many = order.describe(acme_errors.ValidationError(
+        [failed_authorization(f"n{i}.example.test", "x" * 2000) for i in range(100)]))
+    assert "\n" not in many and len(many) <= order.MAX_PROBLEM + 3
