@@ -8,6 +8,7 @@ not recreated; a challenge the CA cannot check (acmed's port closed) fails, back
 off and leaves the certificate in use. The tests run in this order.
 """
 
+import http.client
 import json
 import smtplib
 import socket
@@ -91,6 +92,23 @@ def test_first_issuance(ca):
     assert f"names: {', '.join(NAMES)}" in status
     assert "issuer: CN=Pebble Intermediate CA" in status
     assert "days left" in status and ": ok" in status
+
+
+@pytest.mark.parametrize("path", [
+    "/.well-known/acme-challenge/..%2Faccount-key.pem",
+    "/.well-known/acme-challenge/%2E%2E/acme/account-key.pem",
+    "/.well-known/acme-challenge/../../state/acme/account-key.pem"])
+def test_port_80_serves_tokens_only(ca, path):
+    inst, _ = ca
+    conn = http.client.HTTPConnection("127.0.0.1", inst.port("http"), timeout=10)
+    conn.request("GET", path)
+    reply = conn.getresponse()
+    body = reply.read()
+    conn.close()
+    assert reply.status in (301, 404), (reply.status, body)
+    assert b"PRIVATE KEY" not in body
+    if reply.status == 301:
+        assert reply.getheader("Location").startswith("https://")
 
 
 def test_forced_renewal_reaches_running_daemons(ca):
