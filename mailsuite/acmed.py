@@ -22,6 +22,12 @@ from .core import http, server
 
 log = logging.getLogger("acmed")
 CHECK_INTERVAL = 86400      # seconds between two checks of a long-running acmed
+# Port 80 faces the internet and serves short answers: a CA validates each name
+# from a few vantage points with a connection or two each, so these limits leave
+# it room and keep a flood of idle connections from holding descriptors.
+SESSIONS = server.Limits(200, 20, b"HTTP/1.1 503 Service Unavailable\r\n"
+                         b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+REQUESTS = http.Limits(body=0, head_timeout=10, idle_timeout=10, requests=20)
 
 
 def main(argv=None):
@@ -30,8 +36,8 @@ def main(argv=None):
 
 async def start(cfg, sockets):
     app = web.application(order.challenge_dir(cfg), cfg.server.hostname)
-    front = http.Server(app, http.Limits(), "acmed")
-    srv = server.Server(front.session, idle_exit=cfg.server.idle_exit)
+    front = http.Server(app, REQUESTS, "acmed")
+    srv = server.Server(front.session, idle_exit=cfg.server.idle_exit, limits=SESSIONS)
     background = [check_daily(cfg)] if cfg.acmed.enabled else []
     await srv.serve(sockets, background)
 

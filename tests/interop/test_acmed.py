@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from harness import Instance, wait_for
 from interop.pebble import Pebble
-from mailsuite import dev
+from mailsuite import acmed, dev
 from mailsuite.core import tls
 from security.checks import assert_clean_log
 
@@ -109,6 +109,23 @@ def test_port_80_serves_tokens_only(ca, path):
     assert b"PRIVATE KEY" not in body
     if reply.status == 301:
         assert reply.getheader("Location").startswith("https://")
+
+
+def test_port_80_limits_the_connections_of_one_address(ca):
+    inst, _ = ca
+    per_address = acmed.SESSIONS.per_address
+    held = [socket.create_connection(("127.0.0.1", inst.port("http")), timeout=10)
+            for _ in range(per_address)]
+    try:
+        # A request on the last one held: every one before it is being served.
+        held[-1].sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        assert held[-1].recv(4096).startswith(b"HTTP/1.1 301 ")
+        with socket.create_connection(("127.0.0.1", inst.port("http")),
+                                      timeout=10) as one_more:
+            assert one_more.recv(4096) == acmed.SESSIONS.refusal
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def test_forced_renewal_reaches_running_daemons(ca):
