@@ -57,6 +57,10 @@ def test_install_enable_send_read(boot, debs):
         "status": 301, "location": f"https://{box.hostname}/mail?x=1"}
     status = box.run("mailctl", "cert", "status").stdout
     assert f"names: {box.hostname}" in status and "(self-signed)" in status, status
+    # acmed (user mailsuite) replaces the certificate's files in their folder.
+    assert box.run("stat", "-c", "%a %U %G", "/etc/mailsuite/tls",
+                   "/var/lib/mailsuite/acme").stdout.split("\n")[:2] == [
+        "770 root mailsuite", "750 mailsuite mailsuite"]
 
     uid, gid = steps.mailsuite_ids(box)
     processes = steps.probe(box, *steps.SERVICES)
