@@ -20,11 +20,13 @@ deps:
 	@tools/install-deps
 
 # PORT_OFFSET=N adds N to every dev port (a second instance, or a port in use).
+# ACME_ONCE=1 renews the certificate once through acmed.directory's CA.
 PORT_OFFSET ?= 0
+ACME_ONCE ?=
 
 run:
 	@tools/install-deps --run
-	bin/mailsuite-dev --port-offset $(PORT_OFFSET)
+	bin/mailsuite-dev --port-offset $(PORT_OFFSET) $(if $(ACME_ONCE),--acme-once)
 
 # pytest exits 5 when it collected no test; like every other non-zero status,
 # make treats it as a failure.

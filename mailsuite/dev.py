@@ -29,6 +29,7 @@ PROGRAMS = {
     "imapd": [("imap", 1143), ("imaps", 1993)],
     "pop3d": [("pop3", 1110), ("pop3s", 1995)],
     "davd": [("https", 1443)],
+    "acmed": [("http", 1080)],
 }
 
 

@@ -8,6 +8,9 @@ ports on 127.0.0.1, hands them to every daemon that exists through mailsuite.dev
 (LISTEN_FDS), and restarts a daemon that exits — after an idle exit when its socket
 becomes readable, after a crash with a growing backoff. SIGINT or SIGTERM stops every
 daemon with SIGTERM (SIGKILL after a grace period, or at a second Ctrl-C) and exits 0.
+A new `.dev/` has acmed.enabled = false, so that acmed asks no CA at each start;
+--acme-once (`make run ACME_ONCE=1`) runs one renewal (`mailctl cert renew`) once
+the daemons are up, against the CA of acmed.directory.
 A port already in use is one line on stderr and exit 1.
 """
 
@@ -31,6 +34,9 @@ STOP_GRACE = 15        # seconds a daemon gets to finish its sessions
 BACKOFF_FIRST = 0.5    # seconds before the first restart after a crash
 BACKOFF_MAX = 30
 STABLE = 10            # a daemon that ran this long before crashing starts afresh
+# A development host is not reachable on port 80 from a CA: acmed asks none unless
+# told to (--acme-once, or enabled = true with a test CA as acmed.directory).
+DEV_ACMED = "\n[acmed]\nenabled = false\n"
 
 
 class Fatal(Exception):
@@ -67,7 +73,8 @@ def prepare(base):
     base.mkdir(parents=True, exist_ok=True)
     cfg_path = base / "mailsuite.toml"
     if not cfg_path.exists():
-        text = dev.dev_config(hostname=HOSTNAME, extra=dev.health_ports(dev.dev_ports()))
+        text = dev.dev_config(hostname=HOSTNAME,
+                              extra=DEV_ACMED + dev.health_ports(dev.dev_ports()))
         files.write_atomic(cfg_path, text.encode(), 0o644)
     try:
         cfg = config.load(cfg_path)
@@ -159,11 +166,13 @@ class Daemon:
 
 
 class Supervisor:
-    def __init__(self, cfg, daemons):
+    def __init__(self, cfg, daemons, acme_once=False):
         self.cfg = cfg
         self.daemons = daemons
         self.selector = selectors.DefaultSelector()
         self.stop_requests = 0
+        self.acme_once = acme_once
+        self.renewal = None         # the --acme-once `mailctl cert renew`
 
     def run(self):
         """Supervise until SIGINT or SIGTERM (install_signals() must come first)."""
@@ -171,6 +180,8 @@ class Supervisor:
             for daemon in self.daemons:
                 if not self.stop_requests:
                     self.start(daemon)
+            if self.acme_once and not self.stop_requests:
+                self.renewal = start_renewal(self.cfg)
             while not self.stop_requests:
                 self._step()
         finally:
@@ -215,6 +226,9 @@ class Supervisor:
             return
         for daemon in self._reap():
             self._after_exit(daemon)
+        if self.renewal is not None and self.renewal.poll() is not None:
+            say(f"acme: `mailctl cert renew` exited {self.renewal.returncode}")
+            self.renewal = None
         now = time.monotonic()
         for daemon in self.daemons:
             if daemon.restart_at is not None and now >= daemon.restart_at:
@@ -284,6 +298,15 @@ class Supervisor:
         say("stopped")
 
 
+def start_renewal(cfg):
+    """`mailctl cert renew` in the background; its lines go to the terminal."""
+    say("acme: renewing the certificate once (--acme-once)")
+    env = dict(os.environ, PYTHONPATH=os.fspath(dev.ROOT))
+    return subprocess.Popen([dev.PYTHON, "-m", "mailsuite.mailctl", "-c",
+                             os.fspath(cfg.path), "cert", "renew"], env=env,
+                            stdin=subprocess.DEVNULL)
+
+
 def _signal(pid, sig):
     try:
         os.kill(pid, sig)
@@ -313,7 +336,8 @@ def banner(cfg, sockets, password_file, missing):
             ("imaps", "IMAPS", f"self-signed certificate {shown(cfg.tls.cert)}"),
             ("pop3", "POP3", "STLS; plaintext login allowed on loopback"),
             ("pop3s", "POP3S", "the same certificate"),
-            ("https", "CalDAV", "and CardDAV: https://127.0.0.1:1443/, the mail login")]
+            ("https", "CalDAV", "and CardDAV: https://127.0.0.1:1443/, the mail login"),
+            ("http", "HTTP", "acmed: ACME challenges, else a redirect to HTTPS")]
     for name, label, note in rows:
         if name in ports:
             lines.append(f"  {label:<11} 127.0.0.1:{ports[name]:<6} {note}".rstrip())
@@ -336,6 +360,9 @@ def main(argv=None):
                         help="instance folder (default: .dev in the source tree)")
     parser.add_argument("--port-offset", type=int, default=0, metavar="N",
                         help="add N to every dev port (to run a second instance)")
+    parser.add_argument("--acme-once", action="store_true",
+                        help="renew the certificate once (mailctl cert renew), "
+                             "through acmed.directory's CA")
     args = parser.parse_args(argv)
     try:
         cfg = prepare(args.dir)
@@ -355,7 +382,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         return 130
     daemons = [Daemon(program, socks) for program, socks in sockets.items()]
-    supervisor = Supervisor(cfg, daemons)
+    supervisor = Supervisor(cfg, daemons, args.acme_once)
     # From here on Ctrl-C is a request to stop, even while the banner prints.
     supervisor.install_signals()
     banner(cfg, sockets, password_file, missing)

@@ -105,7 +105,7 @@ def config_page():
             "names another.",
             ".SH SEE ALSO", ".BR mailsuite (7),", ".BR mailctl (8),",
             ".BR mail\\-smtpd (8),", ".BR mail\\-deliverd (8),", ".BR mail\\-imapd (8),",
-            ".BR mail\\-pop3d (8),", ".BR mail\\-davd (8)"]
+            ".BR mail\\-pop3d (8),", ".BR mail\\-davd (8),", ".BR mail\\-acmed (8)"]
     return "\n".join(out) + "\n"
 
 
@@ -184,7 +184,7 @@ def mailctl_page():
             "mailctl queue retry\\-all", ".fi",
             ".SH SEE ALSO", ".BR mailsuite (7),", ".BR mailsuite.toml (5),",
             ".BR mail\\-smtpd (8),", ".BR mail\\-deliverd (8),", ".BR mail\\-imapd (8),",
-            ".BR mail\\-pop3d (8),", ".BR mail\\-davd (8)"]
+            ".BR mail\\-pop3d (8),", ".BR mail\\-davd (8),", ".BR mail\\-acmed (8)"]
     return "\n".join(out) + "\n"
 
 

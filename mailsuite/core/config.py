@@ -309,6 +309,38 @@ SCHEMA = [
            "The ports /health looks for, as \"NAME=PORT\" (like \"imap=1143\"), "
            "where the daemons listen elsewhere than their socket units say. Only "
            "`make run` and tests set it; in production the units name them."),
+    Option("acmed", "enabled", True, bool,
+           "Get and renew the certificate of tls.cert and tls.key from an ACME CA "
+           "(acmed: at each start, daily by its timer). false: manage them "
+           "yourself; acmed then only redirects HTTP to HTTPS, and `mailctl cert "
+           "renew` still works."),
+    Option("acmed", "directory", "https://acme-v02.api.letsencrypt.org/directory",
+           str, "The ACME directory URL of the CA. Let's Encrypt's staging "
+           "directory, for trials that count against no limit (its certificates "
+           "are not trusted): https://acme-staging-v02.api.letsencrypt.org/"
+           "directory."),
+    Option("acmed", "email", "", str,
+           "The contact address given to the CA for the account (expiry notices). "
+           "Empty: none."),
+    Option("acmed", "names", ["autoconfig.{domain}", "mta-sts.{domain}"], list,
+           "The names the certificate covers besides server.hostname; {domain} "
+           "stands for each local domain in turn. Each must resolve to this host: "
+           "the CA checks it over HTTP on port 80 (HTTP-01)."),
+    Option("acmed", "key_type", "ecdsa", str,
+           "The certificate's key: ecdsa (P-256) or rsa (2048 bits, for very old "
+           "clients)."),
+    Option("acmed", "renew_days", 30, int,
+           "Renew when the certificate expires within this many days (the CA's "
+           "renewal window, ARI, needs a newer python3-acme)."),
+    Option("acmed", "hook", "", str,
+           "A command run after each renewal (split like a shell line, no shell), "
+           "with MAILSUITE_CERT and MAILSUITE_KEY in its environment: for example "
+           "a script that publishes the new TLSA records (DANE). Its failure is "
+           "logged. Empty: none."),
+    Option("acmed", "ca_bundle", "", str,
+           "CA certificates (PEM) trusted for the directory's HTTPS instead of the "
+           "system's: only for a test CA such as pebble. Empty: the system's.",
+           is_path=True),
 ]
 
 # Shown in the sample file for the options whose default is computed.
@@ -411,6 +443,8 @@ def _check(path, text, section, opt, value):
         _check_networks(where, name, value)
     if name == "server.log_level" and value not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{where}: {name}: must be one of debug, info, warning, error")
+    if name == "acmed.key_type" and value not in ("ecdsa", "rsa"):
+        raise ConfigError(f"{where}: {name}: must be ecdsa or rsa")
     if name == "dkim.rsa_bits" and not 2048 <= value <= 4096:
         raise ConfigError(f"{where}: {name}: must be from 2048 to 4096, got {value}")
     if name == "outbound.nameservers":

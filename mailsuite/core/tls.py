@@ -3,7 +3,8 @@
 One context per program; `Credentials.context()` is called for each new TLS session
 and re-reads the files only when their modification time changed, so a renewed
 certificate (from acmed or certbot) is used without a restart. A reload that fails
-keeps the previous certificate and logs why.
+keeps the previous certificate and logs why; a self-signed one (what a new
+installation serves until acmed has a certificate) is loaded with a warning.
 
 `make_self_signed` writes the certificate a new installation starts with (mailctl
 tls self-signed) and the development instance's; cryptography is imported only
@@ -48,6 +49,10 @@ class Credentials:
                 self._stamp = stamp
             except (OSError, ssl.SSLError) as exc:
                 log.error("tls: cannot load %s: %s", self.cert, exc)
+            else:
+                if is_self_signed(self.cert):
+                    log.warning("tls: %s is self-signed: mail clients warn until "
+                                "acmed replaces it (mailctl cert status)", self.cert)
         if self._ctx is None:
             raise TLSUnavailable(f"no usable certificate in {self.cert}")
         return self._ctx
@@ -58,6 +63,16 @@ class Credentials:
             return True
         except TLSUnavailable:
             return False
+
+
+def is_self_signed(cert):
+    """Whether the first certificate of the PEM file is its own issuer. The ssl
+    module's own decoder keeps cryptography out of the daemons."""
+    try:
+        decoded = ssl._ssl._test_decode_cert(os.fspath(cert))
+    except (OSError, ssl.SSLError, AttributeError):
+        return False
+    return decoded.get("issuer") == decoded.get("subject")
 
 
 def server_context(cert, key):

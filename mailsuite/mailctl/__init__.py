@@ -3,7 +3,7 @@
     mailctl [-c FILE] domain add|list|remove ...
     mailctl [-c FILE] user add|list|remove|passwd|disable|enable ...
     mailctl [-c FILE] alias add|list|remove ...
-    mailctl [-c FILE] tls self-signed ...
+    mailctl [-c FILE] tls self-signed ...;  mailctl cert status|renew [--force]
     mailctl [-c FILE] setup [--hostname H] [--domain D] [--admin ADDRESS] [--yes]
     mailctl [-c FILE] dkim generate|list|dns|rotate|remove ...;  mailctl dns DOMAIN
     mailctl [-c FILE] queue list|show|retry|retry-all|delete|hold|release|stats
@@ -94,4 +94,4 @@ def main(ctx, config_file):
     ctx.call_on_close(instance.close)
 
 
-from . import domain, user, alias, tls, setup, dkim, queue, doctor  # noqa: E402,F401  (each adds its group to main)
+from . import domain, user, alias, tls, setup, dkim, queue, doctor, cert  # noqa: E402,F401  (each adds its group to main)

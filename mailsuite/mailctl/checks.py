@@ -29,8 +29,9 @@ MIB = 1 << 20
 SPACE_FAIL, SPACE_WARN = 100 * MIB, 1024 * MIB
 CERT_WARN_DAYS = 14             # certbot renews 30 days ahead: this is late
 QUEUE_WARN_AGE = 86400
-CA_ADVICE = ("get a certificate for the hostname from a certificate authority "
-             "(e.g. with certbot) and set tls.cert and tls.key")
+CA_ADVICE = ("let acmed get one from Let's Encrypt (port 80 open, the names in "
+             "DNS; see `mailctl cert status`), or set tls.cert and tls.key to a "
+             "certificate for the hostname from a certificate authority")
 AS_ROOT = "run `mailctl doctor` as root"
 COMMAND_TIMEOUT = 10            # systemctl, timedatectl
 # Where a datagram to the internet would leave from (RFC 5737, RFC 3849 test
@@ -233,7 +234,7 @@ def certificate(cert_path, key_path, hostname, now=None):
                     "check the clock, or " + CA_ADVICE)
     if days < 0:
         return fail(f"{cert_path} expired on {cert.not_valid_after:%Y-%m-%d}",
-                    "renew it (`certbot renew`); the daemons reload it at once")
+                    "renew it (`mailctl cert renew`); the daemons reload it at once")
     if not any(_name_covers(name, hostname) for name in names):
         return fail(f"{cert_path} is for {', '.join(names) or 'no name'}, not "
                     f"{hostname}", CA_ADVICE)
@@ -245,7 +246,7 @@ def certificate(cert_path, key_path, hostname, now=None):
         return warn(f"{detail}, self-signed",
                     "mail clients warn about a self-signed certificate: " + CA_ADVICE)
     if days < CERT_WARN_DAYS:
-        return warn(detail, "renew it (`certbot renew`); the daemons reload it at once")
+        return warn(detail, "renew it (`mailctl cert renew`); the daemons reload it at once")
     return ok(detail)
 
 

@@ -20,6 +20,9 @@ and poplib against the container's 127.0.0.1, as a mail client or another MTA wo
         CalDAV on port 443 (certificate checked): PROPFIND of the user's
         principal, Depth 1, as USER; prints the status and the names of the
         collections (the calendar and address book made at the first login).
+    client.py http HOSTNAME PATH
+        HTTP GET of PATH on port 80 (acmed) with Host HOSTNAME; prints the status
+        and the Location header as JSON.
 
 A failure is an exception and a non-zero exit, its traceback on stderr.
 """
@@ -208,6 +211,12 @@ def dav(user, password, cafile, hostname):
     names = sorted({h.rstrip("/").rsplit("/", 1)[1] for h in hrefs
                     if h.count("/") == 3 and h.endswith("/")})
     print(json.dumps({"status": response.status, "collections": names}))
+def get(hostname, path):
+    conn = http.client.HTTPConnection(HOST, 80, timeout=TIMEOUT)
+    conn.request("GET", path, headers={"Host": hostname})
+    reply = conn.getresponse()
+    print(json.dumps({"status": reply.status, "location": reply.getheader("Location")}))
+    conn.close()
 
 
 def main(argv):
@@ -224,6 +233,8 @@ def main(argv):
         pop(int(port), user, password, subject, cafile, hostname)
     elif command == "dav":
         dav(*args)
+    elif command == "http":
+        get(*args)
     else:
         raise SystemExit(f"client.py: unknown command {command!r}")
 

@@ -11,11 +11,13 @@ TESTS_DIR = "/mnt/tests"   # this folder, read-only
 CLIENT = Path(__file__).resolve().parent / "client.py"
 SOCKETS = ["mail-smtpd.socket", "mail-imapd.socket", "mail-imapd-tls.socket",
            "mail-pop3d.socket", "mail-pop3d-tls.socket", "mail-deliverd.socket",
-           "mail-submitd.socket", "mail-submitd-tls.socket", "mail-davd.socket"]
+           "mail-submitd.socket", "mail-submitd-tls.socket", "mail-davd.socket",
+           "mail-acmed.socket"]
 # What mailsuite(7) enables one by one; mailsuite.target wants the same.
-UNITS = SOCKETS + ["mail-deliverd.timer"]
+UNITS = SOCKETS + ["mail-deliverd.timer", "mail-acmed.timer"]
 SERVICES = ["mail-smtpd.service", "mail-deliverd.service", "mail-imapd.service",
-            "mail-pop3d.service", "mail-submitd.service", "mail-davd.service"]
+            "mail-pop3d.service", "mail-submitd.service", "mail-davd.service",
+            "mail-acmed.service"]
 # The listeners each service must have been handed by systemd.
 LISTENERS = {
     "mail-smtpd.service": ["tcp:25"],
@@ -24,6 +26,7 @@ LISTENERS = {
     "mail-submitd.service": ["tcp:465", "tcp:587"],
     "mail-davd.service": ["tcp:443"],
     "mail-deliverd.service": ["unix:/run/mailsuite/deliverd.wakeup"],
+    "mail-acmed.service": ["tcp:80"],
 }
 DOMAIN = "example.test"
 USER = "demo@example.test"
@@ -95,6 +98,12 @@ def dav(box, user=USER, password=PASSWORD):
     out = box.python_in_netns(CLIENT, "dav", user, password, str(box.path(CERT)),
                               box.hostname)
     return json.loads(out)
+
+
+def web(box, path):
+    """GET `path` on port 80 (acmed) from the container's network, for the
+    container's name; returns {"status", "location"}."""
+    return json.loads(box.python_in_netns(CLIENT, "http", box.hostname, path))
 
 
 def probe(box, *units):

@@ -2,7 +2,9 @@
 sockets, add a domain and a user with mailctl, send a message to port 25 from the
 container's network, read it back over IMAP on 143 (STARTTLS) and 993 (TLS) and
 over POP3 on 110 (STLS) and 995 (TLS), and find its queue id in smtpd's journal;
-submit one on port 587 (STARTTLS, AUTH) and read it back, delivered locally.
+submit one on port 587 (STARTTLS, AUTH) and read it back, delivered locally;
+port 80 (acmed) redirects to HTTPS, and `mailctl cert status` reports the
+installation's self-signed certificate.
 Every program must have been started by
 systemd through its socket, run as the user mailsuite with no capabilities, and
 no unit may have failed.
@@ -51,6 +53,15 @@ def test_install_enable_send_read(boot, debs):
     assert qid in steps.journal_has(box, "mail-submitd", qid), \
         f"queue id {qid} not in journalctl -u mail-submitd"
     assert steps.dav(box) == {"status": 207, "collections": ["calendar", "contacts"]}
+
+    assert steps.web(box, "/mail?x=1") == {
+        "status": 301, "location": f"https://{box.hostname}/mail?x=1"}
+    status = box.run("mailctl", "cert", "status").stdout
+    assert f"names: {box.hostname}" in status and "(self-signed)" in status, status
+    # acmed (user mailsuite) replaces the certificate's files in their folder.
+    assert box.run("stat", "-c", "%a %U %G", "/etc/mailsuite/tls",
+                   "/var/lib/mailsuite/acme").stdout.split("\n")[:2] == [
+        "770 root mailsuite", "750 mailsuite mailsuite"]
 
     uid, gid = steps.mailsuite_ids(box)
     processes = steps.probe(box, *steps.SERVICES)

@@ -43,6 +43,7 @@ def test_upgrade_keeps_users_mail_and_units(boot, debs, enabled):
     assert steps.read(box, 993, "submitted before the upgrade")["body"] \
         == "to the old submitd\r\n"
     assert steps.dav(box)["status"] == 207
+    assert steps.web(box, "/")["status"] == 301     # acmed, started by a request
     before = steps.probe(box, *steps.SERVICES)
     assert all(before[unit]["pid"] for unit in steps.SERVICES), before
 

@@ -2,6 +2,7 @@
 serves mail with no other step (swaks in on the MX port and on the submission
 port with AUTH, IMAPS and POP3S out), then stops cleanly."""
 
+import http.client
 import imaplib
 import os
 import poplib
@@ -12,6 +13,7 @@ import subprocess
 import time
 
 from harness import ROOT, wait_for
+from mailsuite import dev
 
 OFFSET = 31000          # away from the default dev ports a developer may be using
 
@@ -75,10 +77,17 @@ def test_dev_instance_serves_mail_and_stops_cleanly(tmp_path):
         retrieved = [b"\r\n".join(pop.retr(number)[1]) for number in (1, 2)]
         assert any(body.encode() in message for message in retrieved), retrieved
         pop.quit()
+        web = http.client.HTTPConnection("127.0.0.1", 1080 + OFFSET, timeout=10)
+        web.request("GET", "/anything", headers={"Host": "mail.example.test"})
+        reply = web.getresponse()
+        assert (reply.status, reply.getheader("Location")) == \
+            (301, "https://mail.example.test/anything")
+        web.close()
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
+    assert "acme: ordering" not in out, out     # acmed asks no CA in make run
     assert "Traceback" not in out, out
     assert "did not stop" not in out, out
 
@@ -113,3 +122,32 @@ def test_a_busy_port_is_named_with_the_way_out(tmp_path):
     assert f"cannot listen on 127.0.0.1:{1025 + OFFSET + 7} for smtpd (smtp)" in proc.stderr
     assert "make run PORT_OFFSET=" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_acme_once_runs_one_renewal(tmp_path):
+    base = tmp_path / "dev"
+    base.mkdir()
+    (base / "mailsuite.toml").write_text(dev.dev_config(
+        extra='[acmed]\nenabled = false\ndirectory = "https://127.0.0.1:1/dir"\n'))
+    proc = subprocess.Popen(
+        [str(ROOT / "bin/mailsuite-dev"), "--dir", str(base), "--port-offset",
+         str(OFFSET + 14), "--acme-once"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+                "`mailctl cert renew` exited" in line for line in lines):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    out = "".join(lines) + out
+    assert "acme: renewing the certificate once (--acme-once)" in out, out
+    assert "mailctl: renewal failed: cannot reach https://127.0.0.1:1/dir" in out, out
+    assert "acme: `mailctl cert renew` exited 1" in out, out
+    assert proc.returncode == 0, out

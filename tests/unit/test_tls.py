@@ -40,3 +40,16 @@ def test_missing_files_mean_no_tls(tmp_path):
     assert not creds.available()
     with pytest.raises(tls.TLSUnavailable):
         creds.context()
+
+
+def test_a_self_signed_certificate_is_served_with_a_warning(tmp_path, caplog):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make_self_signed(cert, key, "one.example.test")
+    assert tls.is_self_signed(cert)
+    tls.Credentials(cert, key).context()
+    assert any("self-signed" in r.getMessage() for r in caplog.records
+               if r.levelname == "WARNING")
+
+
+def test_a_missing_certificate_is_not_called_self_signed(tmp_path):
+    assert not tls.is_self_signed(tmp_path / "nope.pem")
