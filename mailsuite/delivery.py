@@ -1,7 +1,7 @@
 """The work of one delivery pass of deliverd: who gets what, and how it went.
 
-A Batch resolves each message's pending recipients (aliases, catch-alls) to local
-mailboxes, sets aside those outside our domains for the remote path (`remote`),
+A Batch resolves each message's pending recipients (aliases, plus-addressing,
+catch-alls: core.recipients, as smtpd did at RCPT) to local mailboxes, sets aside those outside our domains for the remote path (`remote`),
 opens the queued messages once for all the mailboxes they go to, collects
 every target's outcome, and turns them into the outcomes the spool records (a
 recipient waiting for disk space is left out, its record unchanged) and one log
@@ -11,7 +11,16 @@ line per target.
 import logging
 import time
 
+from .core.recipients import look_up
+
 log = logging.getLogger("deliverd")
+
+
+def folder_for(tag, folders):
+    """The folder plus-addressing's `tag` names among `folders` (any case),
+    else the INBOX: a tag never creates a folder."""
+    wanted = (tag or "").lower()
+    return next((name for name in folders if name.lower() == wanted), "INBOX")
 
 
 def maildir_base(entry, hostname):
@@ -24,10 +33,11 @@ def maildir_base(entry, hostname):
 class Batch:
     """The work of one pass: who gets what, and how it went."""
 
-    def __init__(self, hostname):
+    def __init__(self, hostname, delimiters=""):
         self.hostname = hostname
+        self.delimiters = delimiters    # plus-addressing's (smtpd.recipient_delimiter)
         self.entries = {}           # qid -> Entry
-        self.mailboxes = {}         # local address -> [(qid, base)]
+        self.mailboxes = {}         # local address -> [(qid, base, tag or None)]
         self.children = {}          # (qid, rcpt) -> [[target, state, why]]
         self.data = {}              # qid -> the message, a binary file (Spool.open)
         self.short_of_space = None  # why a mailbox had no room, if one had none
@@ -42,7 +52,7 @@ class Batch:
             if not accounts.is_local_domain(rcpt.address.rpartition("@")[2]):
                 self.remote.setdefault(entry.qid, []).append(rcpt)
                 continue
-            targets = accounts.resolve(rcpt.address)
+            targets, tag = look_up(accounts, rcpt.address, self.delimiters)
             if not targets:
                 self.children[entry.qid, rcpt.address] = [
                     [rcpt.address, "failed", "5.1.1 no such user"]]
@@ -51,7 +61,8 @@ class Batch:
             for target in targets:
                 if accounts.get_user(target) is not None:
                     children.append([target, "done", ""])
-                    self.mailboxes.setdefault(target, []).append((entry.qid, base))
+                    self.mailboxes.setdefault(target, []).append(
+                        (entry.qid, base, tag))
                 elif accounts.is_local_domain(target.rpartition("@")[2]):
                     children.append([target, "failed", "5.1.1 no such user"])
                 else:
@@ -62,7 +73,7 @@ class Batch:
 
     def open(self, spool):
         """Open every message that goes to a mailbox."""
-        wanted = {qid for items in self.mailboxes.values() for qid, _ in items}
+        wanted = {item[0] for items in self.mailboxes.values() for item in items}
         for qid in sorted(wanted):
             try:
                 self.data[qid] = spool.open(qid)

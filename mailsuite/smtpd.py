@@ -11,7 +11,7 @@ hint (a lost hint delays delivery until deliverd's next scan, never loses mail).
 import asyncio
 import logging
 
-from .core import mailquota, server
+from .core import mailquota, recipients, server
 from .core.maildir import usage_of
 from .smtp import service
 from .smtp.errors import ProtocolError
@@ -34,9 +34,16 @@ class MXSession(Session):
             raise ProtocolError(554, "5.7.1", f"<{path}>: relay denied")
         if any(ch in path.local for ch in "%!@"):
             raise ProtocolError(554, "5.7.1", f"<{path}>: relay denied")
-        found = self.service.local_targets(path)
+        # Known or not, a recipient takes the same way through the same reads,
+        # off the event loop, and is answered after it: a refusal comes no
+        # sooner than an acceptance.
         loop = asyncio.get_running_loop()
-        if await loop.run_in_executor(None, all_full, accounts, found):
+        found, full = await loop.run_in_executor(
+            None, look_up, accounts, f"{path.local}@{path.domain}",
+            self.cfg.smtpd.recipient_delimiter)
+        if not found:
+            raise service.unknown_user(path)
+        if full:
             # RFC 5321 4.2.2 (552: exceeded storage allocation), RFC 3463 3.3
             # (5.2.2: mailbox full). Not the client's mistake: not counted.
             raise ProtocolError(552, "5.2.2", f"<{path}>: mailbox full",
@@ -67,6 +74,13 @@ class MXSession(Session):
                  self.client_ip, envelope.sender, incoming.size,
                  len(envelope.recipients))
         self.service.wake_deliverd()
+
+
+def look_up(accounts, address, delimiters):
+    """(the address's targets, whether their mailboxes are all full); for
+    nobody, an unknown user's quota is read all the same (it is 0)."""
+    targets = recipients.look_up(accounts, address, delimiters).targets
+    return targets, all_full(accounts, targets or [address])
 
 
 def all_full(accounts, targets):

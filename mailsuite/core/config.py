@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PATH = "/etc/mailsuite/mailsuite.toml"
+# What may end a local part's user name: atext (RFC 5322 3.2.3) that is neither a
+# letter, a digit, nor the dot that separates a dot-atom's atoms.
+DELIMITERS = "+-_=#~&"
 EX_CONFIG = 78
 
 
@@ -34,6 +37,7 @@ class Option:
     is_path: bool = False
     required: bool = False
     shown_default: str | None = None   # the default in words, when it is computed
+    empty_ok: bool = False      # a string that may be set to "" (which turns it off)
 
 
 def machine_hostname():
@@ -81,6 +85,19 @@ def engine_options(section, sessions, per_address, who):
     ]
 
 
+def mx_options():
+    """The MX's own keys in [smtpd]: recipients and the defences before content."""
+    return [
+        Option("smtpd", "recipient_delimiter", "+", str,
+               "Plus-addressing: the characters that end the user's part of a local "
+               "part, as Postfix's recipient_delimiter. `user+tag@domain` reaches "
+               "`user@domain` and goes into its folder `tag` when the mailbox has "
+               "one (any case), else into the INBOX; a user or alias named with the "
+               "delimiter wins. Also applied by deliverd and submitd. \"\" turns "
+               "it off.", empty_ok=True),
+    ]
+
+
 SCHEMA = [
     Option("server", "hostname", machine_hostname, str,
            "The fully qualified name of this mail server, used in greetings and "
@@ -106,6 +123,7 @@ SCHEMA = [
         "less than a process.", "A big sender may open tens of sessions at once "
         "to deliver a backlog; Postfix's smtpd_client_connection_count_limit, "
         "with its default.")),
+    *mx_options(),
     *engine_options("submitd", sessions=100, per_address=20, who=(
         "Users' mail clients, far fewer than the MX's peers.", "A household or "
         "an office shares one address; a client opens a session or two to send.")),
@@ -353,11 +371,14 @@ def _check(path, text, section, opt, value):
                           f"[\"host\", ...], got {value!r}")
     if opt.type is str and not isinstance(value, str):
         raise ConfigError(f"{where}: {name}: expected a string, got {value!r}")
-    if opt.type is str and not value:
+    if opt.type is str and not value and not opt.empty_ok:
         raise ConfigError(f"{where}: {name}: must not be empty")
     if opt.type is list and not (isinstance(value, list)
                                  and all(isinstance(v, str) for v in value)):
         raise ConfigError(f"{where}: {name}: expected a list of strings, got {value!r}")
+    if name == "smtpd.recipient_delimiter" and not set(value) <= set(DELIMITERS):
+        raise ConfigError(f"{where}: {name}: each character must be one of "
+                          f"{DELIMITERS}, got {value!r}")
     if name == "submitd.relay_networks":
         _check_networks(where, name, value)
     if name == "server.log_level" and value not in ("debug", "info", "warning", "error"):
