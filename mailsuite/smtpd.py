@@ -13,7 +13,7 @@ import logging
 
 from .core import mailquota, recipients, server
 from .core.maildir import usage_of
-from .smtp import service
+from .smtp import defences, service
 from .smtp.errors import ProtocolError
 from .smtp.session import Session
 
@@ -24,6 +24,20 @@ class MXSession(Session):
     def __init__(self, stream, service):
         super().__init__(stream, service.cfg, service.credentials, "smtp")
         self.service = service
+        self.client = service.defences.client(self.client_ip)
+
+    async def run(self):
+        try:
+            await super().run()
+        finally:
+            self.client.close()
+
+    async def before_greeting(self):
+        await self.client.connect(self.stream)
+
+    async def check_helo(self, name):
+        await self.client.hello(name)
+        self.client_name = self.client.received_name
 
     async def check_recipient(self, path):
         accounts = self.service.accounts
@@ -48,6 +62,7 @@ class MXSession(Session):
             # (5.2.2: mailbox full). Not the client's mistake: not counted.
             raise ProtocolError(552, "5.2.2", f"<{path}>: mailbox full",
                                 counted=False)
+        await self.client.greylist(self.envelope.sender, path)
 
     async def postmaster_domain(self):
         """The server's own name when it is a local domain, else the nearest local
@@ -96,6 +111,10 @@ def all_full(accounts, targets):
 
 class Service(service.Service):
     section = "smtpd"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.defences = defences.Defences(cfg, self.accounts)
 
     async def session(self, stream, name):
         await MXSession(stream, self).run()

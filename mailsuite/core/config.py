@@ -95,6 +95,26 @@ def mx_options():
                "one (any case), else into the INBOX; a user or alias named with the "
                "delimiter wins. Also applied by deliverd and submitd. \"\" turns "
                "it off.", empty_ok=True),
+        Option("smtpd", "exempt_networks", ("127.0.0.0/8", "::1/128"), list,
+               "Networks (like \"192.0.2.0/24\" or \"2001:db8::/64\") whose "
+               "clients skip the MX's defences: the greeting pause, the connection "
+               "rate, reverse DNS and HELO checks, greylisting and DNSBLs. Their "
+               "recipients are checked as anyone's. Loopback by default, as "
+               "Postfix's mynetworks."),
+        Option("smtpd", "greet_pause", 3.0, float,
+               "Seconds the MX waits before its greeting; a client that talks in "
+               "that time (RFC 5321 4.3.1: it must wait for the greeting) is "
+               "answered `554 5.5.1` and dropped, as most spam software does not "
+               "wait. An address (an IPv6 /64) that waited once is greeted at "
+               "once for a day. Postfix's postscreen waits 6 s; 0 turns it off."),
+        Option("smtpd", "connection_rate", 60, int,
+               "Connections one client address (an IPv6 /64 counts as one) may "
+               "open per minute, a sliding window; one more is answered `421 "
+               "4.7.0` and the client retries later. 0 is no limit."),
+        Option("smtpd", "dns_timeout", 10.0, float,
+               "Seconds one DNS lookup of the connection checks (reverse DNS, "
+               "HELO name, DNSBL zones) may take; a lookup that takes longer is "
+               "recorded as a temporary error (temperror)."),
     ]
 
 
@@ -278,6 +298,21 @@ SCHEMA = [
     Option("outbound", "delay_warning", 14400, int,
            "Seconds after which a sender whose message is still being retried is "
            "told so once (a delay notice, RFC 3464). 0 sends none."),
+    Option("greylist", "enabled", False, bool,
+           "Greylist at RCPT (RFC 6647): the first message of a new (client "
+           "network, sender, recipient) triplet is answered `451 4.7.1`, and "
+           "its retry after `delay` goes through. A client network is an IPv4 /24 "
+           "or an IPv6 /64. Clients of smtpd.exempt_networks skip it. Off by "
+           "default: it delays a new correspondent's first message."),
+    Option("greylist", "delay", 300, int,
+           "Seconds a new triplet waits before its retry passes (postgrey's "
+           "default)."),
+    Option("greylist", "retry_window", 172800, int,
+           "Seconds after its first attempt within which a triplet's retry "
+           "passes; a later one starts again as new (postgrey's two days)."),
+    Option("greylist", "expiry", 3024000, int,
+           "Seconds a triplet that passed is let through at once after its last "
+           "message (postgrey's 35 days)."),
 ]
 
 # Shown in the sample file for the options whose default is computed.
@@ -379,7 +414,7 @@ def _check(path, text, section, opt, value):
     if name == "smtpd.recipient_delimiter" and not set(value) <= set(DELIMITERS):
         raise ConfigError(f"{where}: {name}: each character must be one of "
                           f"{DELIMITERS}, got {value!r}")
-    if name == "submitd.relay_networks":
+    if name in ("submitd.relay_networks", "smtpd.exempt_networks"):
         _check_networks(where, name, value)
     if name == "server.log_level" and value not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{where}: {name}: must be one of debug, info, warning, error")

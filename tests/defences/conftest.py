@@ -8,13 +8,13 @@ from harness import Instance
 from security.checks import PASSWORD, USER, assert_clean_log
 
 
-def start_mx(base, config=""):
+def start_mx(base, config="", programs=("smtpd", "deliverd")):
     """An Instance with USER, its configuration extended by `config`, serving
-    smtpd and deliverd."""
+    `programs`."""
     inst = Instance(base)
     inst.add_config(config)
     inst.add_user(USER, PASSWORD)
-    inst.start("smtpd", "deliverd")
+    inst.start(*programs)
     return inst
 
 
