@@ -62,6 +62,7 @@ class MXSession(Session):
             # (5.2.2: mailbox full). Not the client's mistake: not counted.
             raise ProtocolError(552, "5.2.2", f"<{path}>: mailbox full",
                                 counted=False)
+        await self.client.blocklisted(path)
         await self.client.greylist(self.envelope.sender, path)
 
     async def postmaster_domain(self):

@@ -313,6 +313,14 @@ SCHEMA = [
     Option("greylist", "expiry", 3024000, int,
            "Seconds a triplet that passed is let through at once after its last "
            "message (postgrey's 35 days)."),
+    Option("dnsbl", "zones", (), list,
+           "DNS blocklists (RFC 5782) the MX asks about each client's address "
+           "from the connection on, like \"zen.spamhaus.org\"; through "
+           "outbound.nameservers (a list may refuse a public resolver). Clients "
+           "of smtpd.exempt_networks are not looked up. Empty by default."),
+    Option("dnsbl", "action", "reject", str,
+           "What a listing does: \"reject\" answers each recipient but the "
+           "postmaster `554 5.7.1`; \"record\" only logs it."),
 ]
 
 # Shown in the sample file for the options whose default is computed.
@@ -414,6 +422,8 @@ def _check(path, text, section, opt, value):
     if name == "smtpd.recipient_delimiter" and not set(value) <= set(DELIMITERS):
         raise ConfigError(f"{where}: {name}: each character must be one of "
                           f"{DELIMITERS}, got {value!r}")
+    if name == "dnsbl.action" and value not in ("reject", "record"):
+        raise ConfigError(f"{where}: {name}: must be reject or record, got {value!r}")
     if name in ("submitd.relay_networks", "smtpd.exempt_networks"):
         _check_networks(where, name, value)
     if name == "server.log_level" and value not in ("debug", "info", "warning", "error"):

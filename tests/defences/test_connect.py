@@ -1,6 +1,6 @@
-"""Before the greeting and at HELO: the connection rate, the early talker, and the
+"""Before the greeting and at HELO: the connection rate, the early talker, the
 client's reverse DNS (iprev) and HELO name, recorded in the log and the Received
-field. A real Knot serves the reverse and forward zones on loopback; clients
+field, and the DNSBL looked up from the connection on, answered at RCPT. A real Knot serves the reverse and forward zones on loopback; clients
 come from loopback addresses of their own (127.0.0.x), 127.0.0.1 being exempt."""
 
 import smtplib
@@ -25,6 +25,12 @@ ZONES = {
 mx A 127.0.0.7
 liar A 192.0.2.8
 """,
+    # 127.255.255.254 is a list's error code, not a listing.
+    "dnsbl.test": """
+40.0.0.127 A 127.0.0.2
+40.0.0.127 TXT "listed for testing"
+41.0.0.127 A 127.255.255.254
+""",
 }
 MESSAGE = b"From: <a@good.test>\r\nSubject: iprev\r\n\r\nhello\r\n"
 
@@ -38,6 +44,8 @@ exempt_networks = ["127.0.0.1/32"]
 greet_pause = {PAUSE}
 connection_rate = {RATE}
 dns_timeout = 5.0
+[dnsbl]
+zones = ["dnsbl.test"]
 [outbound]
 nameservers = ["{dns.nameserver}"]
 """)
@@ -127,3 +135,24 @@ def test_reverse_dns_and_helo_are_recorded(mx, source, helo, tcp_info, line):
     assert wait_for(lambda: received_of(mx, source))
     assert f"Received: from {helo} {tcp_info}" in received_of(mx, source)
     assert f"[{source}]: {line}" in mx.log("smtpd")
+
+
+def rcpts_from(inst, source, recipients):
+    with smtplib.SMTP("127.0.0.1", inst.port("smtp"), timeout=30,
+                      source_address=(source, 0)) as client:
+        client.ehlo("client.test")
+        client.mail("a@good.test")
+        return [client.rcpt(rcpt) for rcpt in recipients]
+
+
+def test_a_listed_client_is_refused_but_for_the_postmaster(mx):
+    (code, text), postmaster = rcpts_from(mx, "127.0.0.40",
+                                          [USER, "postmaster@example.test"])
+    assert (code, text) == (554, b"5.7.1 client [127.0.0.40] blocked using dnsbl.test")
+    assert postmaster[0] == 250
+    assert "[127.0.0.40]: listed in dnsbl.test (127.0.0.2)" in mx.log("smtpd")
+
+
+def test_an_error_code_is_no_listing(mx):
+    assert rcpts_from(mx, "127.0.0.41", [USER])[0][0] == 250
+    assert "[127.0.0.41]: listed" not in mx.log("smtpd")

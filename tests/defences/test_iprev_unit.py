@@ -6,6 +6,7 @@ import asyncio
 import pytest
 
 from mailsuite.core.config import from_dict
+from mailsuite.smtp.defences import dnsbl
 from mailsuite.smtp.defences.gate import Gate
 from mailsuite.smtp.defences.iprev import Iprev, helo_verdict, iprev
 from mailsuite.smtp.dnsquery import DnsTempError
@@ -73,3 +74,19 @@ def test_gate_exempts_configured_networks_and_their_mapped_addresses():
     assert not gate.exempt("198.51.100.1")
     assert gate.exempt("127.0.0.1") is False
     assert Gate(settings()).exempt("::1")
+
+
+def test_dnsbl_query_names():
+    # RFC 5782 2.1 and 2.4.
+    assert dnsbl.query_name("192.0.2.99", "bl.test") == "99.2.0.192.bl.test."
+    assert dnsbl.query_name("::ffff:192.0.2.99", "bl.test.") == "99.2.0.192.bl.test."
+    assert dnsbl.query_name("2001:db8:1:2:3:4:567:89ab", "bl.test") == (
+        "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.bl.test.")
+
+
+def test_dnsbl_a_failed_zone_lists_nobody():
+    dns = TableDns({("2.0.0.127.good.test.", "A"): ["127.0.0.2"]},
+                   failing=[("2.0.0.127.down.test.", "A")])
+    result = run(dnsbl.look_up(dns, "127.0.0.2", ["good.test", "down.test"]))
+    assert result == dnsbl.Result([dnsbl.Listing("good.test", "127.0.0.2")],
+                                  ["down.test"])

@@ -6,12 +6,13 @@ session, driven by smtpd.MXSession's hooks:
     await client.connect(stream)     # before the greeting: lookups started, the
                                      # gate (rate, early talker); ProtocolError
     await client.hello(name)         # iprev and the HELO name, logged
+    await client.blocklisted(recipient)        # at RCPT: 554 5.7.1 if listed
     await client.greylist(sender, recipient)   # at RCPT: 451 4.7.1 to wait
     client.received_name             # the confirmed name, for the Received field
     client.close()                   # the session is over: lookups cancelled
 
 A client from `smtpd.exempt_networks` (loopback by default) skips them all.
-Failure policy: a DNS failure is recorded as temperror; only the gate refuses.
+Failure policy: a DNS failure is recorded as temperror and refuses nobody.
 """
 
 import asyncio
@@ -22,6 +23,7 @@ from ...core.config import host_port
 from ...core.login import shown
 from ..dnsquery import DnsQuery
 from ..errors import ProtocolError
+from . import dnsbl
 from .gate import Gate
 from .greylist import Greylist
 from .iprev import Iprev, helo_verdict, iprev
@@ -55,6 +57,7 @@ class Client:
         self.lookups = []           # the tasks started at connect
         self.iprev = None           # an Iprev once known
         self._iprev = None
+        self._dnsbl = None          # the task that answers a dnsbl.Result
 
     @property
     def received_name(self):
@@ -65,6 +68,9 @@ class Client:
             return
         # Started now so that the answers come during the greeting pause.
         self._iprev = self._start(self._bounded(iprev(self.defences.dns, self.ip)))
+        zones = list(self.defences.cfg.dnsbl.zones)
+        if zones:
+            self._dnsbl = self._start(self._blocklists(zones))
         await self.defences.gate.admit(stream, address_group((self.ip, 0)))
 
     async def hello(self, name):
@@ -77,6 +83,27 @@ class Client:
         log.info("[%s]: iprev=%s%s, helo=%s: %s", self.ip, self.iprev.result,
                  f" ({self.iprev.name})" if self.iprev.name else "", shown(name),
                  verdict)
+
+    async def _blocklists(self, zones):
+        result = await self._bounded(dnsbl.look_up(self.defences.dns, self.ip, zones),
+                                     dnsbl.Result([], zones))
+        for listing in result.listed:
+            log.info("[%s]: listed in %s (%s)", self.ip, listing.zone, listing.answer)
+        if result.failed:
+            log.info("[%s]: DNSBL lookup failed (temperror): %s", self.ip,
+                     ", ".join(result.failed))
+        return result
+
+    async def blocklisted(self, recipient):
+        if self._dnsbl is None or self.defences.cfg.dnsbl.action != "reject":
+            return
+        listed = (await self._dnsbl).listed
+        # The postmaster hears from everyone, so that a listed sender can ask
+        # to be let through (RFC 5321 4.5.1).
+        if listed and recipient.local.lower() != "postmaster":
+            # RFC 5782 2.1 leaves the reply to the site; Postfix's 554 5.7.1.
+            raise ProtocolError(554, "5.7.1", f"client [{self.ip}] blocked using "
+                                f"{listed[0].zone}")
 
     async def greylist(self, sender, recipient):
         greylist = self.defences.greylist
