@@ -14,6 +14,7 @@ import logging
 from .core import mailquota, recipients, server
 from .core.maildir import usage_of
 from .smtp import defences, service
+from .smtp.defences import rspamd
 from .smtp.errors import ProtocolError
 from .smtp.session import Session
 
@@ -25,6 +26,7 @@ class MXSession(Session):
         super().__init__(stream, service.cfg, service.credentials, "smtp")
         self.service = service
         self.client = service.defences.client(self.client_ip)
+        self.folder = None          # where deliverd puts the message, if not INBOX
 
     async def run(self):
         try:
@@ -65,6 +67,35 @@ class MXSession(Session):
         await self.client.blocklisted(path)
         await self.client.greylist(self.envelope.sender, path)
 
+    async def before_queue(self, incoming):
+        await self.spam_check(incoming)
+
+    async def spam_check(self, incoming):
+        """rspamd's verdict, acted on (smtp.defences.rspamd)."""
+        self.folder = None
+        spam = self.service.rspamd
+        if spam is None:
+            return
+        draft, envelope = incoming.draft, incoming.envelope
+        message = draft.directory / draft.qid if draft.on_disk else draft.value()
+        verdict = await spam.check(message, incoming.size, {
+            "Queue-Id": incoming.qid, "IP": self.client_ip, "Helo": self.helo,
+            "Hostname": self.client_name, "From": str(envelope.sender),
+            "Rcpt": [str(path) for path in envelope.recipients]})
+        if verdict is None:
+            return
+        # RFC 5321 4.2.5 and RFC 3463 3.8 (5.7.1, 4.7.1): refused for policy,
+        # after the whole message; not the client's mistake, not counted.
+        if verdict.action == "reject":
+            raise ProtocolError(550, "5.7.1", "message refused as spam",
+                                counted=False)
+        if verdict.action == "soft reject":
+            raise ProtocolError(451, "4.7.1", "message deferred, try again later",
+                                counted=False)
+        if verdict.action in rspamd.JUNK_ACTIONS:
+            self.folder = self.cfg.rspamd.junk_folder
+        await incoming.prepend(verdict.fields())
+
     async def postmaster_domain(self):
         """The server's own name when it is a local domain, else the nearest local
         domain above it (mail.example.org -> example.org), else the first one."""
@@ -83,7 +114,10 @@ class MXSession(Session):
         return self.service.incoming(self, envelope)
 
     def queue_info(self):
-        return {"client": self.client_ip, "helo": self.helo, "service": "smtpd"}
+        info = {"client": self.client_ip, "helo": self.helo, "service": "smtpd"}
+        if self.folder:
+            info["folder"] = self.folder
+        return info
 
     def queued(self, qid, envelope, incoming):
         log.info("%s: client=%s[%s], from=<%s>, size=%d, nrcpt=%d", qid, self.helo,
@@ -116,6 +150,7 @@ class Service(service.Service):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.defences = defences.Defences(cfg, self.accounts)
+        self.rspamd = rspamd.Rspamd(cfg.rspamd) if cfg.rspamd.enabled else None
 
     async def session(self, stream, name):
         await MXSession(stream, self).run()

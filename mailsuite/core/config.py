@@ -321,6 +321,23 @@ SCHEMA = [
     Option("dnsbl", "action", "reject", str,
            "What a listing does: \"reject\" answers each recipient but the "
            "postmaster `554 5.7.1`; \"record\" only logs it."),
+    Option("rspamd", "enabled", False, bool,
+           "Hand each message the MX takes to rspamd (its normal worker, HTTP "
+           "/checkv2) at the end of the data and act on its action: \"reject\" "
+           "is refused `550 5.7.1`, \"soft reject\" deferred `451 4.7.1`, \"add "
+           "header\" and \"rewrite subject\" go to junk_folder; every message "
+           "taken gets X-Spam, X-Spam-Action and X-Spam-Score fields. An rspamd "
+           "that does not answer is logged and the message taken unchecked."),
+    Option("rspamd", "address", "127.0.0.1:11333", str,
+           "rspamd's normal worker: \"address:port\" or \"name:port\" "
+           "(\"[address]:port\" for IPv6)."),
+    Option("rspamd", "timeout", 20.0, float,
+           "Seconds to wait for rspamd's verdict on one message."),
+    Option("rspamd", "max_size", 20971520, int,
+           "Larger messages, in bytes, are not sent to rspamd."),
+    Option("rspamd", "junk_folder", "Junk", str,
+           "The folder deliverd puts a message in when rspamd says it is spam "
+           "but not bad enough to refuse."),
 ]
 
 # Shown in the sample file for the options whose default is computed.
@@ -436,7 +453,7 @@ def _check(path, text, section, opt, value):
                 host_port(server, 53)
             except ValueError as exc:
                 raise ConfigError(f"{where}: {name}: {exc}") from None
-    if name == "outbound.relay_host":
+    if name in ("outbound.relay_host", "rspamd.address"):
         try:
             relay_address(value)
         except ValueError as exc:

@@ -1,0 +1,100 @@
+"""The hand-off to rspamd: the whole message, with its envelope, posted to a
+running rspamd's normal worker over its HTTP protocol (/checkv2), and its verdict
+acted on at the end of the data.
+
+    spam = Rspamd(cfg.rspamd)
+    verdict = await spam.check(message, envelope_fields)   # Verdict, or None
+    verdict.fields() -> bytes      # X-Spam-* fields for the top of the message
+
+rspamd's action decides: "reject" is refused (550 5.7.1), "soft reject" is
+deferred (451 4.7.1), "add header" and "rewrite subject" go to the Junk folder,
+"greylist" and "no action" are delivered (smtpd greylists on its own); every
+accepted message gets the fields. A message over `max_size` is not sent.
+
+Failure policy: rspamd down, slow (past `timeout`) or answering nonsense is one
+log line and no verdict; the message is taken as if rspamd were off, as a mail
+server must not stop taking mail because its filter is away.
+"""
+
+import asyncio
+import http.client
+import json
+import logging
+import os
+from typing import NamedTuple
+
+from ...core.config import relay_address
+
+log = logging.getLogger("smtpd")
+
+JUNK_ACTIONS = {"add header", "rewrite subject"}
+
+
+class Verdict(NamedTuple):
+    action: str
+    score: float
+    required: float
+
+    def fields(self):
+        spam = "Yes" if self.action in JUNK_ACTIONS | {"reject"} else "No"
+        return (f"X-Spam: {spam}\r\nX-Spam-Action: {self.action}\r\n"
+                f"X-Spam-Score: {self.score:.2f} / {self.required:.2f}\r\n").encode()
+
+
+class Rspamd:
+    def __init__(self, settings):
+        self.host, self.port = relay_address(settings.address, 11333)
+        self.timeout = settings.timeout
+        self.max_size = settings.max_size
+
+    async def check(self, message, size, envelope):
+        """The Verdict on `message` (bytes, or the path of its file) of `size`
+        octets; None when it was not checked. `envelope`: rspamd's request
+        headers (IP, Helo, From, Rcpt, Queue-Id...)."""
+        if size > self.max_size:
+            log.info("%s: not sent to rspamd: %d octets", envelope["Queue-Id"], size)
+            return None
+        loop = asyncio.get_running_loop()
+        try:
+            answer = await loop.run_in_executor(None, self._post, message, envelope)
+            verdict = Verdict(str(answer["action"]), float(answer["score"]),
+                              float(answer["required_score"]))
+        except (OSError, http.client.HTTPException, ValueError, KeyError,
+                TypeError) as exc:
+            log.warning("%s: rspamd unavailable, message taken unchecked: %s",
+                        envelope["Queue-Id"], str(exc)[:200] or type(exc).__name__)
+            return None
+        log.info("%s: rspamd: %s, score %.2f / %.2f", envelope["Queue-Id"],
+                 verdict.action, verdict.score, verdict.required)
+        return verdict
+
+    def _post(self, message, envelope):
+        """rspamd's answer (JSON) to the message; in a thread."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        body = open(message, "rb") if isinstance(message, os.PathLike) else message
+        length = os.fstat(body.fileno()).st_size if body is not message else len(body)
+        try:
+            conn.putrequest("POST", "/checkv2")
+            conn.putheader("Content-Length", str(length))
+            for name, value in _header_lines(envelope):
+                conn.putheader(name, value)
+            conn.endheaders()
+            conn.send(body)
+            response = conn.getresponse()
+            text = response.read(1 << 20)
+            if response.status != 200:
+                raise ValueError(f"HTTP {response.status}")
+            return json.loads(text)
+        finally:
+            conn.close()
+            if body is not message:
+                body.close()
+
+
+def _header_lines(envelope):
+    """(name, value) pairs; a list value gives one header per item (Rcpt). No
+    value may hold a line break: each is what smtpd checked already."""
+    for name, value in envelope.items():
+        for item in value if isinstance(value, list) else [value]:
+            if item:
+                yield name, "".join(ch for ch in str(item) if ch.isprintable())
