@@ -8,6 +8,7 @@ import pytest
 
 from harness import wait_for
 from mailsuite import smtpd
+from mailsuite.delivery import folder_for
 from mailsuite.core.accounts import Accounts
 from mailsuite.core.maildir import Store
 from mailsuite.core.recipients import look_up, split_tag
@@ -26,6 +27,14 @@ MESSAGE = b"From: <a@sender.test>\r\nSubject: plus\r\n\r\nhello\r\n"
 ])
 def test_split_tag(address, expected):
     assert split_tag(address, "+-") == expected
+
+
+def test_a_tag_picks_an_existing_folder_in_any_case():
+    folders = ["Archive", "Lists", "Lists/Debian"]
+    assert folder_for("lists", folders) == "Lists"
+    assert folder_for("LISTS/debian", folders) == "Lists/Debian"
+    assert folder_for("nosuch", folders) == "INBOX"
+    assert folder_for("../Archive", folders) == "INBOX"
 
 
 def test_no_delimiter_no_tag():
@@ -140,3 +149,17 @@ def test_unknown_user_refused_and_the_session_goes_on(mx):
     assert replies[1][0] == 550 and replies[1][1].startswith(b"5.1.1")
     assert replies[2][0] == 250
     assert replies[3][0] == 250
+
+
+def test_guessing_users_ends_the_session(mx):
+    """Each unknown user is a client error: a directory harvest is cut off after
+    smtpd.max_errors (10) of them."""
+    with smtplib.SMTP("127.0.0.1", mx.port("smtp"), timeout=30) as client:
+        client.ehlo("client.test")
+        client.mail("a@sender.test")
+        codes = [client.rcpt(f"guess{n}@example.test")[0] for n in range(9)]
+        assert codes == [550] * 9
+        assert client.rcpt("guess9@example.test")[0] == 550
+        # The 421 came right after that reply, and the server closed.
+        assert client.noop()[0] == 421
+    assert wait_for(lambda: "too many errors after RCPT" in mx.log("smtpd"))
