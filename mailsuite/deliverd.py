@@ -50,12 +50,11 @@ import time
 
 import lmdb
 
-from .core import activation, mailfolders, notify, server
+from .core import activation, notify, server
 from .core.accounts import Accounts
-from .core.mailfolder import FolderError
 from .core.maildir import OverQuota, Store
 from .core.spool import ORPHAN_SCAN, Spool, SpoolError, SpoolFull
-from .delivery import Batch, folder_for
+from .delivery import Batch, by_folder
 from .outbound.record import notice_failures
 from .outbound.remote import Remote
 
@@ -308,7 +307,7 @@ class Runner:
         try:
             store = self._store(address)
             quota = self.accounts.quota(address)
-            for folder, share in _by_folder(store, batch, items).items():
+            for folder, share in by_folder(store, batch, items).items():
                 try:
                     store.deliver_many([(base, batch.data[qid]) for qid, base in share],
                                        folder=folder, quota=quota)
@@ -326,39 +325,6 @@ class Runner:
             batch.mailbox_failed(address, f"4.2.0 mailbox unavailable: {exc}")
             return
         notify.send(self.notify_path, address.encode())
-
-
-def _by_folder(store, batch, items):
-    """{folder: [(qid, base)]}: where each message of a mailbox goes: the folder
-    its record names (smtpd's junk folder), made if missing; else the folder its
-    plus-addressing tag names, if there is one; else the INBOX."""
-    named = {qid: batch.entries[qid].info.get("folder") for qid, _, _ in items}
-    # Listed only when asked: most mail has neither. A tag never names the INBOX.
-    folders = store.folders()[1:] if any(tag for *_, tag in items) or any(
-        named.values()) else []
-    shares = {}
-    for qid, base, tag in items:
-        folder = named[qid] and _made(store, named[qid], folders)
-        if not folder:
-            folder = folder_for(tag, folders) if tag else "INBOX"
-        shares.setdefault(folder, []).append((qid, base))
-    return shares
-
-
-def _made(store, folder, folders):
-    """`folder`, made now if it was missing; None if it cannot be made."""
-    if folder in folders:
-        return folder
-    try:
-        mailfolders.create(store, folder)
-    except mailfolders.FolderExists:
-        pass
-    except FolderError as exc:
-        log.error("%s: folder %s cannot be made, delivered elsewhere: %s",
-                  store.root, folder, exc)
-        return None
-    folders.append(folder)
-    return folder
 
 
 def _deliver_each(batch, store, address, items, quota, folder):

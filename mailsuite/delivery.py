@@ -1,16 +1,22 @@
 """The work of one delivery pass of deliverd: who gets what, and how it went.
 
 A Batch resolves each message's pending recipients (aliases, plus-addressing,
-catch-alls: core.recipients, as smtpd did at RCPT) to local mailboxes, sets aside those outside our domains for the remote path (`remote`),
-opens the queued messages once for all the mailboxes they go to, collects
-every target's outcome, and turns them into the outcomes the spool records (a
-recipient waiting for disk space is left out, its record unchanged) and one log
-line per target.
+catch-alls: core.recipients, as smtpd did at RCPT) to local mailboxes, sets
+aside those outside our domains for the remote path (`remote`), opens the queued
+messages once for all the mailboxes they go to, collects every target's outcome,
+and turns them into the outcomes the spool records (a recipient waiting for disk
+space is left out, its record unchanged) and one log line per target.
+
+Within a mailbox a message goes into the folder its record names (`info["folder"]`:
+smtpd's junk folder), made when missing; else into the existing folder its
+plus-addressing tag names; else into the INBOX (`by_folder`).
 """
 
 import logging
 import time
 
+from .core import mailfolders
+from .core.mailfolder import FolderError
 from .core.recipients import look_up
 
 log = logging.getLogger("deliverd")
@@ -21,6 +27,39 @@ def folder_for(tag, folders):
     else the INBOX: a tag never creates a folder."""
     wanted = (tag or "").lower()
     return next((name for name in folders if name.lower() == wanted), "INBOX")
+
+
+def by_folder(store, batch, items):
+    """{folder: [(qid, base)]}: where each message of a mailbox goes: the folder
+    its record names (smtpd's junk folder), made if missing; else the folder its
+    plus-addressing tag names, if there is one; else the INBOX."""
+    named = {qid: batch.entries[qid].info.get("folder") for qid, _, _ in items}
+    # Listed only when asked: most mail has neither. A tag never names the INBOX.
+    folders = store.folders()[1:] if any(tag for *_, tag in items) or any(
+        named.values()) else []
+    shares = {}
+    for qid, base, tag in items:
+        folder = named[qid] and _made(store, named[qid], folders)
+        if not folder:
+            folder = folder_for(tag, folders) if tag else "INBOX"
+        shares.setdefault(folder, []).append((qid, base))
+    return shares
+
+
+def _made(store, folder, folders):
+    """`folder`, made now if it was missing; None if it cannot be made."""
+    if folder in folders:
+        return folder
+    try:
+        mailfolders.create(store, folder)
+    except mailfolders.FolderExists:
+        pass
+    except FolderError as exc:
+        log.error("%s: folder %s cannot be made, delivered elsewhere: %s",
+                  store.root, folder, exc)
+        return None
+    folders.append(folder)
+    return folder
 
 
 def maildir_base(entry, hostname):

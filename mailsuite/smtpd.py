@@ -6,6 +6,11 @@ whose mailboxes are all full already (their quota reached) is refused at RCPT, s
 that the sender keeps the message rather than getting a bounce later. A message
 gets its 250 only once it is durable in the spool; deliverd is then woken with a
 hint (a lost hint delays delivery until deliverd's next scan, never loses mail).
+
+The defences (mailsuite.smtp.defences, decision 0019): the connection rate and the
+early-talker pause before the greeting, reverse DNS and the HELO name recorded at
+HELO, DNSBLs and greylisting at RCPT once the recipient is known, and rspamd's
+verdict at the end of the data (reject, defer, or the junk folder).
 """
 
 import asyncio
@@ -68,33 +73,9 @@ class MXSession(Session):
         await self.client.greylist(self.envelope.sender, path)
 
     async def before_queue(self, incoming):
-        await self.spam_check(incoming)
-
-    async def spam_check(self, incoming):
-        """rspamd's verdict, acted on (smtp.defences.rspamd)."""
         self.folder = None
-        spam = self.service.rspamd
-        if spam is None:
-            return
-        draft, envelope = incoming.draft, incoming.envelope
-        message = draft.directory / draft.qid if draft.on_disk else draft.value()
-        verdict = await spam.check(message, incoming.size, {
-            "Queue-Id": incoming.qid, "IP": self.client_ip, "Helo": self.helo,
-            "Hostname": self.client_name, "From": str(envelope.sender),
-            "Rcpt": [str(path) for path in envelope.recipients]})
-        if verdict is None:
-            return
-        # RFC 5321 4.2.5 and RFC 3463 3.8 (5.7.1, 4.7.1): refused for policy,
-        # after the whole message; not the client's mistake, not counted.
-        if verdict.action == "reject":
-            raise ProtocolError(550, "5.7.1", "message refused as spam",
-                                counted=False)
-        if verdict.action == "soft reject":
-            raise ProtocolError(451, "4.7.1", "message deferred, try again later",
-                                counted=False)
-        if verdict.action in rspamd.JUNK_ACTIONS:
-            self.folder = self.cfg.rspamd.junk_folder
-        await incoming.prepend(verdict.fields())
+        if self.service.rspamd is not None:
+            self.folder = await rspamd.judge(self.service.rspamd, self, incoming)
 
     async def postmaster_domain(self):
         """The server's own name when it is a local domain, else the nearest local

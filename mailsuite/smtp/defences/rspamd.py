@@ -3,8 +3,9 @@ running rspamd's normal worker over its HTTP protocol (/checkv2), and its verdic
 acted on at the end of the data.
 
     spam = Rspamd(cfg.rspamd)
-    verdict = await spam.check(message, envelope_fields)   # Verdict, or None
+    verdict = await spam.check(message, size, envelope)  # Verdict, or None
     verdict.fields() -> bytes      # X-Spam-* fields for the top of the message
+    folder = await judge(spam, session, incoming)   # smtpd's end of the data
 
 rspamd's action decides: "reject" is refused (550 5.7.1), "soft reject" is
 deferred (451 4.7.1), "add header" and "rewrite subject" go to the Junk folder,
@@ -24,6 +25,7 @@ import os
 from typing import NamedTuple
 
 from ...core.config import relay_address
+from ..errors import ProtocolError
 
 log = logging.getLogger("smtpd")
 
@@ -46,6 +48,7 @@ class Rspamd:
         self.host, self.port = relay_address(settings.address, 11333)
         self.timeout = settings.timeout
         self.max_size = settings.max_size
+        self.junk_folder = settings.junk_folder
 
     async def check(self, message, size, envelope):
         """The Verdict on `message` (bytes, or the path of its file) of `size`
@@ -98,3 +101,26 @@ def _header_lines(envelope):
         for item in value if isinstance(value, list) else [value]:
             if item:
                 yield name, "".join(ch for ch in str(item) if ch.isprintable())
+
+
+async def judge(spam, session, incoming):
+    """rspamd's verdict on the message of `incoming`, acted on: ProtocolError to
+    refuse or defer it, else its fields put on top; returns the folder it goes
+    to (`junk_folder`), or None."""
+    draft, envelope = incoming.draft, incoming.envelope
+    message = draft.directory / draft.qid if draft.on_disk else draft.value()
+    verdict = await spam.check(message, incoming.size, {
+        "Queue-Id": incoming.qid, "IP": session.client_ip, "Helo": session.helo,
+        "Hostname": session.client_name, "From": str(envelope.sender),
+        "Rcpt": [str(path) for path in envelope.recipients]})
+    if verdict is None:
+        return None
+    # RFC 5321 4.2.5 and RFC 3463 3.8 (5.7.1, 4.7.1): refused for policy, after
+    # the whole message; not the client's mistake, not counted.
+    if verdict.action == "reject":
+        raise ProtocolError(550, "5.7.1", "message refused as spam", counted=False)
+    if verdict.action == "soft reject":
+        raise ProtocolError(451, "4.7.1", "message deferred, try again later",
+                            counted=False)
+    await incoming.prepend(verdict.fields())
+    return spam.junk_folder if verdict.action in JUNK_ACTIONS else None
