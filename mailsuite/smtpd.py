@@ -72,6 +72,11 @@ class MXSession(Session):
         await self.client.blocklisted(path)
         await self.client.greylist(self.envelope.sender, path)
 
+    def filter_head(self, head):
+        if self.service.rspamd is None:
+            return head
+        return rspamd.strip_verdicts(head)
+
     async def before_queue(self, incoming):
         self.folder = None
         if self.service.rspamd is not None:

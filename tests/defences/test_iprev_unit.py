@@ -7,6 +7,7 @@ import pytest
 
 from mailsuite.core.config import from_dict
 from mailsuite.smtp.defences import dnsbl
+from mailsuite.smtp.defences.rspamd import strip_verdicts
 from mailsuite.smtp.defences.gate import Gate
 from mailsuite.smtp.defences.iprev import Iprev, helo_verdict, iprev
 from mailsuite.smtp.dnsquery import DnsTempError
@@ -90,3 +91,15 @@ def test_dnsbl_a_failed_zone_lists_nobody():
     result = run(dnsbl.look_up(dns, "127.0.0.2", ["good.test", "down.test"]))
     assert result == dnsbl.Result([dnsbl.Listing("good.test", "127.0.0.2")],
                                   ["down.test"])
+
+
+@pytest.mark.parametrize("head, kept", [
+    (b"X-Spam: No\r\nSubject: a\r\nx-spam-score :\r\n 1\r\n\r\nX-Spam: body",
+     b"Subject: a\r\n\r\nX-Spam: body"),
+    (b"X-Spam-Action: no action\r\n\r\nbody", b"\r\nbody"),
+    (b"X-Spamassassin: kept\r\nX-Spam-Flag: kept\r\n\r\n",
+     b"X-Spamassassin: kept\r\nX-Spam-Flag: kept\r\n\r\n"),
+    (b"X-Spam: cut at the header limit", b"X-Spam: cut at the header limit"),
+])
+def test_strip_verdicts(head, kept):
+    assert strip_verdicts(head) == kept

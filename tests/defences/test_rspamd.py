@@ -18,8 +18,9 @@ from security.checks import USER, assert_clean_log
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 
-def message(subject, body):
+def message(subject, body, head=""):
     return (f"From: Ann <ann@sender.test>\r\nTo: <{USER}>\r\nSubject: {subject}\r\n"
+            f"{head}"
             f"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
             f"Message-ID: <{abs(hash(subject))}@sender.test>\r\n\r\n{body}\r\n").encode()
 
@@ -79,9 +80,12 @@ def test_a_clean_message_goes_to_the_inbox_with_the_verdict(mx):
 
 
 def test_a_marked_message_goes_to_junk(mx):
-    assert send(mx, message("junk me", "Buy now."))[0] == 250
+    # The client's own verdict fields are dropped: only rspamd's reach the user.
+    forged = "X-Spam: No\r\nX-Spam-Action: no action\r\n"
+    assert send(mx, message("junk me", "Buy now.", forged))[0] == 250
     head = wait_for(lambda: delivered(mx, "Junk", "junk me"))
     assert "X-Spam: Yes\r\nX-Spam-Action: add header\r\n" in head
+    assert head.count("X-Spam:") == 1 and head.count("X-Spam-Action:") == 1
     assert delivered(mx, "INBOX", "junk me") is None
 
 

@@ -6,11 +6,14 @@ acted on at the end of the data.
     verdict = await spam.check(message, size, envelope)  # Verdict, or None
     verdict.fields() -> bytes      # X-Spam-* fields for the top of the message
     folder = await judge(spam, session, incoming)   # smtpd's end of the data
+    strip_verdicts(head) -> bytes  # without X-Spam fields the client wrote
 
 rspamd's action decides: "reject" is refused (550 5.7.1), "soft reject" is
 deferred (451 4.7.1), "add header" and "rewrite subject" go to the Junk folder,
 "greylist" and "no action" are delivered (smtpd greylists on its own); every
-accepted message gets the fields. A message over `max_size` is not sent.
+accepted message gets the fields, and fields of those names the client wrote
+are dropped as the header arrives (nobody else may speak for our filter). A
+message over `max_size` is not sent.
 
 Failure policy: rspamd down, slow (past `timeout`) or answering nonsense is one
 log line and no verdict; the message is taken as if rspamd were off, as a mail
@@ -22,6 +25,7 @@ import http.client
 import json
 import logging
 import os
+import re
 from typing import NamedTuple
 
 from ...core.config import relay_address
@@ -30,6 +34,8 @@ from ..errors import ProtocolError
 log = logging.getLogger("smtpd")
 
 JUNK_ACTIONS = {"add header", "rewrite subject"}
+_VERDICT_FIELD = re.compile(rb"(?i)x-spam(?:-action|-score)?[ \t]*:")
+_FIELD_START = re.compile(rb"\r\n(?![ \t])")     # RFC 5322 2.2.3: not folded
 
 
 class Verdict(NamedTuple):
@@ -124,3 +130,16 @@ async def judge(spam, session, incoming):
                             counted=False)
     await incoming.prepend(verdict.fields())
     return spam.junk_folder if verdict.action in JUNK_ACTIONS else None
+
+
+def strip_verdicts(head):
+    """`head` (a message's first octets) without the X-Spam, X-Spam-Action and
+    X-Spam-Score fields of its header section."""
+    section, sep, rest = head.partition(b"\r\n\r\n")
+    if not sep:
+        return head
+    fields = _FIELD_START.split(section)
+    kept = [field for field in fields if not _VERDICT_FIELD.match(field)]
+    if len(kept) == len(fields):
+        return head
+    return b"".join(field + b"\r\n" for field in kept) + b"\r\n" + rest
