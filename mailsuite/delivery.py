@@ -1,19 +1,65 @@
 """The work of one delivery pass of deliverd: who gets what, and how it went.
 
-A Batch resolves each message's pending recipients (aliases, catch-alls) to local
-mailboxes, sets aside those outside our domains for the remote path (`remote`),
-opens the queued messages once for all the mailboxes they go to, collects
-every target's outcome, and turns them into the outcomes the spool records (a
-recipient waiting for disk space is left out, its record unchanged) and one log
-line per target.
+A Batch resolves each message's pending recipients (aliases, plus-addressing,
+catch-alls: core.recipients, as smtpd did at RCPT) to local mailboxes, sets
+aside those outside our domains for the remote path (`remote`), opens the queued
+messages once for all the mailboxes they go to, collects every target's outcome,
+and turns them into the outcomes the spool records (a recipient waiting for disk
+space is left out, its record unchanged) and one log line per target.
+
+Within a mailbox a message goes into the folder its record names (`info["folder"]`:
+smtpd's junk folder), made when missing; else into the existing folder its
+plus-addressing tag names; else into the INBOX (`by_folder`).
 """
 
 import logging
 import time
 
-from .core import metrics
+from .core import mailfolders, metrics
+from .core.mailfolder import FolderError
+from .core.recipients import look_up
 
 log = logging.getLogger("deliverd")
+
+
+def folder_for(tag, folders):
+    """The folder plus-addressing's `tag` names among `folders` (any case),
+    else the INBOX: a tag never creates a folder."""
+    wanted = (tag or "").lower()
+    return next((name for name in folders if name.lower() == wanted), "INBOX")
+
+
+def by_folder(store, batch, items):
+    """{folder: [(qid, base)]}: where each message of a mailbox goes: the folder
+    its record names (smtpd's junk folder), made if missing; else the folder its
+    plus-addressing tag names, if there is one; else the INBOX."""
+    named = {qid: batch.entries[qid].info.get("folder") for qid, _, _ in items}
+    # Listed only when asked: most mail has neither. A tag never names the INBOX.
+    folders = store.folders()[1:] if any(tag for *_, tag in items) or any(
+        named.values()) else []
+    shares = {}
+    for qid, base, tag in items:
+        folder = named[qid] and _made(store, named[qid], folders)
+        if not folder:
+            folder = folder_for(tag, folders) if tag else "INBOX"
+        shares.setdefault(folder, []).append((qid, base))
+    return shares
+
+
+def _made(store, folder, folders):
+    """`folder`, made now if it was missing; None if it cannot be made."""
+    if folder in folders:
+        return folder
+    try:
+        mailfolders.create(store, folder)
+    except mailfolders.FolderExists:
+        pass
+    except FolderError as exc:
+        log.error("%s: folder %s cannot be made, delivered elsewhere: %s",
+                  store.root, folder, exc)
+        return None
+    folders.append(folder)
+    return folder
 
 
 def maildir_base(entry, hostname):
@@ -26,10 +72,11 @@ def maildir_base(entry, hostname):
 class Batch:
     """The work of one pass: who gets what, and how it went."""
 
-    def __init__(self, hostname):
+    def __init__(self, hostname, delimiters=""):
         self.hostname = hostname
+        self.delimiters = delimiters    # plus-addressing's (smtpd.recipient_delimiter)
         self.entries = {}           # qid -> Entry
-        self.mailboxes = {}         # local address -> [(qid, base)]
+        self.mailboxes = {}         # local address -> [(qid, base, tag or None)]
         self.children = {}          # (qid, rcpt) -> [[target, state, why]]
         self.data = {}              # qid -> the message, a binary file (Spool.open)
         self.short_of_space = None  # why a mailbox had no room, if one had none
@@ -44,7 +91,7 @@ class Batch:
             if not accounts.is_local_domain(rcpt.address.rpartition("@")[2]):
                 self.remote.setdefault(entry.qid, []).append(rcpt)
                 continue
-            targets = accounts.resolve(rcpt.address)
+            targets, tag = look_up(accounts, rcpt.address, self.delimiters)
             if not targets:
                 self.children[entry.qid, rcpt.address] = [
                     [rcpt.address, "failed", "5.1.1 no such user"]]
@@ -53,7 +100,8 @@ class Batch:
             for target in targets:
                 if accounts.get_user(target) is not None:
                     children.append([target, "done", ""])
-                    self.mailboxes.setdefault(target, []).append((entry.qid, base))
+                    self.mailboxes.setdefault(target, []).append(
+                        (entry.qid, base, tag))
                 elif accounts.is_local_domain(target.rpartition("@")[2]):
                     children.append([target, "failed", "5.1.1 no such user"])
                 else:
@@ -64,7 +112,7 @@ class Batch:
 
     def open(self, spool):
         """Open every message that goes to a mailbox."""
-        wanted = {qid for items in self.mailboxes.values() for qid, _ in items}
+        wanted = {item[0] for items in self.mailboxes.values() for item in items}
         for qid in sorted(wanted):
             try:
                 self.data[qid] = spool.open(qid)

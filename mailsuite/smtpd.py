@@ -6,14 +6,20 @@ whose mailboxes are all full already (their quota reached) is refused at RCPT, s
 that the sender keeps the message rather than getting a bounce later. A message
 gets its 250 only once it is durable in the spool; deliverd is then woken with a
 hint (a lost hint delays delivery until deliverd's next scan, never loses mail).
+
+The defences (mailsuite.smtp.defences, decision 0019): the connection rate and the
+early-talker pause before the greeting, reverse DNS and the HELO name recorded at
+HELO, DNSBLs and greylisting at RCPT once the recipient is known, and rspamd's
+verdict at the end of the data (reject, defer, or the junk folder).
 """
 
 import asyncio
 import logging
 
-from .core import mailquota, server
+from .core import mailquota, recipients, server
 from .core.maildir import usage_of
-from .smtp import service
+from .smtp import defences, service
+from .smtp.defences import rspamd
 from .smtp.errors import ProtocolError
 from .smtp.session import Session
 
@@ -24,6 +30,21 @@ class MXSession(Session):
     def __init__(self, stream, service):
         super().__init__(stream, service.cfg, service.credentials, "smtp")
         self.service = service
+        self.client = service.defences.client(self.client_ip)
+        self.folder = None          # where deliverd puts the message, if not INBOX
+
+    async def run(self):
+        try:
+            await super().run()
+        finally:
+            self.client.close()
+
+    async def before_greeting(self):
+        await self.client.connect(self.stream)
+
+    async def check_helo(self, name):
+        await self.client.hello(name)
+        self.client_name = self.client.received_name
 
     async def check_recipient(self, path):
         accounts = self.service.accounts
@@ -34,13 +55,32 @@ class MXSession(Session):
             raise ProtocolError(554, "5.7.1", f"<{path}>: relay denied")
         if any(ch in path.local for ch in "%!@"):
             raise ProtocolError(554, "5.7.1", f"<{path}>: relay denied")
-        found = self.service.local_targets(path)
+        # Known or not, a recipient takes the same way through the same reads,
+        # off the event loop, and is answered after it: a refusal comes no
+        # sooner than an acceptance.
         loop = asyncio.get_running_loop()
-        if await loop.run_in_executor(None, all_full, accounts, found):
+        found, full = await loop.run_in_executor(
+            None, look_up, accounts, f"{path.local}@{path.domain}",
+            self.cfg.smtpd.recipient_delimiter)
+        if not found:
+            raise service.unknown_user(path)
+        if full:
             # RFC 5321 4.2.2 (552: exceeded storage allocation), RFC 3463 3.3
             # (5.2.2: mailbox full). Not the client's mistake: not counted.
             raise ProtocolError(552, "5.2.2", f"<{path}>: mailbox full",
                                 counted=False)
+        await self.client.blocklisted(path)
+        await self.client.greylist(self.envelope.sender, path)
+
+    def filter_head(self, head):
+        if self.service.rspamd is None:
+            return head
+        return rspamd.strip_verdicts(head)
+
+    async def before_queue(self, incoming):
+        self.folder = None
+        if self.service.rspamd is not None:
+            self.folder = await rspamd.judge(self.service.rspamd, self, incoming)
 
     async def postmaster_domain(self):
         """The server's own name when it is a local domain, else the nearest local
@@ -60,13 +100,23 @@ class MXSession(Session):
         return self.service.incoming(self, envelope)
 
     def queue_info(self):
-        return {"client": self.client_ip, "helo": self.helo, "service": "smtpd"}
+        info = {"client": self.client_ip, "helo": self.helo, "service": "smtpd"}
+        if self.folder:
+            info["folder"] = self.folder
+        return info
 
     def queued(self, qid, envelope, incoming):
         log.info("%s: client=%s[%s], from=<%s>, size=%d, nrcpt=%d", qid, self.helo,
                  self.client_ip, envelope.sender, incoming.size,
                  len(envelope.recipients))
         self.service.wake_deliverd()
+
+
+def look_up(accounts, address, delimiters):
+    """(the address's targets, whether their mailboxes are all full); for
+    nobody, an unknown user's quota is read all the same (it is 0)."""
+    targets = recipients.look_up(accounts, address, delimiters).targets
+    return targets, all_full(accounts, targets or [address])
 
 
 def all_full(accounts, targets):
@@ -82,6 +132,11 @@ def all_full(accounts, targets):
 
 class Service(service.Service):
     section = "smtpd"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.defences = defences.Defences(cfg, self.accounts)
+        self.rspamd = rspamd.Rspamd(cfg.rspamd) if cfg.rspamd.enabled else None
 
     async def session(self, stream, name):
         await MXSession(stream, self).run()

@@ -39,10 +39,11 @@ Contract (every daemon relies on exactly this):
         # aliases ("@domain" as source is a catch-all)
         def add_alias(self, source, targets: list[str]); remove_alias(self, source)
         def aliases(self, domain=None) -> list[tuple[str, list[str]]]
-        def resolve(self, address) -> list[str]
+        def resolve(self, address, catch_all=True) -> list[str]
             # final recipients: the user itself, else its alias targets (recursively,
-            # depth-limited), else the domain's catch-all; postmaster@ a local
-            # domain that nobody takes goes to the oldest user; [] when nobody takes it
+            # depth-limited), else the domain's catch-all (unless catch_all is
+            # false); postmaster@ a local domain that nobody takes goes to the
+            # oldest user; [] when nobody takes it
         def mailbox_dir(self, address) -> Path   # <state_dir>/mail/<domain>/<local>
         def may_send_as(self, user, address) -> bool
             # submitd's sender check: the user's own address, or an alias (not a
@@ -353,14 +354,14 @@ class Accounts(lmdbenv.Handle):
                      if domain is None or _domain_of(key) == domain]
         return sorted(found, key=lambda item: _order(item[0]))
 
-    def resolve(self, address):
+    def resolve(self, address, catch_all=True):
         try:
             address = normalize(address)
         except AccountError:
             return []
         out = []
         with self.env.begin() as txn:
-            self._expand(txn, address, 0, set(), out)
+            self._expand(txn, address, 0, set(), out, catch_all)
             # RFC 5321 4.5.1: every domain we take mail for has a postmaster. With
             # no user, alias or catch-all of that name, the first administrator
             # (the oldest user of the server) receives it.
@@ -375,8 +376,10 @@ class Accounts(lmdbenv.Handle):
                  for key, record in self._items(txn, self._users)]
         return [min(users)[1]] if users else []
 
-    def _expand(self, txn, address, depth, seen, out):
-        """Append the final recipients of `address` to `out`; `seen` breaks loops."""
+    def _expand(self, txn, address, depth, seen, out, catch_all=True):
+        """Append the final recipients of `address` to `out`; `seen` breaks loops.
+        Without `catch_all`, the address itself is not taken by its domain's
+        catch-all (its alias targets still are)."""
         if address in seen:
             return
         seen.add(address)
@@ -387,11 +390,15 @@ class Accounts(lmdbenv.Handle):
             if depth:
                 out.append(address)
             return
-        if txn.get(address.encode(), db=self._users) is not None:
+        # The user, its alias and the catch-all are all read, whichever answers:
+        # a known and an unknown address cost the same reads.
+        user = txn.get(address.encode(), db=self._users)
+        alias = self._get(txn, self._aliases, address)
+        wildcard = self._get(txn, self._aliases, "@" + domain)
+        if user is not None:
             out.append(address)
             return
-        alias = (self._get(txn, self._aliases, address)
-                 or self._get(txn, self._aliases, "@" + domain))
+        alias = alias or (wildcard if catch_all else None)
         if alias is None or depth >= MAX_DEPTH:
             return
         for target in alias["targets"]:

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PATH = "/etc/mailsuite/mailsuite.toml"
+# What may end a local part's user name: atext (RFC 5322 3.2.3) that is neither a
+# letter, a digit, nor the dot that separates a dot-atom's atoms.
+DELIMITERS = "+-_=#~&"
 EX_CONFIG = 78
 
 
@@ -34,6 +37,7 @@ class Option:
     is_path: bool = False
     required: bool = False
     shown_default: str | None = None   # the default in words, when it is computed
+    empty_ok: bool = False      # a string that may be set to "" (which turns it off)
 
 
 def machine_hostname():
@@ -81,6 +85,39 @@ def engine_options(section, sessions, per_address, who):
     ]
 
 
+def mx_options():
+    """The MX's own keys in [smtpd]: recipients and the defences before content."""
+    return [
+        Option("smtpd", "recipient_delimiter", "+", str,
+               "Plus-addressing: the characters that end the user's part of a local "
+               "part, as Postfix's recipient_delimiter. `user+tag@domain` reaches "
+               "`user@domain` and goes into its folder `tag` when the mailbox has "
+               "one (any case), else into the INBOX; a user or alias named with the "
+               "delimiter wins. Also applied by deliverd and submitd. \"\" turns "
+               "it off.", empty_ok=True),
+        Option("smtpd", "exempt_networks", ("127.0.0.0/8", "::1/128"), list,
+               "Networks (like \"192.0.2.0/24\" or \"2001:db8::/64\") whose "
+               "clients skip the MX's defences: the greeting pause, the connection "
+               "rate, reverse DNS and HELO checks, greylisting and DNSBLs. Their "
+               "recipients are checked as anyone's. Loopback by default, as "
+               "Postfix's mynetworks."),
+        Option("smtpd", "greet_pause", 3.0, float,
+               "Seconds the MX waits before its greeting; a client that talks in "
+               "that time (RFC 5321 4.3.1: it must wait for the greeting) is "
+               "answered `554 5.5.1` and dropped, as most spam software does not "
+               "wait. An address (an IPv6 /64) that waited once is greeted at "
+               "once for a day. Postfix's postscreen waits 6 s; 0 turns it off."),
+        Option("smtpd", "connection_rate", 60, int,
+               "Connections one client address (an IPv6 /64 counts as one) may "
+               "open per minute, a sliding window; one more is answered `421 "
+               "4.7.0` and the client retries later. 0 is no limit."),
+        Option("smtpd", "dns_timeout", 10.0, float,
+               "Seconds one DNS lookup of the connection checks (reverse DNS, "
+               "HELO name, DNSBL zones) may take; a lookup that takes longer is "
+               "recorded as a temporary error (temperror)."),
+    ]
+
+
 SCHEMA = [
     Option("server", "hostname", machine_hostname, str,
            "The fully qualified name of this mail server, used in greetings and "
@@ -106,6 +143,7 @@ SCHEMA = [
         "less than a process.", "A big sender may open tens of sessions at once "
         "to deliver a backlog; Postfix's smtpd_client_connection_count_limit, "
         "with its default.")),
+    *mx_options(),
     *engine_options("submitd", sessions=100, per_address=20, who=(
         "Users' mail clients, far fewer than the MX's peers.", "A household or "
         "an office shares one address; a client opens a session or two to send.")),
@@ -341,6 +379,46 @@ SCHEMA = [
            "CA certificates (PEM) trusted for the directory's HTTPS instead of the "
            "system's: only for a test CA such as pebble. Empty: the system's.",
            is_path=True),
+    Option("greylist", "enabled", False, bool,
+           "Greylist at RCPT (RFC 6647): the first message of a new (client "
+           "network, sender, recipient) triplet is answered `451 4.7.1`, and "
+           "its retry after `delay` goes through. A client network is an IPv4 /24 "
+           "or an IPv6 /64. Clients of smtpd.exempt_networks skip it. Off by "
+           "default: it delays a new correspondent's first message."),
+    Option("greylist", "delay", 300, int,
+           "Seconds a new triplet waits before its retry passes (postgrey's "
+           "default)."),
+    Option("greylist", "retry_window", 172800, int,
+           "Seconds after its first attempt within which a triplet's retry "
+           "passes; a later one starts again as new (postgrey's two days)."),
+    Option("greylist", "expiry", 3024000, int,
+           "Seconds a triplet that passed is let through at once after its last "
+           "message (postgrey's 35 days)."),
+    Option("dnsbl", "zones", (), list,
+           "DNS blocklists (RFC 5782) the MX asks about each client's address "
+           "from the connection on, like \"zen.spamhaus.org\"; through "
+           "outbound.nameservers (a list may refuse a public resolver). Clients "
+           "of smtpd.exempt_networks are not looked up. Empty by default."),
+    Option("dnsbl", "action", "reject", str,
+           "What a listing does: \"reject\" answers each recipient but the "
+           "postmaster `554 5.7.1`; \"record\" only logs it."),
+    Option("rspamd", "enabled", False, bool,
+           "Hand each message the MX takes to rspamd (its normal worker, HTTP "
+           "/checkv2) at the end of the data and act on its action: \"reject\" "
+           "is refused `550 5.7.1`, \"soft reject\" deferred `451 4.7.1`, \"add "
+           "header\" and \"rewrite subject\" go to junk_folder; every message "
+           "taken gets X-Spam, X-Spam-Action and X-Spam-Score fields. An rspamd "
+           "that does not answer is logged and the message taken unchecked."),
+    Option("rspamd", "address", "127.0.0.1:11333", str,
+           "rspamd's normal worker: \"address:port\" or \"name:port\" "
+           "(\"[address]:port\" for IPv6)."),
+    Option("rspamd", "timeout", 20.0, float,
+           "Seconds to wait for rspamd's verdict on one message."),
+    Option("rspamd", "max_size", 20971520, int,
+           "Larger messages, in bytes, are not sent to rspamd."),
+    Option("rspamd", "junk_folder", "Junk", str,
+           "The folder deliverd puts a message in when rspamd says it is spam "
+           "but not bad enough to refuse."),
 ]
 
 # Shown in the sample file for the options whose default is computed.
@@ -434,12 +512,17 @@ def _check(path, text, section, opt, value):
                           f"[\"host\", ...], got {value!r}")
     if opt.type is str and not isinstance(value, str):
         raise ConfigError(f"{where}: {name}: expected a string, got {value!r}")
-    if opt.type is str and not value:
+    if opt.type is str and not value and not opt.empty_ok:
         raise ConfigError(f"{where}: {name}: must not be empty")
     if opt.type is list and not (isinstance(value, list)
                                  and all(isinstance(v, str) for v in value)):
         raise ConfigError(f"{where}: {name}: expected a list of strings, got {value!r}")
-    if name == "submitd.relay_networks":
+    if name == "smtpd.recipient_delimiter" and not set(value) <= set(DELIMITERS):
+        raise ConfigError(f"{where}: {name}: each character must be one of "
+                          f"{DELIMITERS}, got {value!r}")
+    if name == "dnsbl.action" and value not in ("reject", "record"):
+        raise ConfigError(f"{where}: {name}: must be reject or record, got {value!r}")
+    if name in ("submitd.relay_networks", "smtpd.exempt_networks"):
         _check_networks(where, name, value)
     if name == "server.log_level" and value not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{where}: {name}: must be one of debug, info, warning, error")
@@ -453,7 +536,7 @@ def _check(path, text, section, opt, value):
                 host_port(server, 53)
             except ValueError as exc:
                 raise ConfigError(f"{where}: {name}: {exc}") from None
-    if name == "outbound.relay_host":
+    if name in ("outbound.relay_host", "rspamd.address"):
         try:
             relay_address(value)
         except ValueError as exc:

@@ -2,7 +2,8 @@
 4.4) on every message, and for submission the Message-ID and Date a client left
 out (RFC 6409 8.2, 8.3).
 
-    received(hostname, qid, protocol, client, tls_info, recipients) -> bytes
+    received(hostname, qid, protocol, client, tls_info, recipients,
+             client_name=None) -> bytes
     missing_fields(head, qid, hostname) -> bytes;  has_field(head, name) -> bool
     date_now() -> str
 
@@ -27,15 +28,19 @@ def date_now():
     return _date[1]
 
 
-def received(hostname, qid, protocol, client, tls_info, recipients):
+def received(hostname, qid, protocol, client, tls_info, recipients,
+             client_name=None):
     """The Received field. `client` is (EHLO name, IP address), or None to leave
-    out where the message came from; `protocol` is the "with" keyword (RFC 3848);
+    out where the message came from; `client_name` the name DNS confirms for the
+    address (smtp.defences.iprev), if any; `protocol` is the "with" keyword (RFC 3848);
     `tls_info` is the stream's (version, cipher) or None."""
     origin = ""
     if client is not None:
         helo, ip = client
         helo = "".join(ch if 32 < ord(ch) < 127 else "?" for ch in helo or "unknown")
-        origin = f"from {helo} ([{ip}])\r\n\t"
+        # RFC 5321 4.4: TCP-info, the address with the name DNS confirms for it.
+        tcp_info = f"{client_name} [{ip}]" if client_name else f"[{ip}]"
+        origin = f"from {helo} ({tcp_info})\r\n\t"
     tls = f"\r\n\t(using {tls_info[0]} with cipher {tls_info[1]})" if tls_info else ""
     # One recipient only: naming one of several would tell the others of a Bcc.
     rcpt = f"\r\n\tfor <{recipients[0]}>" if len(recipients) == 1 else ""

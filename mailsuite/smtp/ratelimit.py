@@ -1,7 +1,8 @@
 """submitd's sending rate limit: messages per sender (a user, or a relay client's
-address) over the last hour, a sliding window.
+address) over the last hour, a sliding window; smtpd counts connections per
+client address in the same way, over a minute (`window`).
 
-    limiter = RateLimit(per_hour, clock=time.monotonic)
+    limiter = RateLimit(per_hour, clock=time.monotonic, window=WINDOW)
     limiter.allows(key) -> bool      # at MAIL: room for one more message?
     limiter.count(key)               # once a message is queued
 
@@ -19,9 +20,10 @@ MAX_KEYS = 100000
 
 
 class RateLimit:
-    def __init__(self, per_hour, clock=time.monotonic):
-        self.per_hour = per_hour
+    def __init__(self, per_hour, clock=time.monotonic, window=WINDOW):
+        self.per_hour = per_hour        # per window, an hour unless told
         self.clock = clock
+        self.window = window
         self._sent = OrderedDict()      # key -> deque of times, oldest first
 
     def allows(self, key):
@@ -48,7 +50,7 @@ class RateLimit:
         times = self._sent.get(key)
         if times is None:
             return None
-        start = self.clock() - WINDOW
+        start = self.clock() - self.window
         while times and times[0] <= start:
             times.popleft()
         if not times:

@@ -2,7 +2,7 @@
 the TLS credentials, the accounts, the queue, deliverd's wake-up socket and the
 server with its session limits, taken from the daemon's configuration section."""
 
-from ..core import notify, server, tls
+from ..core import notify, recipients, server, tls
 from ..core.accounts import Accounts
 from ..core.spool import Spool
 from .errors import ProtocolError
@@ -33,16 +33,24 @@ class Service:
                         alone=self.server.sessions() == 1)
 
     def local_targets(self, path):
-        """The mailboxes a recipient of a local domain reaches (aliases and
-        catch-alls resolved); 550 5.1.1 when nobody takes it (RFC 5321 4.2.2)."""
-        found = self.accounts.resolve(f"{path.local}@{path.domain}")
+        """The mailboxes a recipient of a local domain reaches (aliases,
+        plus-addressing and catch-alls resolved); 550 5.1.1 when nobody takes it
+        (RFC 5321 4.2.2)."""
+        found = recipients.look_up(self.accounts, f"{path.local}@{path.domain}",
+                                   self.cfg.smtpd.recipient_delimiter).targets
         if not found:
-            raise ProtocolError(550, "5.1.1", f"<{path}>: user unknown")
+            raise unknown_user(path)
         return found
 
     def wake_deliverd(self):
         # A hint: a lost one delays delivery until deliverd's next scan.
         notify.send(self.wakeup)
+
+
+def unknown_user(path):
+    # RFC 5321 4.2.2 (550: mailbox unavailable), RFC 3463 3.2 (5.1.1: bad
+    # destination mailbox address).
+    return ProtocolError(550, "5.1.1", f"<{path}>: user unknown")
 
 
 def limits(cfg, section):

@@ -4,8 +4,8 @@ A session reads one command at a time and answers it; each verb is a method that
 reads top to bottom, one check per paragraph. What differs between the MX and the
 submission service (who may be a recipient, what goes on top of an accepted message,
 where it is queued, AUTH) lives in the subclass's hooks: `check_sender`,
-`check_recipient`, `incoming`, `top_fields`, `queue_info`, `queue_options`,
-`before_queue`, `queued`. The limits come from the configuration section of the
+`check_recipient`, `incoming`, `filter_head`, `top_fields`, `queue_info`, `queue_options`,
+`before_queue`, `queued`, and the MX's `before_greeting` and `check_helo`. The limits come from the configuration section of the
 daemon that runs the engine (`section`: [smtpd], [submitd]).
 
 Extensions: PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, STARTTLS,
@@ -57,6 +57,7 @@ class Session:
         self.name = name
         self.client_ip = peer_ip(stream)
         self.helo = None
+        self.client_name = None     # the client's confirmed DNS name, if known
         self.esmtp = False
         self.envelope = None
         self.chunked = None         # a Chunked while BDAT chunks arrive
@@ -68,9 +69,9 @@ class Session:
     # the session loop
 
     async def run(self):
-        self.reply(f"220 {self.hostname} ESMTP mailsuite")
         log.info("connect from [%s]", self.client_ip)
         try:
+            await self.greet()
             await self.serve()
         except TLSHandshakeFailed as exc:
             log.info("TLS handshake failed from [%s]: %s", self.client_ip, exc)
@@ -79,6 +80,15 @@ class Session:
         finally:
             self.reset()
         log.info("disconnect from [%s]", self.client_ip)
+
+    async def greet(self):
+        """The greeting, unless `before_greeting` refuses the client (RFC 5321
+        3.1: a 554, or a 421 when the refusal is temporary, instead of 220)."""
+        try:
+            await self.before_greeting()
+        except ProtocolError as exc:
+            return self.fail(exc)
+        self.reply(f"220 {self.hostname} ESMTP mailsuite")
 
     async def serve(self):
         while not self.done:
@@ -166,6 +176,12 @@ class Session:
 
     # hooks for the services
 
+    async def before_greeting(self):
+        """Raise ProtocolError (with close) to refuse the client at connect."""
+
+    async def check_helo(self, name):
+        """Look at the client's HELO/EHLO name (taken already)."""
+
     async def check_sender(self, path, params):
         """Raise ProtocolError to refuse MAIL FROM."""
 
@@ -180,6 +196,11 @@ class Session:
     def incoming(self, envelope):
         """The smtp.incoming.Incoming that takes the message of `envelope`."""
         raise ProtocolError(451, "4.3.0", "no queue configured")
+
+    def filter_head(self, head):
+        """The message's first octets `head` (its header section whole) as they
+        go to the queue: a service may drop header fields from it."""
+        return head
 
     def top_fields(self, qid, envelope, head):
         """The header fields to put on top of the message, whose header section
@@ -244,6 +265,7 @@ class Session:
         self.helo = arg[:255]
         self.esmtp = esmtp
         self.reset()            # RFC 5321 4.1.4: EHLO resets like RSET
+        await self.check_helo(self.helo)
 
     async def smtp_MAIL(self, arg):
         # RFC 5321 4.1.4: MAIL needs a greeting and no transaction in progress.
@@ -400,7 +422,7 @@ class Session:
         return headers.received(
             self.hostname, qid, proto + self.protocol_suffix(),
             (self.helo, self.client_ip) if client else None,
-            self.stream.tls_info(), envelope.recipients)
+            self.stream.tls_info(), envelope.recipients, self.client_name)
 
     def protocol_suffix(self):
         """RFC 3848: "S" for a TLS session ("A" after AUTH: submitd's)."""
