@@ -12,6 +12,12 @@ PYTEST_ARGS ?=
 PYTEST_TIMEOUT_OPT := $(shell $(PYTHON) -c 'import pytest_timeout' 2>/dev/null \
 	&& echo --timeout=$(TEST_TIMEOUT))
 
+# Test workers (pytest-xdist): most tests wait on daemons and peers rather than
+# compute, so two run side by side; each module stays on one worker
+# (tests/conftest.py). TEST_WORKERS=0 runs them one at a time.
+TEST_WORKERS ?= 2
+PYTEST_WORKERS_OPT = $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
+
 .PHONY: all run test bench deps clean deb
 
 all: test
@@ -33,7 +39,7 @@ run:
 test: deps
 	timeout --foreground -k 30 $(SUITE_TIMEOUT) \
 		$(PYTHON) -m pytest -q -o faulthandler_timeout=$(TEST_TIMEOUT) \
-		$(PYTEST_TIMEOUT_OPT) $(PYTEST_ARGS) tests
+		$(PYTEST_TIMEOUT_OPT) $(PYTEST_WORKERS_OPT) $(PYTEST_ARGS) tests
 
 # The SMTP bench against a private Postfix, the outbound bench (deliverd and
 # Postfix emptying one queue into smtp-sink, tests/bench/outbench.py), then the

@@ -9,6 +9,19 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from harness import Instance  # noqa: E402
 
+DEB_TESTS = ("tests/container/", "tests/packaging/")
+
+
+def pytest_collection_modifyitems(config, items):
+    """With several workers (pytest-xdist, `--dist loadgroup`), a module's tests
+    stay on one worker, so its module fixtures (a Knot, a Postfix, a daemon)
+    start once; the tests of the Debian package share one worker and the package
+    built once."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        group = "deb" if path.startswith(DEB_TESTS) else path
+        item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture
 def instance(tmp_path):
