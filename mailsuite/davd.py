@@ -7,7 +7,8 @@ policy, limits and auth cache of every daemon); Radicale (dav.backend) serves
 the collections from STATE/dav/; dav.autoconfig answers mail clients that
 configure themselves (Thunderbird, Outlook); mailsuite.status serves /health
 and /metrics to loopback clients or a bearer token. These are served without a
-login (their own checks are theirs); every other path is Radicale's.
+login (their own checks are theirs). A logged-in user may download an Apple
+configuration profile (dav.mobileconfig); every other path is Radicale's.
 
 Failure policy: a bad request is a 4xx and the connection closes; a failed
 login is a 401 after core.login's delay; an application's bug is a 500 and a
@@ -17,7 +18,7 @@ traceback, and the daemon serves on.
 import sys
 
 from .core import accounts, http, login, server, tls
-from .dav import autoconfig, backend
+from .dav import autoconfig, backend, mobileconfig
 from .dav.gate import Gate
 from .status.app import HealthApp, MetricsApp
 
@@ -32,13 +33,14 @@ async def start(cfg, sockets):
     except accounts.AccountError as exc:
         sys.exit(f"mail-davd: {exc}")
     dav = backend.build(cfg, backend.new_ticket())
-    table = autoconfig.routes(cfg.server.hostname, users) + [
+    public = autoconfig.routes(cfg.server.hostname, users) + [
         ("/health", HealthApp(cfg)), ("/metrics", MetricsApp(cfg))]
+    logged_in = [(mobileconfig.PATH, mobileconfig.app(cfg.server.hostname))]
     gate = Gate(login.Login(cfg.login, users),
                 lambda user: backend.ensure_collections(dav.storage, user),
-                public=[prefix for prefix, _ in table])
-    web = http.Server(http.routes(table, backend.guarded(dav.app)), limits(cfg),
-                      "davd", gate=gate)
+                public=[prefix for prefix, _ in public])
+    web = http.Server(http.routes(public + logged_in, backend.guarded(dav.app)),
+                      limits(cfg), "davd", gate=gate)
     srv = server.Server(web.session, credentials=tls.from_config(cfg),
                         implicit_tls={"https"}, idle_exit=cfg.server.idle_exit,
                         on_stop=web.stop, limits=sessions(cfg))

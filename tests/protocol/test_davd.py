@@ -307,3 +307,33 @@ def test_health_and_metrics_are_served_without_a_login_to_loopback(dav):
     assert status == 200 and fields["content-type"].startswith("text/plain")
     assert b'mailsuite_connections{program="davd"} 1.0' in body
     assert b"mailsuite_queue_messages 0.0" in body
+
+
+def test_a_logged_in_user_downloads_an_apple_profile(dav):
+    import plistlib
+    assert request(dav, "GET", "/mailsuite.mobileconfig", user=None)[0] == 401
+    status, fields, body = request(dav, "GET", "/mailsuite.mobileconfig")
+    assert status == 200
+    assert fields["content-type"] == "application/x-apple-aspen-config"
+    top = plistlib.loads(body)
+    assert top["PayloadType"] == "Configuration" and top["PayloadVersion"] == 1
+    parts = {p["PayloadType"]: p for p in top["PayloadContent"]}
+    mail = parts["com.apple.mail.managed"]
+    assert (mail["EmailAddress"], mail["IncomingMailServerUsername"]) == (ALICE, ALICE)
+    assert (mail["IncomingMailServerHostName"], mail["IncomingMailServerPortNumber"],
+            mail["IncomingMailServerUseSSL"]) == ("mail.example.test", 993, True)
+    assert (mail["OutgoingMailServerPortNumber"], mail["OutgoingMailServerUseSSL"]) \
+        == (465, True)
+    for kind, prefix in (("com.apple.caldav.account", "CalDAV"),
+                         ("com.apple.carddav.account", "CardDAV")):
+        part = parts[kind]
+        assert (part[f"{prefix}HostName"], part[f"{prefix}Port"],
+                part[f"{prefix}UseSSL"], part[f"{prefix}Username"]) \
+            == ("mail.example.test", 443, True, ALICE)
+    uuids = [top["PayloadUUID"]] + [p["PayloadUUID"] for p in top["PayloadContent"]]
+    assert len(set(uuids)) == 4
+    # The same profile again: the same identifiers, so it replaces the first.
+    assert plistlib.loads(request(dav, "GET", "/mailsuite.mobileconfig")[2]) == top
+    assert PASSWORD not in body.decode() and "IncomingPassword" not in mail
+    bob = plistlib.loads(request(dav, "GET", "/mailsuite.mobileconfig", user=BOB)[2])
+    assert bob["PayloadContent"][0]["EmailAddress"] == BOB
