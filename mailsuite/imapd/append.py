@@ -10,12 +10,15 @@ a file in the folder's tmp/ as its pieces arrive (core.maildir Incoming, written
 the mailbox service's threads), and the store renames that file into place: a
 message of any size costs the session a piece of the stream, never the message.
 
+A message's binary parts (RFC 3516 4.4) are stored base64-encoded (binarymime).
+
 All the messages of one command are added in one index commit: all of them or none
 (RFC 3502 6). A NO leaves the mailbox as it was; files of a refused or failed
 command are removed (Session.next_command discards them).
 """
 
 import contextlib
+import dataclasses
 import datetime
 import logging
 import re
@@ -23,6 +26,7 @@ import re
 from ..core import maildir, mailquota
 from ..core.mailservice import StoreError
 from . import names
+from .binarymime import encode_binary_parts
 from .errors import Bad, No
 from .mailbox import report_changes
 from .parser import Atom, Literal, Received, String, flag_list, parse_command
@@ -125,8 +129,17 @@ def date_time(token):
 def _add(store, accounts, address, name, messages):
     """In a thread: (folder name, its UIDVALIDITY, the new UIDs)."""
     folder = store.folder(name)
+    messages = [_text_only(message) for message in messages]
     uids = store.add(messages, folder.name, accounts.quota(address))
     return folder.name, folder.state().uidvalidity, uids
+
+
+def _text_only(message):
+    """The message with its binary parts base64-encoded (binarymime), if it is
+    in memory; a big one, in a file, is kept as it came."""
+    if not isinstance(message.data, bytes):
+        return message
+    return dataclasses.replace(message, data=encode_binary_parts(message.data))
 
 
 @contextlib.contextmanager

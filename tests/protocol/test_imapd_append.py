@@ -226,6 +226,26 @@ def test_append_takes_a_literal8(inst):
     assert contents(inst, "INBOX")[1][2] == MESSAGE
 
 
+BINARY_MESSAGE = (b"From: user@domain.org\r\nMime-Version: 1.0\r\n"
+                  b"Content-Type: application/octet-stream\r\n"
+                  b"Content-Transfer-Encoding: binary\r\n\r\n\0-\xe4\n\r\n\n")
+
+
+def test_a_binary_part_comes_back_exactly_and_body_never_carries_nul(inst):
+    # RFC 3516 4.4: the part is stored base64-encoded; BINARY gives back its
+    # octets (bare LFs and NUL included), BODY the base64 text (RFC 9051 4.3).
+    r = raw(inst)
+    assert append_literal8(r, b"", BINARY_MESSAGE, "t1").startswith(b"t1 OK")
+    assert r.command("SELECT INBOX", "t2")[0].startswith(b"t2 OK")
+    tagged, untagged = r.command("FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])", "t3")
+    assert tagged.startswith(b"t3 OK")
+    assert untagged == [b"* 1 FETCH (BINARY.SIZE[1] 7 BINARY[1] ~{7}\r\n"
+                        b"\0-\xe4\n\r\n\n)\r\n"]
+    tagged, untagged = r.command("FETCH 1 (BODY.PEEK[1])", "t4")
+    assert untagged == [b"* 1 FETCH (BODY[1] {12}\r\nAC3kCg0KCg==)\r\n"]
+    assert b"Content-Transfer-Encoding: base64\r\n" in contents(inst, "INBOX")[1][2]
+
+
 def test_utf8_append_needs_utf8_accept_enabled(inst):
     # RFC 6855 4: the UTF8 data extension, once the client enabled UTF8=ACCEPT.
     r = raw(inst)
