@@ -10,6 +10,7 @@
     usage_of(root) -> bytes              # the same, read from an index alone
     class Folder:                # a handle, no per-message state (core.mailfolder)
         state(); slots(); changes_since(modseq); records(uids); record(uid)
+        keywords()                       # every keyword used (core.mailkeywords)
         read(record, length=None); message_info(record)
         needs_scan(); scan(force=False)
         store(uids, flags, mode) -> {uid: Record}; expunge(uids) -> [uid]

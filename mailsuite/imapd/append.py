@@ -24,6 +24,7 @@ import logging
 import re
 
 from ..core import maildir, mailquota
+from ..core.mailkeywords import TooManyKeywords
 from ..core.mailservice import StoreError
 from . import names
 from .binarymime import encode_binary_parts
@@ -152,6 +153,9 @@ def refusals():
         raise No("no such mailbox", "TRYCREATE") from None
     except maildir.OverQuota as exc:
         raise No(str(exc), "OVERQUOTA") from None
+    except TooManyKeywords as exc:
+        # RFC 5530 3: the folder's keyword list is full (core.mailkeywords).
+        raise No(str(exc), "LIMIT") from None
 
 
 # the literals of big messages
