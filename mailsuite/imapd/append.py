@@ -26,7 +26,7 @@ import re
 from ..core import maildir, mailquota
 from ..core.mailkeywords import TooManyKeywords
 from ..core.mailservice import StoreError
-from . import names
+from . import catenate, names
 from .binarymime import encode_binary_parts
 from .errors import Bad, No
 from .mailbox import report_changes
@@ -38,6 +38,8 @@ log = logging.getLogger("imapd")
 IN_MEMORY = 256 * 1024      # an APPEND's literals past this much go to files
 _APPEND = re.compile(rb"[^ ]+ APPEND ", re.IGNORECASE)
 _LITERAL_START = re.compile(rb" ?(?:UTF8 \()?~?\Z", re.IGNORECASE)
+# RFC 4469 5: a cat-part's literal, "TEXT {n}" (or a URL's astring as a literal).
+_CAT_PART = re.compile(rb" (?:TEXT|URL) ~?\Z", re.IGNORECASE)
 _MONTHS = {m: n for n, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
      "Dec"), 1)}
@@ -59,7 +61,7 @@ async def append(s, cmd):
     messages = parse_messages(cmd.args[1:], limit(s), names.utf8(s))
     with refusals():
         folder, uidvalidity, uids = await s.mail.call(
-            _add, s.store, s.ctx.accounts, s.user, name, messages)
+            _add, s.store, s.ctx.accounts, s.user, name, messages, limit(s))
     # RFC 9051 6.3.12: into the selected mailbox, the client hears of it now.
     if s.selected is not None and s.selected.folder.name == folder:
         await report_changes(s)
@@ -71,7 +73,9 @@ async def append(s, cmd):
 def parse_messages(tokens, most, utf8=False):
     """[maildir.Message] of APPEND's arguments after the mailbox: each is
     [flag list] [date-time] literal (RFC 3502 8), or, in a session that enabled
-    UTF8=ACCEPT, [flag list] [date-time] UTF8 (literal8) (RFC 6855 4)."""
+    UTF8=ACCEPT, [flag list] [date-time] UTF8 (literal8) (RFC 6855 4), or
+    [flag list] [date-time] CATENATE (parts) (RFC 4469 5), whose data is a
+    catenate.Catenation."""
     messages, at = [], 0
     while at < len(tokens):
         flags, date = (), None
@@ -91,6 +95,10 @@ def parse_messages(tokens, most, utf8=False):
                     or len(tokens[at]) != 1:
                 raise Bad("expected UTF8 (literal8)")
             tokens = tokens[:at] + tokens[at] + tokens[at + 1:]
+        if at + 1 < len(tokens) and _is_catenate(tokens[at]):
+            messages.append(_catenation(tokens[at + 1], flags, date, most))
+            at += 2
+            continue
         if at == len(tokens) or not isinstance(tokens[at], (Literal, Upload)):
             raise Bad("expected a message as a literal")
         data = tokens[at]
@@ -110,6 +118,19 @@ def _is_utf8_data(token):
     return isinstance(token, Atom) and token.upper() == "UTF8"
 
 
+def _is_catenate(token):
+    return isinstance(token, Atom) and token.upper() == "CATENATE"
+
+
+def _catenation(token, flags, date, most):
+    """A message to be assembled from CATENATE's parts (RFC 4469 5)."""
+    catenation = catenate.parse(token, (Literal, Upload))
+    # RFC 4469 5: TOOBIG, as soon as the TEXT parts alone say so.
+    if catenation.known_size() > most:
+        raise No(f"message over {most} octets", "TOOBIG")
+    return maildir.Message(catenation, frozenset(flags), date)
+
+
 def date_time(token):
     """RFC 9051 9 date-time, as seconds since the epoch; Bad if malformed."""
     match = _DATE_TIME.match(token.decode("ascii", "replace"))
@@ -127,12 +148,30 @@ def date_time(token):
     return when.timestamp()
 
 
-def _add(store, accounts, address, name, messages):
-    """In a thread: (folder name, its UIDVALIDITY, the new UIDs)."""
+def _add(store, accounts, address, name, messages, most):
+    """In a thread: (folder name, its UIDVALIDITY, the new UIDs). CATENATE's
+    messages are assembled first, into files removed once the command is done
+    (those added are no longer there)."""
     folder = store.folder(name)
-    messages = [_text_only(message) for message in messages]
-    uids = store.add(messages, folder.name, accounts.quota(address))
+    assembled = []
+    try:
+        ready = [_text_only(_assembled(store, address, folder.name, message, most,
+                                       assembled)) for message in messages]
+        uids = store.add(ready, folder.name, accounts.quota(address))
+    finally:
+        for incoming in assembled:
+            incoming.discard()
     return folder.name, folder.state().uidvalidity, uids
+
+
+def _assembled(store, address, target, message, most, assembled):
+    """The message, with a CATENATE one's parts put together (catenate.py); its
+    file is noted in `assembled`."""
+    if not isinstance(message.data, catenate.Catenation):
+        return message
+    incoming = message.data.assemble(store, address, target, most)
+    assembled.append(incoming)
+    return dataclasses.replace(message, data=incoming)
 
 
 def _text_only(message):
@@ -153,6 +192,8 @@ def refusals():
         raise No("no such mailbox", "TRYCREATE") from None
     except maildir.OverQuota as exc:
         raise No(str(exc), "OVERQUOTA") from None
+    except (catenate.BadUrl, catenate.TooBig) as exc:
+        raise catenate.refused(exc) from None
     except TooManyKeywords as exc:
         # RFC 5530 3: the folder's keyword list is full (core.mailkeywords).
         raise No(str(exc), "LIMIT") from None
@@ -186,9 +227,19 @@ def _target(s, head):
     if not _APPEND.match(head):
         return None
     # What comes before the literal: "... {n}", "... ~{n}" (RFC 3516 literal8)
-    # or "... UTF8 (~{n}" (RFC 6855 4), parsed without those.
-    before = _LITERAL_START.sub(b"", head[:head.rindex(b"{")], count=1)
-    cmd = parse_command(Received(before, head.streamed))
+    # or "... UTF8 (~{n}" (RFC 6855 4), parsed without those; in a CATENATE
+    # list, "... (... TEXT {n}" (RFC 4469 5), parsed with the list closed.
+    before = head[:head.rindex(b"{")]
+    part = _CAT_PART.search(before)
+    if part is not None:
+        before = before[:part.start()] + b")"
+    else:
+        before = _LITERAL_START.sub(b"", before, count=1)
+    try:
+        cmd = parse_command(Received(before, head.streamed))
+    except Bad:
+        return None         # malformed: the command will be answered BAD
+
     if cmd.name != "APPEND" or not cmd.args:
         return None
     return names.decode(s, cmd.args[0])

@@ -33,7 +33,7 @@ log = logging.getLogger("imapd")
 # (decision 0012).
 BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE",
                      "UNSELECT", "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND",
-                     "BINARY", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT") + QUOTA
+                     "CATENATE", "BINARY", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT") + QUOTA
 LOGGED_IN_CAPABILITIES = ("UNAUTHENTICATE", "COMPRESS=DEFLATE")
 # search.py, sort.py, thread.py: RFC 4731, 5182, 5256, 5957.
 SEARCH_CAPABILITIES = ("ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY",

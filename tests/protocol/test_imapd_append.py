@@ -1,5 +1,5 @@
-"""imapd's APPEND (MULTIAPPEND, APPENDLIMIT, LITERAL+), COPY, MOVE, UIDPLUS and QUOTA
-on real sockets: imaplib where it can say it, raw dialogs where it cannot."""
+"""imapd's APPEND (MULTIAPPEND, APPENDLIMIT, LITERAL+, BINARY, CATENATE), COPY, MOVE,
+UIDPLUS and QUOTA on real sockets: imaplib where it can say it, raw dialogs where it cannot."""
 
 import imaplib
 import os
@@ -268,6 +268,67 @@ def test_a_big_utf8_append_goes_to_a_file(inst):
     assert append_literal8(r, b"UTF8 (", big, "t2").startswith(b"t2 OK [APPENDUID")
     assert contents(inst, "INBOX")[1][2] == big
     assert tmp_files(inst) == []
+
+
+# CATENATE (RFC 4469)
+
+def text(data):
+    """A cat-part TEXT literal, non-synchronizing (LITERAL+, RFC 7888)."""
+    return b"TEXT {%d+}\r\n%s" % (len(data), data)
+
+
+def test_catenate_joins_text_and_urls_of_the_users_messages(inst):
+    r = raw(inst)
+    assert b"CATENATE" in r.command("CAPABILITY", "t0")[1][0].split()
+    assert r.command(b"APPEND INBOX CATENATE (" + text(MESSAGE) + b")",
+                     "t1")[0].startswith(b"t1 OK [APPENDUID")
+    uidv = uidvalidity(inst, "INBOX")
+    header = MESSAGE[:MESSAGE.index(b"\r\n\r\n") + 4]
+    parts = (b'URL "/INBOX;UIDVALIDITY=%d/;UID=1/;SECTION=HEADER" ' % uidv
+             + text(b"New body.\r\n") + b' URL "/INBOX/;UID=1/;SECTION=TEXT"')
+    tagged, _ = r.command(b"APPEND Archive (\\Flagged) CATENATE (" + parts + b") "
+                          b'CATENATE (URL "/INBOX/;UID=1")', "t2")
+    assert tagged.startswith(b"t2 OK [APPENDUID")
+    saved = contents(inst, "Archive")
+    assert saved[1][2] == header + b"New body.\r\nA message a client saves.\r\n"
+    assert saved[1][0] == {"\\Flagged"} and saved[2][2] == MESSAGE
+    # RFC 4469 5: a URL is fetched as BODY.PEEK would: no \Seen set.
+    assert contents(inst, "INBOX")[1][0] == frozenset()
+
+
+def test_a_catenate_with_a_bad_url_appends_nothing(inst):
+    r = raw(inst)
+    r.command(b"APPEND INBOX CATENATE (" + text(MESSAGE) + b")", "t1")
+    bad = b"/INBOX;UIDVALIDITY=12345/;UID=1/;SECTION=HEADER"
+    # With MULTIAPPEND, the good message before it is not added either.
+    tagged, _ = r.command(b"APPEND Archive CATENATE (" + text(b"a: 1\r\n\r\n") + b") "
+                          b"CATENATE (" + text(b"b: 2\r\n") + b' URL "' + bad + b'" '
+                          + text(b"\r\nbody\r\n") + b")", "t2")
+    assert tagged == b"t2 NO [BADURL " + bad + b"] invalid URL in CATENATE\r\n"
+    for url in (b"/INBOX/;UID=9", b"/Nowhere/;UID=1", b"/INBOX/;UID=1/;URLAUTH=x",
+                b"imap://someone.else@localhost/INBOX/;UID=1"):
+        tagged, _ = r.command(b'APPEND Archive CATENATE (URL "' + url + b'")', "t3")
+        assert code(tagged) == "BADURL " + url.decode()
+    # A missing mailbox is TRYCREATE, whatever the URLs.
+    tagged, _ = r.command(b'APPEND Nowhere CATENATE (URL "' + bad + b'")', "t4")
+    assert code(tagged) == "TRYCREATE"
+    assert contents(inst, "Archive") == {} and tmp_files(inst) == []
+    assert r.command("NOOP", "t5")[0].startswith(b"t5 OK")
+
+
+def test_a_catenated_message_past_the_limit_is_toobig(inst):
+    r = raw(inst)
+    r.command(b"APPEND INBOX CATENATE (" + text(MESSAGE) + b")", "t1")
+    big = b"x" * (LIMIT - len(MESSAGE) + 10)
+    # The TEXT parts alone are over: refused before any URL is fetched.
+    tagged, _ = r.command(b"APPEND Archive CATENATE (" + text(b"a" * LIMIT) + b" "
+                          + text(b"b" * 100) + b")", "t2")
+    assert code(tagged) == "TOOBIG"
+    # Over only once a URL is fetched: refused as the message is assembled.
+    tagged, _ = r.command(b'APPEND Archive CATENATE (URL "/INBOX/;UID=1" '
+                          + text(big) + b")", "t3")
+    assert code(tagged) == "TOOBIG"
+    assert contents(inst, "Archive") == {} and tmp_files(inst) == []
 
 
 # COPY, MOVE, UID EXPUNGE
