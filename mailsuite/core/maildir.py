@@ -162,9 +162,9 @@ class Store:
                 unlink(message.tmp)
         return [uids[message.base] for message in messages]
 
-    def incoming(self, folder="INBOX"):
+    def incoming(self, folder="INBOX", raw=False):
         """An Incoming in the folder's tmp/ (NoSuchFolder if there is none)."""
-        return Incoming(self.path(self._existing_folder(folder)))
+        return Incoming(self.path(self._existing_folder(folder)), raw)
 
     def usage(self):
         """The bytes taken by the messages of every folder (core.mailquota)."""

@@ -10,7 +10,9 @@ a file in the folder's tmp/ as its pieces arrive (core.maildir Incoming, written
 the mailbox service's threads), and the store renames that file into place: a
 message of any size costs the session a piece of the stream, never the message.
 
-A message's binary parts (RFC 3516 4.4) are stored base64-encoded (binarymime).
+A message's binary parts (RFC 3516 4.4) are stored base64-encoded (binarymime):
+a big binary literal (literal8) is written to its file as it came, then read
+back into another file, the one stored.
 
 All the messages of one command are added in one index commit: all of them or none
 (RFC 3502 6). A NO leaves the mailbox as it was; files of a refused or failed
@@ -27,7 +29,7 @@ from ..core import maildir, mailquota
 from ..core.mailkeywords import TooManyKeywords
 from ..core.mailservice import StoreError
 from . import catenate, names
-from .binarymime import encode_binary_parts
+from .binarymime import encode_binary_file, encode_binary_parts
 from .errors import Bad, No
 from .mailbox import report_changes
 from .parser import Atom, Literal, Received, String, flag_list, parse_command
@@ -149,37 +151,37 @@ def date_time(token):
 
 
 def _add(store, accounts, address, name, messages, most):
-    """In a thread: (folder name, its UIDVALIDITY, the new UIDs). CATENATE's
-    messages are assembled first, into files removed once the command is done
-    (those added are no longer there)."""
+    """In a thread: (folder name, its UIDVALIDITY, the new UIDs). The files made
+    for the messages (_stored_form) are removed once the command is done (those
+    added are no longer there)."""
     folder = store.folder(name)
-    assembled = []
+    made = []
     try:
-        ready = [_text_only(_assembled(store, address, folder.name, message, most,
-                                       assembled)) for message in messages]
+        ready = [_stored_form(store, address, folder.name, message, most, made)
+                 for message in messages]
         uids = store.add(ready, folder.name, accounts.quota(address))
     finally:
-        for incoming in assembled:
+        for incoming in made:
             incoming.discard()
     return folder.name, folder.state().uidvalidity, uids
 
 
-def _assembled(store, address, target, message, most, assembled):
-    """The message, with a CATENATE one's parts put together (catenate.py); its
-    file is noted in `assembled`."""
-    if not isinstance(message.data, catenate.Catenation):
-        return message
-    incoming = message.data.assemble(store, address, target, most)
-    assembled.append(incoming)
-    return dataclasses.replace(message, data=incoming)
-
-
-def _text_only(message):
-    """The message with its binary parts base64-encoded (binarymime), if it is
-    in memory; a big one, in a file, is kept as it came."""
-    if not isinstance(message.data, bytes):
-        return message
-    return dataclasses.replace(message, data=encode_binary_parts(message.data))
+def _stored_form(store, address, target, message, most, made):
+    """The message as it is stored: a CATENATE one's parts put together
+    (catenate.py), binary parts base64-encoded (binarymime); the files made for
+    it are added to `made`."""
+    data = message.data
+    if isinstance(data, catenate.Catenation):
+        data = data.assemble(store, address, target, most)
+        made.append(data)
+    elif isinstance(data, maildir.Incoming) and data.raw:
+        raw, data = data, store.incoming(target)
+        made.append(data)
+        encode_binary_file(raw.tmp, data)
+        data.close()
+    elif isinstance(data, bytes):
+        data = encode_binary_parts(data)
+    return dataclasses.replace(message, data=data)
 
 
 @contextlib.contextmanager
@@ -214,9 +216,12 @@ def receiver(s):
         if len(head) + size <= IN_MEMORY:
             return None
         earlier = sum(sink.size for sink in head.streamed.values())
+        # RFC 3516 4.2: a literal8's octets are kept as they come, for APPEND
+        # to find its binary parts in (binarymime).
+        raw = head[:head.rindex(b"{")].endswith(b"~")
         with refusals(), unavailable(s):
             incoming = await s.mail.call(_incoming, s.store, s.ctx.accounts, s.user,
-                                         name, earlier + size)
+                                         name, earlier + size, raw)
         return Upload(s, incoming, size)
     return receive
 
@@ -245,10 +250,10 @@ def _target(s, head):
     return names.decode(s, cmd.args[0])
 
 
-def _incoming(store, accounts, address, name, size):
+def _incoming(store, accounts, address, name, size, raw):
     """In a thread: an Incoming in the folder, if `size` more bytes fit the quota."""
     mailquota.check(store.usage(), size, accounts.quota(address))
-    return store.incoming(name)
+    return store.incoming(name, raw)
 
 
 @contextlib.contextmanager

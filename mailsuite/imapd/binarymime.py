@@ -12,6 +12,14 @@ A leaf part is encoded when it says `Content-Transfer-Encoding: binary` or its
 body holds NUL; other parts, and every header, are kept as they came. The
 message's structure is found by core.msginfo, whose bounds on nesting and part
 count hold here too.
+
+    encode_binary_parts(data) -> bytes             # a message in memory
+    encode_binary_file(path, sink)                 # a big one, piece by piece
+
+A big binary literal is kept in a file as it came (core.maildir Incoming, raw);
+encode_binary_file reads it a piece at a time and writes the message into
+another Incoming, whose line ends are made CRLF, so that neither is ever whole
+in memory.
 """
 
 import base64
@@ -25,6 +33,7 @@ _CTE_FIELD = re.compile(rb"(?im)^content-transfer-encoding:[^\r\n]*"
                         rb"(?:\r?\n[ \t][^\r\n]*)*")
 _BASE64_FIELD = b"Content-Transfer-Encoding: base64"
 _LINE = 76                  # RFC 2045 6.8: encoded lines of at most 76 characters
+_CHUNK = 57 * 16384         # octets read at a time: whole lines of base64
 
 
 def encode_binary_parts(data):
@@ -48,8 +57,32 @@ def _binary_leaves(data, entity):
     elif "message" in entity:
         yield from _binary_leaves(data, entity["message"]["body"])
     elif entity["encoding"].lower() == "binary" or \
-            b"\0" in data[entity["body"]:entity["end"]]:
+            data.find(b"\0", entity["body"], entity["end"]) >= 0:
         yield entity
+
+
+def encode_binary_file(path, sink):
+    """Write the message in the file `path` into `sink` (an Incoming), with its
+    binary leaf parts base64-encoded."""
+    with open(path, "rb") as f:
+        data = msginfo.FileData(f)
+        leaves = _binary_leaves(data, msginfo.analyse(data)["body"])
+        at = 0
+        for entity in sorted(leaves, key=lambda e: e["start"]):
+            start, body, end = entity["start"], entity["body"], entity["end"]
+            _copy(data, at, start, sink)
+            sink.write(_encoded_header(data[start:body]))
+            for piece in range(body, end, _CHUNK):
+                if piece > body:
+                    sink.write(b"\r\n")
+                sink.write(_base64(data[piece:min(piece + _CHUNK, end)]))
+            at = end
+        _copy(data, at, len(data), sink)
+
+
+def _copy(data, start, stop, sink):
+    for at in range(start, stop, _CHUNK):
+        sink.write(data[at:min(at + _CHUNK, stop)])
 
 
 def _encoded_header(header):

@@ -246,6 +246,22 @@ def test_a_binary_part_comes_back_exactly_and_body_never_carries_nul(inst):
     assert b"Content-Transfer-Encoding: base64\r\n" in contents(inst, "INBOX")[1][2]
 
 
+def test_a_big_binary_part_comes_back_exactly(inst):
+    # Past the in-memory size the literal8 goes to a file as it came, and is
+    # stored from there with its binary part base64-encoded: no bare LF changed.
+    octets = bytes(range(256)) * 2048 + b"\n\0\n"
+    big = (b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nText.\r\n"
+           b"--b\r\nContent-Transfer-Encoding: binary\r\n\r\n" + octets + b"\r\n--b--\r\n")
+    r = raw(inst, "INBOX")
+    assert append_literal8(r, b"", big, "t1").startswith(b"t1 OK")
+    tagged, untagged = r.command("FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[1])", "t2")
+    assert untagged[-1] == (b"* 1 FETCH (BINARY.SIZE[2] %d BINARY[1] {5}\r\nText.)\r\n"
+                            % len(octets))
+    _, untagged = r.command("FETCH 1 (BINARY.PEEK[2])", "t3")
+    assert untagged[0].endswith(b"~{%d}\r\n%s)\r\n" % (len(octets), octets))
+    assert b"\0" not in contents(inst, "INBOX")[1][2] and tmp_files(inst) == []
+
+
 def test_utf8_append_needs_utf8_accept_enabled(inst):
     # RFC 6855 4: the UTF8 data extension, once the client enabled UTF8=ACCEPT.
     r = raw(inst)

@@ -4,8 +4,9 @@ base64-encoded (RFC 3516 4.4), everything else kept as it came."""
 import base64
 
 from mailsuite.core import msginfo
-from mailsuite.imapd import section
-from mailsuite.imapd.binarymime import encode_binary_parts
+from mailsuite.core.mailmessage import Incoming
+from mailsuite.imapd import binarymime, section
+from mailsuite.imapd.binarymime import encode_binary_file, encode_binary_parts
 
 OCTETS = b"\0-\xe4\n\r\n\n"         # NUL, 8-bit, bare LF, CRLF: imaptest's part
 HEADER = (b"From: user@domain.org\r\nMime-Version: 1.0\r\n"
@@ -47,3 +48,25 @@ def test_only_the_binary_part_of_a_multipart_changes():
 def test_a_message_without_binary_parts_is_the_same_object():
     message = HEADER + b"Content-Transfer-Encoding: 8bit\r\n\r\n\xe4 text\n"
     assert encode_binary_parts(message) is message
+
+
+def test_a_file_is_encoded_piece_by_piece_into_another(tmp_path, monkeypatch):
+    # Pieces smaller than the parts: base64 lines and copies cross them.
+    monkeypatch.setattr(binarymime, "_CHUNK", 57 * 2)
+    octets = bytes(range(256)) * 9
+    message = (b"Content-Type: multipart/mixed; boundary=b\nSubject: raw\n\n"
+               b"--b\r\nContent-Type: text/plain\r\n\r\n" + b"bare\nline\n" * 40
+               + b"\r\n--b\r\nContent-Transfer-Encoding: binary\r\n\r\n" + octets
+               + b"\r\n--b--\r\n")
+    (tmp_path / "tmp").mkdir()
+    source = tmp_path / "raw"
+    source.write_bytes(message.replace(b"\nSubject: raw\n\n", b"\r\nSubject: raw\r\n\r\n"))
+    sink = Incoming(tmp_path)
+    encode_binary_file(source, sink)
+    sink.close()
+    stored = sink.tmp.read_bytes()
+    info = msginfo.analyse(stored)
+    assert section.binary_bytes(stored, info, [2]) == octets
+    assert section.binary_bytes(stored, info, [1]) == b"bare\r\nline\r\n" * 40
+    assert stored.count(b"\n") == stored.count(b"\r\n")
+    assert b"\r\nContent-Transfer-Encoding: base64\r\n\r\n" in stored
