@@ -127,7 +127,7 @@ def _is_catenate(token):
 def _catenation(token, flags, date, most):
     """A message to be assembled from CATENATE's parts (RFC 4469 5)."""
     catenation = catenate.parse(token, (Literal, Upload))
-    # RFC 4469 5: TOOBIG, as soon as the TEXT parts alone say so.
+    # RFC 4469 4.2: TOOBIG, as soon as the TEXT parts alone say so.
     if catenation.known_size() > most:
         raise No(f"message over {most} octets", "TOOBIG")
     return maildir.Message(catenation, frozenset(flags), date)

@@ -10,9 +10,9 @@ The message is assembled in the mailbox service's threads, straight into a file
 in the target folder's tmp/ (core.maildir Incoming), a part at a time, so that it
 is never whole in memory. A URL that cannot be resolved (a bad form, another
 user, a mailbox or UID that does not exist, a UIDVALIDITY that is not the
-mailbox's, URLAUTH) refuses the whole command with NO [BADURL url] (RFC 4469 5);
-a message past the APPENDLIMIT with NO [TOOBIG] (RFC 4469 5, RFC 7889). A URL
-fetch is a BODY.PEEK: it sets no flag (RFC 4469 5).
+mailbox's, URLAUTH) refuses the whole command with NO [BADURL url] (RFC 4469 4.1);
+a message past the APPENDLIMIT with NO [TOOBIG] (RFC 4469 4.2, RFC 7889). A URL
+fetch is a BODY.PEEK: it sets no flag (RFC 4469 3).
 """
 
 import re
@@ -27,7 +27,8 @@ from .parser import Atom, String
 
 _CHUNK = 1 << 20
 _URL_IN_CODE = 200          # characters of a URL repeated in [BADURL ...]
-# RFC 4469 9: url-resp-text, any character but "]", CR and LF (and NUL).
+# RFC 4469 5, with its errata: url-resp-text is any TEXT-CHAR (no CR, LF or NUL)
+# but "]".
 _NOT_IN_CODE = re.compile(r"[\]\r\n\0]")
 # RFC 5092 6: iserver, then imessagepart. Parameter names are case-insensitive.
 _AUTHORITY = re.compile(r"(?i)imap://(?:([^@/;]*)(?:;AUTH=[^@/]*)?@)?[^/]*(?=/)")
@@ -47,7 +48,7 @@ class Url(NamedTuple):
 
 
 class BadUrl(Exception):
-    """RFC 4469 5: a URL part that cannot be resolved; `url` is as it came."""
+    """RFC 4469 4.1: a URL part that cannot be resolved; `url` is as it came."""
 
     def __init__(self, url):
         super().__init__(url)
@@ -127,7 +128,7 @@ def parse_url(url, user):
     rest = url
     authority = _AUTHORITY.match(url)
     if authority:
-        # RFC 4469 5: only this server's mail, and the user's own.
+        # RFC 4469 3: only this server's mail, and the user's own.
         owner = urllib.parse.unquote(authority.group(1) or user)
         if owner.lower() != user.lower():
             raise BadUrl(url)

@@ -308,7 +308,7 @@ def test_catenate_joins_text_and_urls_of_the_users_messages(inst):
     saved = contents(inst, "Archive")
     assert saved[1][2] == header + b"New body.\r\nA message a client saves.\r\n"
     assert saved[1][0] == {"\\Flagged"} and saved[2][2] == MESSAGE
-    # RFC 4469 5: a URL is fetched as BODY.PEEK would: no \Seen set.
+    # RFC 4469 3: a URL is fetched as BODY.PEEK would: no \Seen set.
     assert contents(inst, "INBOX")[1][0] == frozenset()
 
 

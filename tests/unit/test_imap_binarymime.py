@@ -54,13 +54,13 @@ def test_a_file_is_encoded_piece_by_piece_into_another(tmp_path, monkeypatch):
     # Pieces smaller than the parts: base64 lines and copies cross them.
     monkeypatch.setattr(binarymime, "_CHUNK", 57 * 2)
     octets = bytes(range(256)) * 9
-    message = (b"Content-Type: multipart/mixed; boundary=b\nSubject: raw\n\n"
+    message = (b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
                b"--b\r\nContent-Type: text/plain\r\n\r\n" + b"bare\nline\n" * 40
                + b"\r\n--b\r\nContent-Transfer-Encoding: binary\r\n\r\n" + octets
                + b"\r\n--b--\r\n")
     (tmp_path / "tmp").mkdir()
     source = tmp_path / "raw"
-    source.write_bytes(message.replace(b"\nSubject: raw\n\n", b"\r\nSubject: raw\r\n\r\n"))
+    source.write_bytes(message)
     sink = Incoming(tmp_path)
     encode_binary_file(source, sink)
     sink.close()
