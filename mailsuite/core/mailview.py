@@ -12,6 +12,7 @@ is told otherwise (RFC 9051 2.3.1.2), and the changes it has yet to hear about.
     view.changed_since(modseq, upto)   # UIDs in view changed since: CONDSTORE
     view.take_recent(); view.is_recent(uid)    # IMAP4rev1's \\Recent
     view.keywords                      # the folder's, as the session was told
+                                       # (mailservice.view reads them at open)
 
 The view keeps one array of UIDs (4 bytes a message) and no per-message objects;
 flags are read from the index when they are needed. sync() reads the index's change

@@ -15,11 +15,6 @@ from ..core.mailkeywords import MAX_KEYWORDS, keywords_in
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
 
-async def learn(s, view):
-    """At SELECT: the folder's keywords, read into the view."""
-    view.keywords = await s.mail.call(view.folder.keywords)
-
-
 def flags_response(view):
     """FLAGS: the system flags and the view's keywords (RFC 3501 7.2.6)."""
     return f"FLAGS ({' '.join(SYSTEM_FLAGS + tuple(view.keywords))})"

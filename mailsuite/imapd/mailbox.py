@@ -95,7 +95,6 @@ async def select(s, cmd, readonly=False):
         raise No("no such mailbox", "NONEXISTENT") from None
     if condstore_asked:
         s.enabled.add("CONDSTORE")
-    await keywords.learn(s, view)
     _describe(s, view, name, readonly)
     s.select(view)
     if resync is not None and resync.uidvalidity == view.uidvalidity:
