@@ -10,6 +10,7 @@
     usage_of(root) -> bytes              # the same, read from an index alone
     class Folder:                # a handle, no per-message state (core.mailfolder)
         state(); slots(); changes_since(modseq); records(uids); record(uid)
+        keywords()                       # every keyword used (core.mailkeywords)
         read(record, length=None); message_info(record)
         needs_scan(); scan(force=False)
         store(uids, flags, mode) -> {uid: Record}; expunge(uids) -> [uid]
@@ -161,9 +162,9 @@ class Store:
                 unlink(message.tmp)
         return [uids[message.base] for message in messages]
 
-    def incoming(self, folder="INBOX"):
+    def incoming(self, folder="INBOX", raw=False):
         """An Incoming in the folder's tmp/ (NoSuchFolder if there is none)."""
-        return Incoming(self.path(self._existing_folder(folder)))
+        return Incoming(self.path(self._existing_folder(folder)), raw)
 
     def usage(self):
         """The bytes taken by the messages of every folder (core.mailquota)."""

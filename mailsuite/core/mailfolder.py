@@ -74,6 +74,11 @@ class Folder:
             raise NoSuchFolder(f"folder {self.name!r} is not indexed")
         return state
 
+    def keywords(self):
+        """Every keyword a message of the folder was given (core.mailkeywords)."""
+        with self.index.read() as txn:
+            return txn.folder_keywords(self._state(txn).id)
+
     def indexed(self):
         with self.index.read() as txn:
             return txn.folder(self.name) is not None

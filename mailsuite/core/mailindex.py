@@ -20,8 +20,9 @@ opens without a directory scan and a FETCH of headers never reads the file. Tabl
     columns   folder id + code + uid       -> what SEARCH, SORT and THREAD compare
                                               (core.mailcolumns, core.msgkeys)
     meta      counters: the last folder id, the last UIDVALIDITY given, each
-              folder's size in bytes (core.mailquota: what QUOTA counts) and how
-              far each folder's columns are complete
+              folder's size in bytes (core.mailquota: what QUOTA counts), its
+              keywords (core.mailkeywords) and how far each folder's columns
+              are complete
 
 Keys are big-endian so a cursor walks a folder in UID (or MODSEQ) order. `slots` is
 what SELECT and a FETCH FLAGS of the whole folder read: 100,000 messages are about
@@ -51,10 +52,12 @@ from pathlib import Path
 
 from . import lmdbenv
 from .files import write_atomic
-from .mailrecord import (SUFFIX_BITS, RECORD, UNKNOWN, FolderState, Record, bits_of,
+from .mailrecord import (BITS, KEYWORDS_BIT, SUFFIX_BITS, RECORD, UNKNOWN,
+                         FolderState, Record, bits_of,
                          encode_name, flags_from_suffix, name_fields, name_key,
                          suffix_bits)
 from .mailcolumns import ColumnTable
+from .mailkeywords import KeywordTable
 from .mailquota import SizeTable
 from .mailslots import SlotTable
 
@@ -73,6 +76,8 @@ _NAMES_PENDING = b"names-pending:"
 _SIZE_AND_DATE = struct.Struct(RECORD.format[:4])     # size, wire size, date
 
 _STRUCTURE = ("envelope", "body")
+# The flag bits of a message with a keyword: $Forwarded is one (RFC 5550 5.9).
+_KEYWORD_BITS = KEYWORDS_BIT | BITS["$Forwarded"]
 # The cache is read by the thousand: skip json.loads's encoding detection.
 _decode = json.JSONDecoder().decode
 
@@ -127,6 +132,7 @@ class Txn:
         self._slots = SlotTable(self._txn, self._db["slots"])
         self.columns = ColumnTable(self._txn, self._db["columns"], self._db["meta"])
         self._sizes = SizeTable(self._txn, self._db["meta"])
+        self.keywords = KeywordTable(self._txn, self._db["meta"])
         return self
 
     def __exit__(self, exc_type, exc, tb):
@@ -192,6 +198,7 @@ class Txn:
                     pass
         self._txn.delete(_NAMES_PENDING + prefix, db=self._db["meta"])
         self.columns.forget(state.id)
+        self.keywords.forget(state.id)
         self._txn.delete(state.name.encode(), db=self._db["folders"])
 
     def folder_names(self):
@@ -306,6 +313,8 @@ class Txn:
         self._txn.put(prefix + _U64.pack(record.modseq) + uid, b"",
                       db=self._db["changes"])
         bits = bits_of(record.flags)
+        if bits & _KEYWORD_BITS:
+            self.keywords.note(folder_id, record.flags)
         if old is None:
             self._sizes.add(folder_id, max(record.size, 0))
             self._slots.append(folder_id, record.uid, bits)
@@ -465,8 +474,10 @@ class Txn:
              for r in records])
         self._txn.cursor(db=self._db["changes"]).putmulti(
             [(prefix + _U64.pack(modseq) + _U32.pack(r.uid), b"") for r in records])
-        self._slots.extend(folder_id, [(r.uid, bits_of(r.flags)) for r in records])
+        slots = [(r.uid, bits_of(r.flags)) for r in records]
+        self._slots.extend(folder_id, slots)
         self._sizes.add(folder_id, sum(max(r.size, 0) for r in records))
+        self._note_forwarded(folder_id, slots)
 
     def insert_listing(self, folder_id, listing, first_uid, modseq):
         """Index a folder seen for the first time from its directory listing:
@@ -506,7 +517,13 @@ class Txn:
         self._txn.cursor(db=self._db["messages"]).putmulti(messages)
         self._slots.extend(folder_id, slots)
         self._sizes.add(folder_id, total)
+        self._note_forwarded(folder_id, slots)
         return len(messages)
+
+    def _note_forwarded(self, folder_id, slots):
+        """A file name's only keyword is $Forwarded (its letter P)."""
+        if any(bits & _KEYWORD_BITS for _, bits in slots):
+            self.keywords.note(folder_id, ["$Forwarded"])
 
     def _names_ready(self, folder_id):
         """True when the folder's `names` are complete; a write transaction
@@ -525,6 +542,10 @@ class Txn:
         return True
 
     # slots
+
+    def folder_keywords(self, folder_id):
+        """The folder's keywords, in the order of first use (core.mailkeywords)."""
+        return list(self.keywords.get(folder_id))
 
     def slots(self, folder_id):
         """The folder's UIDs and flag bits (mailslots.Slots)."""

@@ -10,7 +10,9 @@
 An Incoming is a file in a folder's tmp/, written as the client's bytes arrive, so
 that a large message is never whole in memory; Store.add renames it into place
 rather than copying it. Its line ends are made CRLF on the way (RFC 9051 2.2: IMAP
-messages have them; a bare LF would have to be counted and converted on every read).
+messages have them; a bare LF would have to be counted and converted on every read),
+unless it is `raw`: the octets of a binary literal (RFC 3516), which imapd reads
+back to store its binary parts base64-encoded, then discards.
 
 Failure policy: a file that is not added is removed by discard(); one left by a
 crash is removed with the rest of tmp/ after 36 hours (core.mailscan).
@@ -42,8 +44,9 @@ class Message:
 class Incoming:
     """A message being received into `folder_path`/tmp/, piece by piece."""
 
-    def __init__(self, folder_path):
+    def __init__(self, folder_path, raw=False):
         self.base = unique_base()
+        self.raw = raw
         self.tmp = folder_path / "tmp" / f"{self.base}.{os.getpid()}"
         self._fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
                            0o600)
@@ -51,7 +54,7 @@ class Incoming:
         self._cr = False            # the last piece ended with CR
 
     def write(self, piece):
-        if b"\n" in piece:
+        if b"\n" in piece and not self.raw:
             fixed = piece.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
             if self._cr and piece[:1] == b"\n":
                 fixed = fixed[1:]   # its CR came at the end of the last piece

@@ -231,6 +231,7 @@ def _open_view(store, name, readonly):
     state, slots, stale = opening
     view = View(folder, readonly, (state, slots))
     view.take_recent()
+    view.keywords = folder.keywords()
     return view, stale, folder
 
 

@@ -11,6 +11,8 @@ is told otherwise (RFC 9051 2.3.1.2), and the changes it has yet to hear about.
     view.expunged_since(modseq)        # UIDs gone since: VANISHED (EARLIER)
     view.changed_since(modseq, upto)   # UIDs in view changed since: CONDSTORE
     view.take_recent(); view.is_recent(uid)    # IMAP4rev1's \\Recent
+    view.keywords                      # the folder's, as the session was told
+                                       # (mailservice.view reads them at open)
 
 The view keeps one array of UIDs (4 bytes a message) and no per-message objects;
 flags are read from the index when they are needed. sync() reads the index's change
@@ -94,6 +96,7 @@ class View:
         self.first_recent = state.first_recent
         self.recent = []                    # [(low, high)]: UIDs low..high-1
         self._own = set()
+        self.keywords = []                  # the folder's, as the session told them
         self.summary = Summary(len(self.uids), slots.unseen, slots.first_unseen + 1,
                                state.uidvalidity, state.uidnext, state.highestmodseq)
 

@@ -10,19 +10,26 @@ a file in the folder's tmp/ as its pieces arrive (core.maildir Incoming, written
 the mailbox service's threads), and the store renames that file into place: a
 message of any size costs the session a piece of the stream, never the message.
 
+A message's binary parts (RFC 3516 4.4) are stored base64-encoded (binarymime):
+a big binary literal (literal8) is written to its file as it came, then read
+back into another file, the one stored.
+
 All the messages of one command are added in one index commit: all of them or none
 (RFC 3502 6). A NO leaves the mailbox as it was; files of a refused or failed
 command are removed (Session.next_command discards them).
 """
 
 import contextlib
+import dataclasses
 import datetime
 import logging
 import re
 
 from ..core import maildir, mailquota
+from ..core.mailkeywords import TooManyKeywords
 from ..core.mailservice import StoreError
-from . import names
+from . import catenate, names
+from .binarymime import encode_binary_file, encode_binary_parts
 from .errors import Bad, No
 from .mailbox import report_changes
 from .parser import Atom, Literal, Received, String, flag_list, parse_command
@@ -33,6 +40,8 @@ log = logging.getLogger("imapd")
 IN_MEMORY = 256 * 1024      # an APPEND's literals past this much go to files
 _APPEND = re.compile(rb"[^ ]+ APPEND ", re.IGNORECASE)
 _LITERAL_START = re.compile(rb" ?(?:UTF8 \()?~?\Z", re.IGNORECASE)
+# RFC 4469 5: a cat-part's literal, "TEXT {n}" (or a URL's astring as a literal).
+_CAT_PART = re.compile(rb" (?:TEXT|URL) ~?\Z", re.IGNORECASE)
 _MONTHS = {m: n for n, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
      "Dec"), 1)}
@@ -54,7 +63,7 @@ async def append(s, cmd):
     messages = parse_messages(cmd.args[1:], limit(s), names.utf8(s))
     with refusals():
         folder, uidvalidity, uids = await s.mail.call(
-            _add, s.store, s.ctx.accounts, s.user, name, messages)
+            _add, s.store, s.ctx.accounts, s.user, name, messages, limit(s))
     # RFC 9051 6.3.12: into the selected mailbox, the client hears of it now.
     if s.selected is not None and s.selected.folder.name == folder:
         await report_changes(s)
@@ -66,7 +75,9 @@ async def append(s, cmd):
 def parse_messages(tokens, most, utf8=False):
     """[maildir.Message] of APPEND's arguments after the mailbox: each is
     [flag list] [date-time] literal (RFC 3502 8), or, in a session that enabled
-    UTF8=ACCEPT, [flag list] [date-time] UTF8 (literal8) (RFC 6855 4)."""
+    UTF8=ACCEPT, [flag list] [date-time] UTF8 (literal8) (RFC 6855 4), or
+    [flag list] [date-time] CATENATE (parts) (RFC 4469 5), whose data is a
+    catenate.Catenation."""
     messages, at = [], 0
     while at < len(tokens):
         flags, date = (), None
@@ -86,6 +97,10 @@ def parse_messages(tokens, most, utf8=False):
                     or len(tokens[at]) != 1:
                 raise Bad("expected UTF8 (literal8)")
             tokens = tokens[:at] + tokens[at] + tokens[at + 1:]
+        if at + 1 < len(tokens) and _is_catenate(tokens[at]):
+            messages.append(_catenation(tokens[at + 1], flags, date, most))
+            at += 2
+            continue
         if at == len(tokens) or not isinstance(tokens[at], (Literal, Upload)):
             raise Bad("expected a message as a literal")
         data = tokens[at]
@@ -105,6 +120,19 @@ def _is_utf8_data(token):
     return isinstance(token, Atom) and token.upper() == "UTF8"
 
 
+def _is_catenate(token):
+    return isinstance(token, Atom) and token.upper() == "CATENATE"
+
+
+def _catenation(token, flags, date, most):
+    """A message to be assembled from CATENATE's parts (RFC 4469 5)."""
+    catenation = catenate.parse(token, (Literal, Upload))
+    # RFC 4469 4.2: TOOBIG, as soon as the TEXT parts alone say so.
+    if catenation.known_size() > most:
+        raise No(f"message over {most} octets", "TOOBIG")
+    return maildir.Message(catenation, frozenset(flags), date)
+
+
 def date_time(token):
     """RFC 9051 9 date-time, as seconds since the epoch; Bad if malformed."""
     match = _DATE_TIME.match(token.decode("ascii", "replace"))
@@ -122,11 +150,38 @@ def date_time(token):
     return when.timestamp()
 
 
-def _add(store, accounts, address, name, messages):
-    """In a thread: (folder name, its UIDVALIDITY, the new UIDs)."""
+def _add(store, accounts, address, name, messages, most):
+    """In a thread: (folder name, its UIDVALIDITY, the new UIDs). The files made
+    for the messages (_stored_form) are removed once the command is done (those
+    added are no longer there)."""
     folder = store.folder(name)
-    uids = store.add(messages, folder.name, accounts.quota(address))
+    made = []
+    try:
+        ready = [_stored_form(store, address, folder.name, message, most, made)
+                 for message in messages]
+        uids = store.add(ready, folder.name, accounts.quota(address))
+    finally:
+        for incoming in made:
+            incoming.discard()
     return folder.name, folder.state().uidvalidity, uids
+
+
+def _stored_form(store, address, target, message, most, made):
+    """The message as it is stored: a CATENATE one's parts put together
+    (catenate.py), binary parts base64-encoded (binarymime); the files made for
+    it are added to `made`."""
+    data = message.data
+    if isinstance(data, catenate.Catenation):
+        data = data.assemble(store, address, target, most)
+        made.append(data)
+    elif isinstance(data, maildir.Incoming) and data.raw:
+        raw, data = data, store.incoming(target)
+        made.append(data)
+        encode_binary_file(raw.tmp, data)
+        data.close()
+    elif isinstance(data, bytes):
+        data = encode_binary_parts(data)
+    return dataclasses.replace(message, data=data)
 
 
 @contextlib.contextmanager
@@ -139,6 +194,11 @@ def refusals():
         raise No("no such mailbox", "TRYCREATE") from None
     except maildir.OverQuota as exc:
         raise No(str(exc), "OVERQUOTA") from None
+    except (catenate.BadUrl, catenate.TooBig) as exc:
+        raise catenate.refused(exc) from None
+    except TooManyKeywords as exc:
+        # RFC 5530 3: the folder's keyword list is full (core.mailkeywords).
+        raise No(str(exc), "LIMIT") from None
 
 
 # the literals of big messages
@@ -156,9 +216,12 @@ def receiver(s):
         if len(head) + size <= IN_MEMORY:
             return None
         earlier = sum(sink.size for sink in head.streamed.values())
+        # RFC 3516 4.2: a literal8's octets are kept as they come, for APPEND
+        # to find its binary parts in (binarymime).
+        raw = head[:head.rindex(b"{")].endswith(b"~")
         with refusals(), unavailable(s):
             incoming = await s.mail.call(_incoming, s.store, s.ctx.accounts, s.user,
-                                         name, earlier + size)
+                                         name, earlier + size, raw)
         return Upload(s, incoming, size)
     return receive
 
@@ -169,18 +232,28 @@ def _target(s, head):
     if not _APPEND.match(head):
         return None
     # What comes before the literal: "... {n}", "... ~{n}" (RFC 3516 literal8)
-    # or "... UTF8 (~{n}" (RFC 6855 4), parsed without those.
-    before = _LITERAL_START.sub(b"", head[:head.rindex(b"{")], count=1)
-    cmd = parse_command(Received(before, head.streamed))
+    # or "... UTF8 (~{n}" (RFC 6855 4), parsed without those; in a CATENATE
+    # list, "... (... TEXT {n}" (RFC 4469 5), parsed with the list closed.
+    before = head[:head.rindex(b"{")]
+    part = _CAT_PART.search(before)
+    if part is not None:
+        before = before[:part.start()] + b")"
+    else:
+        before = _LITERAL_START.sub(b"", before, count=1)
+    try:
+        cmd = parse_command(Received(before, head.streamed))
+    except Bad:
+        return None         # malformed: the command will be answered BAD
+
     if cmd.name != "APPEND" or not cmd.args:
         return None
     return names.decode(s, cmd.args[0])
 
 
-def _incoming(store, accounts, address, name, size):
+def _incoming(store, accounts, address, name, size, raw):
     """In a thread: an Incoming in the folder, if `size` more bytes fit the quota."""
     mailquota.check(store.usage(), size, accounts.quota(address))
-    return store.incoming(name)
+    return store.incoming(name, raw)
 
 
 @contextlib.contextmanager

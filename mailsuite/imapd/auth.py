@@ -33,7 +33,8 @@ log = logging.getLogger("imapd")
 # (decision 0012).
 BASE_CAPABILITIES = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE",
                      "UNSELECT", "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND",
-                     "BINARY", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "NOTIFY") + QUOTA
+                     "CATENATE", "BINARY", "CONDSTORE", "QRESYNC", "UTF8=ACCEPT",
+                     "NOTIFY") + QUOTA
 LOGGED_IN_CAPABILITIES = ("UNAUTHENTICATE", "COMPRESS=DEFLATE")
 # search.py, sort.py, context.py, thread.py: RFC 4731, 5182, 5256, 5267, 5957.
 SEARCH_CAPABILITIES = ("ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "ESORT",

@@ -15,16 +15,14 @@ in the mailbox service's threads (core.mailservice), never on the event loop.
 import re
 
 from ..core import maildir
+from ..core.mailkeywords import TooManyKeywords
 from ..core.mailnames import DELIMITER
 from ..core.mailview import Exists, Expunged, FlagsChanged, UidValidityChanged
-from . import condstore, context, names
+from . import condstore, context, keywords, names
 from .errors import Bad, Logout, No
 from .fetch import Builder, Item, check_messages, recent_of
 from .parser import atom, expect, flag_list, sequence_set
 from .response import sequence
-
-SYSTEM_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
-PERMANENT_FLAGS = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
 
 
 def changes_builder(s):
@@ -57,6 +55,9 @@ async def report_changes(s):
     else:
         for event in gone:
             s.untagged(f"{event.seq} EXPUNGE")
+    await keywords.announce_new(
+        s, [event.record for event in events if isinstance(event, FlagsChanged)],
+        arrived=any(isinstance(event, Exists) for event in events))
     builder = changes_builder(s)
     for event in events:
         if isinstance(event, Exists):
@@ -112,7 +113,7 @@ def _describe(s, view, name, readonly):
     pointing at its first unseen message (RFC 9051 6.3.2, appendix E)."""
     summary = view.summary
     rev2 = "IMAP4rev2" in s.enabled
-    s.untagged(f"FLAGS {SYSTEM_FLAGS}")
+    s.untagged(keywords.flags_response(view))
     s.untagged(f"{summary.exists} EXISTS")
     if rev2:
         s.untagged(f'LIST () "{DELIMITER}" {names.encode(s, name)}')
@@ -122,8 +123,7 @@ def _describe(s, view, name, readonly):
             s.untagged(f"OK [UNSEEN {summary.first_unseen}] first unseen message")
     s.untagged(f"OK [UIDVALIDITY {summary.uidvalidity}] UIDs valid")
     s.untagged(f"OK [UIDNEXT {summary.uidnext}] predicted next UID")
-    s.untagged(f"OK [PERMANENTFLAGS {'()' if readonly else PERMANENT_FLAGS}] "
-               "flags that can be changed")
+    s.untagged(keywords.permanent_response(view))
     # RFC 7162 3.1.2.1: every message has a modseq, so HIGHESTMODSEQ always.
     s.untagged(f"OK [HIGHESTMODSEQ {summary.highestmodseq}] highest mod-sequence")
 
@@ -174,12 +174,17 @@ async def store(s, cmd):
         condstore.enable(s)
     if not uids:
         return None
-    change = await s.mail.call(view.folder.change_flags, uids, wanted, mode,
-                               unchangedsince)
+    try:
+        change = await s.mail.call(view.folder.change_flags, uids, wanted, mode,
+                                   unchangedsince)
+    except TooManyKeywords as exc:
+        # RFC 5530 3: a limit of the server's (PERMANENTFLAGS had no \*).
+        raise No(str(exc), "LIMIT") from None
     if change.modseq:
         view.own(change.modseq)
         # The user's other sessions in IDLE or with NOTIFY hear of it now.
         s.ctx.hub.wake(s.user)
+    await keywords.announce_new(s, change.records.values())
     _report_store(s, cmd, change.records, silent)
     if change.modseq:
         updates = await context.updates(s)

@@ -1,5 +1,5 @@
-"""imapd's APPEND (MULTIAPPEND, APPENDLIMIT, LITERAL+), COPY, MOVE, UIDPLUS and QUOTA
-on real sockets: imaplib where it can say it, raw dialogs where it cannot."""
+"""imapd's APPEND (MULTIAPPEND, APPENDLIMIT, LITERAL+, BINARY, CATENATE), COPY, MOVE,
+UIDPLUS and QUOTA on real sockets: imaplib where it can say it, raw dialogs where it cannot."""
 
 import imaplib
 import os
@@ -226,6 +226,42 @@ def test_append_takes_a_literal8(inst):
     assert contents(inst, "INBOX")[1][2] == MESSAGE
 
 
+BINARY_MESSAGE = (b"From: user@domain.org\r\nMime-Version: 1.0\r\n"
+                  b"Content-Type: application/octet-stream\r\n"
+                  b"Content-Transfer-Encoding: binary\r\n\r\n\0-\xe4\n\r\n\n")
+
+
+def test_a_binary_part_comes_back_exactly_and_body_never_carries_nul(inst):
+    # RFC 3516 4.4: the part is stored base64-encoded; BINARY gives back its
+    # octets (bare LFs and NUL included), BODY the base64 text (RFC 9051 4.3).
+    r = raw(inst)
+    assert append_literal8(r, b"", BINARY_MESSAGE, "t1").startswith(b"t1 OK")
+    assert r.command("SELECT INBOX", "t2")[0].startswith(b"t2 OK")
+    tagged, untagged = r.command("FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])", "t3")
+    assert tagged.startswith(b"t3 OK")
+    assert untagged == [b"* 1 FETCH (BINARY.SIZE[1] 7 BINARY[1] ~{7}\r\n"
+                        b"\0-\xe4\n\r\n\n)\r\n"]
+    tagged, untagged = r.command("FETCH 1 (BODY.PEEK[1])", "t4")
+    assert untagged == [b"* 1 FETCH (BODY[1] {12}\r\nAC3kCg0KCg==)\r\n"]
+    assert b"Content-Transfer-Encoding: base64\r\n" in contents(inst, "INBOX")[1][2]
+
+
+def test_a_big_binary_part_comes_back_exactly(inst):
+    # Past the in-memory size the literal8 goes to a file as it came, and is
+    # stored from there with its binary part base64-encoded: no bare LF changed.
+    octets = bytes(range(256)) * 2048 + b"\n\0\n"
+    big = (b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nText.\r\n"
+           b"--b\r\nContent-Transfer-Encoding: binary\r\n\r\n" + octets + b"\r\n--b--\r\n")
+    r = raw(inst, "INBOX")
+    assert append_literal8(r, b"", big, "t1").startswith(b"t1 OK")
+    tagged, untagged = r.command("FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[1])", "t2")
+    assert untagged[-1] == (b"* 1 FETCH (BINARY.SIZE[2] %d BINARY[1] {5}\r\nText.)\r\n"
+                            % len(octets))
+    _, untagged = r.command("FETCH 1 (BINARY.PEEK[2])", "t3")
+    assert untagged[0].endswith(b"~{%d}\r\n%s)\r\n" % (len(octets), octets))
+    assert b"\0" not in contents(inst, "INBOX")[1][2] and tmp_files(inst) == []
+
+
 def test_utf8_append_needs_utf8_accept_enabled(inst):
     # RFC 6855 4: the UTF8 data extension, once the client enabled UTF8=ACCEPT.
     r = raw(inst)
@@ -248,6 +284,67 @@ def test_a_big_utf8_append_goes_to_a_file(inst):
     assert append_literal8(r, b"UTF8 (", big, "t2").startswith(b"t2 OK [APPENDUID")
     assert contents(inst, "INBOX")[1][2] == big
     assert tmp_files(inst) == []
+
+
+# CATENATE (RFC 4469)
+
+def text(data):
+    """A cat-part TEXT literal, non-synchronizing (LITERAL+, RFC 7888)."""
+    return b"TEXT {%d+}\r\n%s" % (len(data), data)
+
+
+def test_catenate_joins_text_and_urls_of_the_users_messages(inst):
+    r = raw(inst)
+    assert b"CATENATE" in r.command("CAPABILITY", "t0")[1][0].split()
+    assert r.command(b"APPEND INBOX CATENATE (" + text(MESSAGE) + b")",
+                     "t1")[0].startswith(b"t1 OK [APPENDUID")
+    uidv = uidvalidity(inst, "INBOX")
+    header = MESSAGE[:MESSAGE.index(b"\r\n\r\n") + 4]
+    parts = (b'URL "/INBOX;UIDVALIDITY=%d/;UID=1/;SECTION=HEADER" ' % uidv
+             + text(b"New body.\r\n") + b' URL "/INBOX/;UID=1/;SECTION=TEXT"')
+    tagged, _ = r.command(b"APPEND Archive (\\Flagged) CATENATE (" + parts + b") "
+                          b'CATENATE (URL "/INBOX/;UID=1")', "t2")
+    assert tagged.startswith(b"t2 OK [APPENDUID")
+    saved = contents(inst, "Archive")
+    assert saved[1][2] == header + b"New body.\r\nA message a client saves.\r\n"
+    assert saved[1][0] == {"\\Flagged"} and saved[2][2] == MESSAGE
+    # RFC 4469 3: a URL is fetched as BODY.PEEK would: no \Seen set.
+    assert contents(inst, "INBOX")[1][0] == frozenset()
+
+
+def test_a_catenate_with_a_bad_url_appends_nothing(inst):
+    r = raw(inst)
+    r.command(b"APPEND INBOX CATENATE (" + text(MESSAGE) + b")", "t1")
+    bad = b"/INBOX;UIDVALIDITY=12345/;UID=1/;SECTION=HEADER"
+    # With MULTIAPPEND, the good message before it is not added either.
+    tagged, _ = r.command(b"APPEND Archive CATENATE (" + text(b"a: 1\r\n\r\n") + b") "
+                          b"CATENATE (" + text(b"b: 2\r\n") + b' URL "' + bad + b'" '
+                          + text(b"\r\nbody\r\n") + b")", "t2")
+    assert tagged == b"t2 NO [BADURL " + bad + b"] invalid URL in CATENATE\r\n"
+    for url in (b"/INBOX/;UID=9", b"/Nowhere/;UID=1", b"/INBOX/;UID=1/;URLAUTH=x",
+                b"imap://someone.else@localhost/INBOX/;UID=1"):
+        tagged, _ = r.command(b'APPEND Archive CATENATE (URL "' + url + b'")', "t3")
+        assert code(tagged) == "BADURL " + url.decode()
+    # A missing mailbox is TRYCREATE, whatever the URLs.
+    tagged, _ = r.command(b'APPEND Nowhere CATENATE (URL "' + bad + b'")', "t4")
+    assert code(tagged) == "TRYCREATE"
+    assert contents(inst, "Archive") == {} and tmp_files(inst) == []
+    assert r.command("NOOP", "t5")[0].startswith(b"t5 OK")
+
+
+def test_a_catenated_message_past_the_limit_is_toobig(inst):
+    r = raw(inst)
+    r.command(b"APPEND INBOX CATENATE (" + text(MESSAGE) + b")", "t1")
+    big = b"x" * (LIMIT - len(MESSAGE) + 10)
+    # The TEXT parts alone are over: refused before any URL is fetched.
+    tagged, _ = r.command(b"APPEND Archive CATENATE (" + text(b"a" * LIMIT) + b" "
+                          + text(b"b" * 100) + b")", "t2")
+    assert code(tagged) == "TOOBIG"
+    # Over only once a URL is fetched: refused as the message is assembled.
+    tagged, _ = r.command(b'APPEND Archive CATENATE (URL "/INBOX/;UID=1" '
+                          + text(big) + b")", "t3")
+    assert code(tagged) == "TOOBIG"
+    assert contents(inst, "Archive") == {} and tmp_files(inst) == []
 
 
 # COPY, MOVE, UID EXPUNGE

@@ -10,6 +10,7 @@ import pytest
 
 from harness import connect
 from mailsuite.core import maildir
+from mailsuite.core.mailkeywords import MAX_KEYWORDS
 
 USER = "demo@example.test"
 PASSWORD = "secret-password"
@@ -373,6 +374,73 @@ def test_recent_goes_to_the_first_session_to_hear_of_a_message(imapd):
     _, untagged = first.ok("NOOP")
     assert untagged[:2] == [b"* 3 EXISTS\r\n", b"* 2 RECENT\r\n"]
     assert fetched(first.ok("FETCH 3 (FLAGS)")[1]) == {3: "FLAGS ()"}
+
+
+# keywords in FLAGS and PERMANENTFLAGS
+
+SYSTEM = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+
+
+def flag_lines(untagged):
+    """The FLAGS and PERMANENTFLAGS responses among `untagged`, as text."""
+    return [line.decode().rstrip() for line in untagged
+            if line.startswith((b"* FLAGS", b"* OK [PERMANENTFLAGS"))]
+
+
+def announced(keywords):
+    """What a session is told when its mailbox's keywords are `keywords`."""
+    flags = " ".join([SYSTEM, *keywords])
+    return [f"* FLAGS ({flags})",
+            f"* OK [PERMANENTFLAGS ({flags} \\*)] flags that can be changed"]
+
+
+def test_keywords_are_announced_at_select_and_when_new_to_each_session(imapd):
+    # RFC 3501 7.2.6 and 7.1: FLAGS and PERMANENTFLAGS list the mailbox's
+    # keywords, and FLAGS comes again, before the FETCH that needs it.
+    deliver(imapd, 2)
+    setter, watcher = Client(imapd.port("imap")), Client(imapd.port("imap"))
+    for c in (setter, watcher):
+        c.login()
+        assert flag_lines(c.ok("SELECT INBOX")[1]) == announced([])
+    _, untagged = setter.ok("STORE 1 +FLAGS ($Work)")
+    assert [line.decode().rstrip() for line in untagged] == announced(["$Work"]) + [
+        "* 1 FETCH (FLAGS (\\Recent $Work))"]
+    assert flag_lines(setter.ok("STORE 2 +FLAGS.SILENT ($Work)")[1]) == []
+    _, untagged = watcher.ok("NOOP")
+    assert flag_lines(untagged[:2]) == announced(["$Work"])
+    assert fetched(untagged) == {1: "UID 1 FLAGS ($Work)", 2: "UID 2 FLAGS ($Work)"}
+    assert flag_lines(watcher.ok("NOOP")[1]) == []
+    # A message APPENDed with a new keyword: both sessions hear of it.
+    message = b"Subject: later\r\n\r\nbody\r\n"
+    tagged, untagged = setter.command(f"APPEND INBOX ($Later) {{{len(message)}+}}\r\n"
+                                      f"{message.decode()}")
+    assert tagged.startswith(b"t1 OK") and b"* 3 EXISTS\r\n" in untagged
+    assert flag_lines(untagged) == announced(["$Work", "$Later"])
+    assert flag_lines(watcher.ok("NOOP")[1]) == announced(["$Work", "$Later"])
+    # Keywords no message has any more stay in the list.
+    setter.ok("STORE 1:* -FLAGS ($Work $Later)")
+    late = Client(imapd.port("imap"))
+    late.login()
+    assert flag_lines(late.ok("SELECT INBOX")[1]) == announced(["$Work", "$Later"])
+    assert flag_lines(late.ok("EXAMINE INBOX")[1]) == [
+        f"* FLAGS ({SYSTEM} $Work $Later)",
+        "* OK [PERMANENTFLAGS ()] no permanent flags permitted"]
+
+
+def test_a_full_keyword_list_refuses_new_keywords_and_says_so(imapd):
+    # RFC 3501 7.1: without \* in PERMANENTFLAGS no new keyword can be made.
+    deliver(imapd)
+    client = Client(imapd.port("imap"))
+    client.login()
+    client.ok("SELECT INBOX")
+    many = [f"k{n}" for n in range(MAX_KEYWORDS)]
+    _, untagged = client.ok(f"STORE 1 +FLAGS ({' '.join(many)})")
+    assert flag_lines(untagged)[1].startswith("* OK [PERMANENTFLAGS (")
+    assert "\\*" not in flag_lines(untagged)[1]
+    tagged, untagged = client.command("STORE 1 FLAGS (\\Seen one-more)")
+    assert tagged.startswith(b"t1 NO [LIMIT]") and untagged == []
+    assert fetched(client.ok("FETCH 1 (FLAGS)")[1])[1].startswith("FLAGS (\\Recent k0 k1 ")
+    client.ok("STORE 1 FLAGS (k1)")
 
 
 # UNAUTHENTICATE, COMPRESS
