@@ -26,7 +26,8 @@ spool commit, say) is repaired by the next pass, which finds the message deliver
 and only records it. A mailbox that fails (permissions, a broken index) defers its
 recipients, retried after the spool's growing backoff; a recipient nobody takes
 fails, and its sender gets a failure notice; a recipient outside our domains
-goes to the remote path, and a message it is working on is left out of the
+goes to the remote path, and so does an alias's target outside them, made a
+recipient of the same message first (forwarding, decision 0015), and a message it is working on is left out of the
 passes until it is done with it. A message that would take a mailbox past its
 quota (core.accounts) fails for that mailbox, 5.2.2 (RFC 3463: mailbox full);
 what still fits is delivered. An exception in a pass is logged and the
@@ -198,6 +199,7 @@ class Runner:
         batch = Batch(self.cfg.server.hostname)
         for entry in entries:
             batch.plan(entry, self.accounts)
+        self._forward(batch)
         self.handoff += [(batch.entries[qid], rcpts)
                          for qid, rcpts in batch.remote.items()]
         try:
@@ -222,6 +224,20 @@ class Runner:
         if self.full_until:
             return False, True
         return len(entries) < len(due) or len(due) == PASS_MESSAGES, True
+
+    def _forward(self, batch):
+        """Make the aliases' targets outside our domains recipients of their
+        messages (durable before the aliases are recorded as done), for the
+        remote path."""
+        for qid, targets in batch.forwards.items():
+            try:
+                entry = self.spool.forward(qid, targets)
+            except SpoolError as exc:
+                log.error("%s: could not forward: %s", qid, exc)
+                batch.forward_failed(qid, f"4.3.0 could not forward: {exc}")
+                continue
+            if entry is not None:
+                batch.forwarded(entry)
 
     def _notify_failures(self, entries, results):
         """A failure notice for the local recipients that failed (RFC 5321
