@@ -199,7 +199,7 @@ class Runner:
         batch = Batch(self.cfg.server.hostname)
         for entry in entries:
             batch.plan(entry, self.accounts)
-        self._forward(batch)
+        batch.forward(self.spool)
         self.handoff += [(batch.entries[qid], rcpts)
                          for qid, rcpts in batch.remote.items()]
         try:
@@ -210,6 +210,7 @@ class Runner:
             batch.close()
         results = batch.results()
         batch.log_outcomes()
+        batch.notice_deliveries(self.spool)
         if batch.short_of_space:
             self._wait_for_space(batch.short_of_space)
         elif batch.mailboxes:
@@ -224,20 +225,6 @@ class Runner:
         if self.full_until:
             return False, True
         return len(entries) < len(due) or len(due) == PASS_MESSAGES, True
-
-    def _forward(self, batch):
-        """Make the aliases' targets outside our domains recipients of their
-        messages (durable before the aliases are recorded as done), for the
-        remote path."""
-        for qid, targets in batch.forwards.items():
-            try:
-                entry = self.spool.forward(qid, targets)
-            except SpoolError as exc:
-                log.error("%s: could not forward: %s", qid, exc)
-                batch.forward_failed(qid, f"4.3.0 could not forward: {exc}")
-                continue
-            if entry is not None:
-                batch.forwarded(entry)
 
     def _notify_failures(self, entries, results):
         """A failure notice for the local recipients that failed (RFC 5321

@@ -13,6 +13,9 @@ line per target.
 import logging
 import time
 
+from .core.spool import SpoolError
+from .outbound.record import notice_deliveries
+
 log = logging.getLogger("deliverd")
 
 
@@ -62,6 +65,20 @@ class Batch:
                     children.append([target, "forwarded", ""])
                     self.forwards.setdefault(entry.qid, {}).setdefault(
                         rcpt.address, []).append(target)
+
+    def forward(self, spool):
+        """Make the aliases' targets outside our domains recipients of their
+        messages (durable before the aliases are recorded as done), for the
+        remote path."""
+        for qid, targets in self.forwards.items():
+            try:
+                entry = spool.forward(qid, targets)
+            except SpoolError as exc:
+                log.error("%s: could not forward: %s", qid, exc)
+                self.forward_failed(qid, f"4.3.0 could not forward: {exc}")
+                continue
+            if entry is not None:
+                self.forwarded(entry)
 
     def forwarded(self, entry):
         """`entry` as Spool.forward left it: its forwarded targets join the
@@ -133,6 +150,30 @@ class Batch:
             why = next((w for _, s, w in children if s == state and w), "")
             results.setdefault(qid, {})[rcpt] = (state, why)
         return results
+
+    def delivered(self):
+        """{qid: [recipient]}: the recipients final with a copy in a mailbox."""
+        found = {}
+        for (qid, rcpt), children in self.children.items():
+            states = {state for _, state, _ in children}
+            if "done" in states and not states & {"deferred", "waiting"}:
+                found.setdefault(qid, []).append(rcpt)
+        return found
+
+    def notice_deliveries(self, spool):
+        """A success notice for the recipients delivered that asked for one
+        (NOTIFY=SUCCESS, RFC 3461 4.1), queued before their record: a crash
+        may repeat it, never lose it."""
+        for qid, delivered in self.delivered().items():
+            entry = self.entries[qid]
+            asked = [r.address for r in entry.recipients
+                     if "SUCCESS" in r.notify and r.address in delivered]
+            if not asked:
+                continue
+            try:
+                notice_deliveries(spool, self.hostname, entry, asked)
+            except SpoolError as exc:
+                log.error("%s: could not queue the delivery notice: %s", qid, exc)
 
     def log_outcomes(self):
         """One line per target."""
