@@ -1,7 +1,14 @@
-"""Success notices (RFC 3461 NOTIFY=SUCCESS) from deliverd: a peer without DSN
-gets the message and the sender a notice from us, Action: relayed (RFC 3461
-5.2.2); a peer with DSN gets the NOTIFY and reports the delivery itself, and
-we send nothing; a local delivery is reported as Action: delivered."""
+"""Notices from deliverd, read with the email package. Success (RFC 3461
+NOTIFY=SUCCESS): a peer without DSN gets the message and the sender a notice
+from us, Action: relayed (RFC 3461 5.2.2); a peer with DSN gets the NOTIFY and
+reports the delivery itself, and we send nothing; a local delivery is
+reported as Action: delivered. Failure: a peer without 8BITMIME or SMTPUTF8
+that a message needs."""
+
+import email
+import email.policy
+
+import pytest
 
 from harness import wait_for
 from mailsuite.core.spool import Recipient
@@ -67,6 +74,30 @@ def test_local_delivery_delivered_notice(sender_instance):
 
 
 def notice_of(data):
-    import email
-    import email.policy
     return email.message_from_bytes(data, policy=email.policy.default)
+
+
+@pytest.mark.parametrize("hidden, recipient, body, status, reason", [
+    ("8bitmime", "eight@remote.test", "caf\u00e9", "5.6.3", "no 8BITMIME"),
+    ("smtputf8", "j\u00f6rg@remote.test", "ascii", "5.6.7", "no SMTPUTF8"),
+])
+def test_peer_lacking_a_capability_returns_the_message(sender_instance, remote_mx,
+                                                       hidden, recipient, body,
+                                                       status, reason):
+    """RFC 6152 3, RFC 6531 3.2: not sent, not converted; a clear bounce."""
+    remote_mx.configure(smtpd_discard_ehlo_keywords=hidden)
+    try:
+        sender_instance.start("deliverd")
+        send(sender_instance, [recipient], "lacking",
+             data=message("lacking", "someone@remote.test", body))
+        assert wait_for(lambda: notices(sender_instance), WAIT), \
+            sender_instance.log("deliverd")[-2000:]
+    finally:
+        remote_mx.configure(smtpd_discard_ehlo_keywords="")
+    [notice] = notices(sender_instance)
+    _, [rcpt] = report(notice)
+    assert (rcpt["Action"], rcpt["Status"]) == ("failed", status)
+    assert rcpt["Final-Recipient"] == f"rfc822; {recipient}"
+    assert reason in rcpt["Diagnostic-Code"]
+    assert not [m for m in remote_mx.all_messages() if b"Subject: lacking" in m]
+    assert wait_for(lambda: queue_size(sender_instance) == 0, WAIT)
