@@ -27,8 +27,10 @@ and only records it. A mailbox that fails (permissions, a broken index) defers i
 recipients, retried after the spool's growing backoff; a recipient nobody takes
 fails, and its sender gets a failure notice; a recipient outside our domains
 goes to the remote path, and so does an alias's target outside them, made a
-recipient of the same message first (forwarding, decision 0015), and a message it is working on is left out of the
-passes until it is done with it. A message that would take a mailbox past its
+recipient of the same message first (forwarding, decision 0015); a message
+the remote path is working on is left out of the passes until it is done
+with it. A recipient delivered that asked for it (NOTIFY=SUCCESS) earns its
+sender a success notice. A message that would take a mailbox past its
 quota (core.accounts) fails for that mailbox, 5.2.2 (RFC 3463: mailbox full);
 what still fits is delivered. An exception in a pass is logged and the
 pass is retried later, never a dead daemon.
