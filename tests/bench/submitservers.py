@@ -20,18 +20,13 @@ service or its configuration.
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from harness import Instance
+from outbound_mx import DovecotAuth
 from servers import POSTCONF, POSTFIX, Unavailable, free_port, wait_listening
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from outbound_mx import DovecotAuth  # noqa: E402
-
-from mailsuite import dev  # noqa: E402
+from mailsuite import dev
 
 USER = "demo@example.test"
 PASSWORD = "bench-password"
@@ -41,7 +36,8 @@ OPENDKIM = "/usr/sbin/opendkim"
 
 # No rate limit (200 an hour by default) and room for every bench session
 # from the one client address.
-OURS_CONFIG = "[submitd]\nrate_limit = 0\nmax_sessions = 0\nmax_sessions_per_address = 0\n"
+OURS_CONFIG = ("[submitd]\nrate_limit = 0\nmax_sessions = 0\n"
+               "max_sessions_per_address = 0\n")
 
 
 class OursSubmit:
@@ -149,15 +145,6 @@ class PostfixSubmit:
                               text=True, timeout=120)
         if proc.returncode != 0:
             raise Unavailable(f"{Path(argv[0]).name} failed: {proc.stderr.strip()}")
-
-    def held(self):
-        return [path for path in (self.base / "queue/hold").rglob("*") if path.is_file()]
-
-    def message(self, path):
-        """A held message as postcat shows it (the signatures are in it)."""
-        return subprocess.run(["/usr/sbin/postcat", "-c", os.fspath(self.etc), "-bh",
-                               os.fspath(path)], capture_output=True, text=True,
-                              timeout=60).stdout
 
     def log(self):
         path = self.base / "postfix.log"

@@ -12,7 +12,6 @@ import pytest
 
 from harness import wait_for
 from mailsuite.core.spool import Recipient
-from outbound_fixtures import SENDER
 from test_outbound_delivery import (WAIT, arrived, message, notices, queue_size,
                                     report, send)
 
