@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """make bench, submission: messages a second that submitd accepts from logged-in
 users, with DKIM signing (rsa-sha256 and ed25519-sha256 on every message) and
-without, next to a private Postfix with opendkim as its milter doing the same.
+without, next to a private Postfix with two opendkim milters doing the same.
 
 An asyncio client in this process opens S sessions at once, each one message:
 implicit TLS (port 465's way), EHLO, AUTH PLAIN, MAIL, RCPT, DATA, QUIT, as a
