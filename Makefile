@@ -42,13 +42,16 @@ test: deps
 		$(PYTEST_TIMEOUT_OPT) $(PYTEST_WORKERS_OPT) $(PYTEST_ARGS) tests
 
 # The SMTP bench against a private Postfix, the outbound bench (deliverd and
-# Postfix emptying one queue into smtp-sink, tests/bench/outbench.py), then the
-# IMAP and POP3 benches against a private Dovecot (tests/bench/imapbench.py,
-# popbench.py); the install adds dovecot-imapd and dovecot-pop3d.
+# Postfix emptying one queue into smtp-sink, tests/bench/outbench.py), the
+# submission bench (submitd with and without DKIM signing, and Postfix with
+# opendkim milters, tests/bench/submitbench.py), then the IMAP and POP3 benches
+# against a private Dovecot (tests/bench/imapbench.py, popbench.py); the
+# install adds opendkim, dovecot-imapd and dovecot-pop3d.
 bench:
 	@tools/install-deps --bench
 	$(PYTHON) tests/bench/bench.py
 	$(PYTHON) tests/bench/outbench.py
+	$(PYTHON) tests/bench/submitbench.py
 	$(PYTHON) tests/bench/imapbench.py
 	$(PYTHON) tests/bench/popbench.py
 

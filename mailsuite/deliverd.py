@@ -26,8 +26,11 @@ spool commit, say) is repaired by the next pass, which finds the message deliver
 and only records it. A mailbox that fails (permissions, a broken index) defers its
 recipients, retried after the spool's growing backoff; a recipient nobody takes
 fails, and its sender gets a failure notice; a recipient outside our domains
-goes to the remote path, and a message it is working on is left out of the
-passes until it is done with it. A message that would take a mailbox past its
+goes to the remote path, and so does an alias's target outside them, made a
+recipient of the same message first (forwarding, decision 0015); a message
+the remote path is working on is left out of the passes until it is done
+with it. A recipient delivered that asked for it (NOTIFY=SUCCESS) earns its
+sender a success notice. A message that would take a mailbox past its
 quota (core.accounts) fails for that mailbox, 5.2.2 (RFC 3463: mailbox full);
 what still fits is delivered. An exception in a pass is logged and the
 pass is retried later, never a dead daemon.
@@ -198,6 +201,7 @@ class Runner:
         batch = Batch(self.cfg.server.hostname, self.cfg.smtpd.recipient_delimiter)
         for entry in entries:
             batch.plan(entry, self.accounts)
+        batch.forward(self.spool)
         self.handoff += [(batch.entries[qid], rcpts)
                          for qid, rcpts in batch.remote.items()]
         try:
@@ -208,6 +212,7 @@ class Runner:
             batch.close()
         results = batch.results()
         batch.log_outcomes()
+        batch.notice_deliveries(self.spool)
         if batch.short_of_space:
             self._wait_for_space(batch.short_of_space)
         elif batch.mailboxes:

@@ -2,7 +2,9 @@
 
 A Batch resolves each message's pending recipients (aliases, plus-addressing,
 catch-alls: core.recipients, as smtpd did at RCPT) to local mailboxes, sets
-aside those outside our domains for the remote path (`remote`), opens the queued
+aside those outside our domains for the remote path (`remote`) and an alias's
+targets outside them for forwarding (`forwards`: the runner adds them to the
+message's recipients, Spool.forward, then to `remote`), opens the queued
 messages once for all the mailboxes they go to, collects every target's outcome,
 and turns them into the outcomes the spool records (a recipient waiting for disk
 space is left out, its record unchanged) and one log line per target.
@@ -18,6 +20,8 @@ import time
 from .core import mailfolders, metrics
 from .core.mailfolder import FolderError
 from .core.recipients import look_up
+from .core.spool import SpoolError
+from .outbound.record import notice_deliveries
 
 log = logging.getLogger("deliverd")
 
@@ -68,7 +72,6 @@ def maildir_base(entry, hostname):
     return f"{int(entry.arrival)}.Q{entry.qid}.{hostname}"
 
 
-
 class Batch:
     """The work of one pass: who gets what, and how it went."""
 
@@ -81,6 +84,7 @@ class Batch:
         self.data = {}              # qid -> the message, a binary file (Spool.open)
         self.short_of_space = None  # why a mailbox had no room, if one had none
         self.remote = {}            # qid -> [Recipient] outside our domains
+        self.forwards = {}          # qid -> {alias: [target outside our domains]}
 
     def plan(self, entry, accounts):
         """Resolve the entry's pending recipients; queue local targets by mailbox
@@ -105,10 +109,40 @@ class Batch:
                 elif accounts.is_local_domain(target.rpartition("@")[2]):
                     children.append([target, "failed", "5.1.1 no such user"])
                 else:
-                    # Forwarding needs a new envelope (SRS): not done yet.
-                    children.append([target, "deferred",
-                                     "4.3.5 forwarding to another domain is not "
-                                     "supported yet"])
+                    # Done for the alias once Spool.forward has made the
+                    # target a recipient (decision 0015).
+                    children.append([target, "forwarded", ""])
+                    self.forwards.setdefault(entry.qid, {}).setdefault(
+                        rcpt.address, []).append(target)
+
+    def forward(self, spool):
+        """Make the aliases' targets outside our domains recipients of their
+        messages (durable before the aliases are recorded as done), for the
+        remote path."""
+        for qid, targets in self.forwards.items():
+            try:
+                entry = spool.forward(qid, targets)
+            except SpoolError as exc:
+                log.error("%s: could not forward: %s", qid, exc)
+                self.forward_failed(qid, f"4.3.0 could not forward: {exc}")
+                continue
+            if entry is not None:
+                self.forwarded(entry)
+
+    def forwarded(self, entry):
+        """`entry` as Spool.forward left it: its forwarded targets join the
+        recipients for the remote path."""
+        self.entries[entry.qid] = entry
+        targets = {t for ts in self.forwards[entry.qid].values() for t in ts}
+        wanted = targets | {r.address for r in self.remote.get(entry.qid, ())}
+        self.remote[entry.qid] = [r for r in entry.pending() if r.address in wanted]
+
+    def forward_failed(self, qid, why):
+        """The targets could not be added: their aliases wait for a retry."""
+        for (message, _), children in self.children.items():
+            for child in children:
+                if message == qid and child[1] == "forwarded":
+                    child[1:] = ["deferred", why]
 
     def open(self, spool):
         """Open every message that goes to a mailbox."""
@@ -153,17 +187,42 @@ class Batch:
     def results(self):
         """{qid: {rcpt: (state, why)}} for Spool.update: a recipient with a target
         waiting for space is left out (its record stays as it was), else it is
-        deferred if any of its targets is, else done if any got it, else failed."""
+        deferred if any of its targets is, else done if any got it (or was
+        forwarded), else failed."""
         results = {}
         for (qid, rcpt), children in self.children.items():
             states = {state for _, state, _ in children}
             if "waiting" in states:
                 continue
             state = "deferred" if "deferred" in states else \
-                "done" if "done" in states else "failed"
+                "done" if states & {"done", "forwarded"} else "failed"
             why = next((w for _, s, w in children if s == state and w), "")
             results.setdefault(qid, {})[rcpt] = (state, why)
         return results
+
+    def delivered(self):
+        """{qid: [recipient]}: the recipients final with a copy in a mailbox."""
+        found = {}
+        for (qid, rcpt), children in self.children.items():
+            states = {state for _, state, _ in children}
+            if "done" in states and not states & {"deferred", "waiting"}:
+                found.setdefault(qid, []).append(rcpt)
+        return found
+
+    def notice_deliveries(self, spool):
+        """A success notice for the recipients delivered that asked for one
+        (NOTIFY=SUCCESS, RFC 3461 4.1), queued before their record: a crash
+        may repeat it, never lose it."""
+        for qid, delivered in self.delivered().items():
+            entry = self.entries[qid]
+            asked = [r.address for r in entry.recipients
+                     if "SUCCESS" in r.notify and r.address in delivered]
+            if not asked:
+                continue
+            try:
+                notice_deliveries(spool, self.hostname, entry, asked)
+            except SpoolError as exc:
+                log.error("%s: could not queue the delivery notice: %s", qid, exc)
 
     def log_outcomes(self):
         """One line per target."""
@@ -184,6 +243,8 @@ class Batch:
 def _status(state, why):
     if state == "done":
         return "sent (delivered to maildir)"
+    if state == "forwarded":
+        return "forwarded (queued for the remote path)"
     if state == "failed":
         return f"bounced ({why})"
     return f"deferred ({why})"

@@ -61,6 +61,11 @@ mx A {DEAD_ADDRESS}
     "nullmx.test": """
 @ MX 0 .
 """,
+    # Its MX is the test instance itself (mail.example.test): mail for it would
+    # come back (a forwarding alias's target here must not loop).
+    "loop.test": """
+@ MX 10 mail.example.test.
+""",
     # Neither MX nor address records.
     "nohost.test": """
 @ TXT "no mail here"

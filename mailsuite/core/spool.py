@@ -24,6 +24,7 @@ deliverd (the queue-runner side); LMDB serializes them across processes.
         def load(self, qid) -> bytes          # the message whole: for small ones
         def update(self, results, now=None, delay=backoff, info=None)
             # -> removed qids; delay(attempts) -> seconds; info merged
+        def forward(self, qid, targets) -> Entry | None    # alias -> targets added
         def next_due(self, skip=()) -> float | None           # earliest next_try
         def remove(self, qid);  count(self) -> int;  quarantined(self) -> list[str]
         # mailctl queue:
@@ -97,6 +98,19 @@ def _new_entry(qid, sender, recipients, size, info, options):
     now = time.time()
     return Entry(qid, sender, list(unique.values()), now, size, next_try=now,
                  info=dict(info or {}), **(options or Options())._asdict())
+
+
+def _add_targets(entry, targets):
+    known = {rcpt.address for rcpt in entry.recipients}
+    aliases = {rcpt.address: rcpt for rcpt in entry.recipients}
+    for alias, addresses in targets.items():
+        origin = aliases.get(alias) or Recipient(alias)
+        for address in addresses:
+            if address not in known:
+                known.add(address)
+                entry.recipients.append(Recipient(
+                    address, notify=origin.notify,
+                    orcpt=origin.orcpt or f"rfc822;{alias}"))
 
 
 def _insert(txn, db, entry, data):
@@ -314,6 +328,26 @@ class Spool(lmdbenv.Handle):
         spoolfiles.remove(self._files, files)
         self._quarantine(bad)
         return removed
+
+    def forward(self, qid, targets):
+        """Add an alias's targets outside our domains to the message's
+        recipients, in one commit: {alias address: [target address]}. RFC 5321
+        3.9.1: the alias is replaced by its targets, the rest of the envelope
+        unchanged; RFC 3461 6.2.7: a target inherits the alias's NOTIFY, and
+        its ORCPT (the alias itself when it had none). A target already a
+        recipient is not added again, so a repeated call adds nothing. Returns
+        the updated Entry, None when the message is gone."""
+        bad = []
+        try:
+            with self._env.begin(write=True) as txn:
+                entry = self._entry(txn, qid, bad)
+                if entry is not None:
+                    _add_targets(entry, targets)
+                    txn.put(qid.encode(), entry.to_json(), db=self._db["meta"])
+        except Exception as exc:
+            raise spool_error(exc) from None
+        self._quarantine(bad)
+        return entry
 
     def _apply(self, txn, entry, outcome, now, files, delay):
         """Apply one message's outcome; True if it left the queue."""

@@ -6,6 +6,8 @@ durable in the spool, expiry, the notices to the sender, and the log lines.
     record_many(spool, policy, [(entry, outcomes)], now=None)   # one commit
     await GroupRecorder(spool, policy).record(entry, outcomes)  # group commit
     notice_failures(spool, hostname, entry, {address: error}) -> qid | None
+    notice_deliveries(spool, hostname, entry, [address]) -> qid | None
+    relayed_notice(rcpt, outcome) -> bool     # a success notice of ours is due
 
 A deferred recipient whose message has been queued longer than `retry_max`
 fails (4.4.7, RFC 3463: delivery time expired). Failed recipients get a
@@ -84,9 +86,16 @@ def record_many(spool, policy, items, now=None):
 
 
 def _notices(spool, policy, entry, outcomes, now, info):
-    """Queue the failure notice and the delay notice that `outcomes` call for;
+    """Queue the failure, success and delay notices that `outcomes` call for;
     a delay notice is remembered in `info`."""
     rcpts = {r.address: r for r in entry.recipients}
+    # RFC 3461 5.2.2, 6.2: NOTIFY=SUCCESS to a peer without DSN is answered
+    # here, Action: relayed; a peer with DSN got the NOTIFY and answers it.
+    relayed = [_report(rcpts[a], o) for a, o in outcomes.items()
+               if relayed_notice(rcpts[a], o)]
+    qid = dsn.queue_notice(spool, "relayed", entry, relayed, policy.hostname)
+    if qid:
+        log.info("%s: sender delivery status notification: %s", entry.qid, qid)
     failed = [_report(rcpts[a], o) for a, o in outcomes.items()
               if o.state == "failed" and dsn.wanted(rcpts[a], "failed")]
     qid = dsn.queue_notice(spool, "failed", entry, failed, policy.hostname)
@@ -157,6 +166,26 @@ def notice_failures(spool, hostname, entry, failed):
     qid = dsn.queue_notice(spool, "failed", entry, reports, hostname)
     if qid:
         log.info("%s: sender non-delivery notification: %s", entry.qid, qid)
+    return qid
+
+
+def relayed_notice(rcpt, outcome):
+    """Whether `outcome` calls for a success notice of ours (Action: relayed)."""
+    return outcome.state == "done" and not outcome.passed_on \
+        and dsn.wanted(rcpt, "relayed")
+
+
+def notice_deliveries(spool, hostname, entry, delivered):
+    """Queue a success notice (RFC 3464 Action: delivered) for the local
+    recipients delivered to a mailbox that asked for one (NOTIFY=SUCCESS,
+    RFC 3461 4.1); returns its qid or None."""
+    rcpts = {r.address: r for r in entry.recipients}
+    reports = [dsn.Report(address, "2.0.0", "", None,
+                          getattr(rcpts[address], "orcpt", None))
+               for address in delivered if dsn.wanted(rcpts[address], "delivered")]
+    qid = dsn.queue_notice(spool, "delivered", entry, reports, hostname)
+    if qid:
+        log.info("%s: sender delivery status notification: %s", entry.qid, qid)
     return qid
 
 

@@ -37,7 +37,7 @@ from .breaker import Breakers
 from .client import Session, SessionBroken, Timeouts
 from .dns import Resolver
 from .message import Outgoing, tls_optional
-from .record import GroupRecorder, Policy
+from .record import GroupRecorder, Policy, relayed_notice
 from .routing import Routing
 from .status import DeliveryFailed, Outcome
 from .tlspolicy import TlsPolicies
@@ -259,10 +259,13 @@ class Remote:
                           job.entry.qid)
             outcomes = {}
         # A message sent to all is gone from the queue: the runner has nothing
-        # to do for it. Anything else (deferred, failed with a notice queued, not
-        # recorded) needs a pass, or a new schedule.
-        self._release(job, wake=not outcomes or any(o.state != "done"
-                                                    for o in outcomes.values()))
+        # to do for it, unless a success notice was queued. Anything else
+        # (deferred, failed with a notice queued, not recorded) needs a pass,
+        # or a new schedule.
+        rcpts = {r.address: r for r in job.recipients}
+        self._release(job, wake=not outcomes or any(
+            o.state != "done" or relayed_notice(rcpts[a], o)
+            for a, o in outcomes.items()))
 
     def _release(self, job, wake=True):
         domains = self.in_flight.get(job.entry.qid)

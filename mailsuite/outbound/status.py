@@ -1,7 +1,9 @@
 """How an outbound attempt ends for a recipient: delivered, deferred or failed,
 with an RFC 3463 status code and the text to show the sender.
 
-    Outcome(state, status, text, remote=None)   # state: "done" | "deferred" | "failed"
+    Outcome(state, status, text, remote=None, passed_on=False)
+        # state: "done" | "deferred" | "failed"; passed_on: the peer took the
+        # DSN request on (it offered DSN, RFC 3461)
     Outcome.from_reply(code, text, remote)      # an SMTP reply
     DeliveryFailed(status, text, remote=None)   # raised; .outcome(); .permanent
     outcome.record() -> "5.1.1 text"            # the spool's error field
@@ -29,6 +31,7 @@ class Outcome(NamedTuple):
     status: str             # RFC 3463: class.subject.detail
     text: str               # what the peer said, or why we gave up
     remote: str | None = None   # the host that answered, for Remote-MTA
+    passed_on: bool = False     # the peer offered DSN: NOTIFY went on with it
 
     @classmethod
     def from_reply(cls, code, text, remote=None):

@@ -65,9 +65,13 @@ def _opening(session, message):
 
 
 def _with_body_reply(session, outcomes, accepted, reply):
+    # RFC 3461 5.2.2: a peer with DSN reports success itself, if asked; one
+    # without leaves a "relayed" notice to us (outbound.record).
+    outcome = Outcome.from_reply(reply.code, show_reply(reply, False),
+                                 session.remote)._replace(
+        passed_on="DSN" in session.extensions)
     for address in accepted:
-        outcomes[address] = Outcome.from_reply(reply.code, show_reply(reply, False),
-                                               session.remote)
+        outcomes[address] = outcome
     return outcomes
 
 

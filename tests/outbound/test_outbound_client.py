@@ -137,6 +137,18 @@ def test_message_over_the_peer_size_fails_before_sending(peer):
     assert outcomes["big@remote.test"][:2] == ("failed", "5.3.4")
 
 
+def test_dsn_parameters_are_not_sent_to_a_peer_without_dsn(peer):
+    peer.configure(smtpd_discard_ehlo_keywords="dsn")
+    message = outgoing(b"Subject: no-dsn\r\n\r\nbody\r\n",
+                       [Rcpt("nodsn@remote.test", ("SUCCESS",))], envid="env-2")
+    outcomes, session = send(peer, message)
+    assert "DSN" not in session.extensions
+    # RFC 3461 5.2.2: done, but the success is ours to report (Action: relayed).
+    assert outcomes["nodsn@remote.test"][:2] == ("done", "2.0.0")
+    assert not outcomes["nodsn@remote.test"].passed_on
+    assert wait_for(lambda: arrived(peer, "nodsn@remote.test", "Subject: no-dsn"), WAIT)
+
+
 def test_plain_text_when_tls_is_not_offered(peer):
     peer.configure(smtpd_discard_ehlo_keywords="starttls")
     outcomes, session = send(peer, outgoing(b"Subject: plain\r\n\r\np\r\n",
@@ -154,6 +166,7 @@ def test_dsn_parameters_reach_the_peer(peer):
                        sender="dsn-sender@remote.test", envid="env+id=1", ret="HDRS")
     outcomes, _ = send(peer, message)
     assert outcomes["dsn-rcpt@remote.test"].state == "done"
+    assert outcomes["dsn-rcpt@remote.test"].passed_on     # no notice of ours
     assert wait_for(lambda: peer.messages("dsn-sender@remote.test"), WAIT)
     notice = email.message_from_bytes(peer.messages("dsn-sender@remote.test")[0],
                                       policy=email.policy.default)

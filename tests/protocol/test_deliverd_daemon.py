@@ -86,9 +86,10 @@ def test_idle_exit_only_with_an_empty_queue(instance):
     pid = instance.pids.pop("deliverd")
     assert wait_exit(pid, timeout=15) == 0
     assert "idle" in instance.log("deliverd")
-    # A deferred message keeps it running: it must try again later.
-    instance.mailctl("alias", "add", "fwd@example.test", "someone@remote.test")
-    enqueue(instance, "remote", ["fwd@example.test"])
+    # A deferred message keeps it running: it must try again later. (Its
+    # route is a port where nothing listens: refused at once, deferred.)
+    instance.add_config('[outbound]\nroutes = { "remote.test" = ["127.0.0.1:1"] }\n')
+    enqueue(instance, "remote", ["someone@remote.test"])
     instance.start("deliverd")
     assert wait_for(lambda: "status=deferred" in instance.log("deliverd"), 10)
     time.sleep(2.5)

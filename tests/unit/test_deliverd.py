@@ -10,7 +10,7 @@ import time
 import pytest
 
 from mailsuite import deliverd, delivery
-from mailsuite.core import config, mailscan, notify
+from mailsuite.core import config, mailscan, notify, spool
 from mailsuite.core.accounts import Accounts
 from mailsuite.core.maildir import Store
 from mailsuite.core.spool import INLINE_MAX, ORPHAN_AGE, SpoolFull, new_qid
@@ -82,17 +82,69 @@ def test_unknown_recipient_fails_and_is_logged(runner, caplog):
 
 def test_remote_recipient_goes_to_the_remote_path(runner, caplog):
     caplog.set_level(logging.INFO, "deliverd")
-    qid = enqueue(runner, ["fwd@example.test", "demo@example.test", "x@remote.test"])
+    qid = enqueue(runner, ["demo@example.test", "x@remote.test"])
     runner.run_pass()
     runner.save()
     entry = runner.spool.get(qid)
     states = {r.address: r.state for r in entry.recipients}
-    assert states == {"fwd@example.test": "deferred", "demo@example.test": "done",
-                      "x@remote.test": "pending"}
+    assert states == {"demo@example.test": "done", "x@remote.test": "pending"}
     assert [(e.qid, [r.address for r in rcpts]) for e, rcpts in runner.handoff] \
         == [(qid, ["x@remote.test"])]
-    assert "status=deferred (4.3.5 forwarding to another domain" in caplog.text
     assert inbox(runner, "demo@example.test") == [MSG]
+
+
+def test_alias_to_another_domain_is_forwarded_with_the_same_envelope(runner, caplog):
+    caplog.set_level(logging.INFO, "deliverd")
+    qid = enqueue(runner, ["fwd@example.test", "demo@example.test", "x@remote.test"])
+    runner.run_pass()
+    runner.save()
+    entry = runner.spool.get(qid)
+    assert entry.sender == "a@remote.test"      # RFC 5321 3.9.1: unchanged
+    states = {r.address: r.state for r in entry.recipients}
+    assert states == {"fwd@example.test": "done", "demo@example.test": "done",
+                      "x@remote.test": "pending", "someone@remote.test": "pending"}
+    [(handed, rcpts)] = runner.handoff
+    assert handed.qid == qid
+    assert [r.address for r in rcpts] == ["x@remote.test", "someone@remote.test"]
+    assert rcpts[1].orcpt == "rfc822;fwd@example.test"
+    assert f"{qid}: to=<someone@remote.test>, orig_to=<fwd@example.test>" in caplog.text
+    assert "status=forwarded" in caplog.text
+
+
+def test_forwarding_again_adds_no_second_copy(runner):
+    # As after a kill between Spool.forward and the record of the alias.
+    qid = enqueue(runner, ["fwd@example.test", "someone@remote.test"])
+    runner.spool.forward(qid, {"fwd@example.test": ["someone@remote.test"]})
+    runner.run_pass()
+    entry = runner.spool.get(qid)
+    assert [r.address for r in entry.recipients] == ["fwd@example.test",
+                                                     "someone@remote.test"]
+    [(_, rcpts)] = runner.handoff
+    assert [r.address for r in rcpts] == ["someone@remote.test"]
+
+
+def test_forwarded_target_keeps_the_aliases_dsn_parameters(runner):
+    qid = new_qid()
+    runner.spool.enqueue_sync(qid, "a@remote.test", [spool.Recipient(
+        "fwd@example.test", notify=("SUCCESS", "FAILURE"),
+        orcpt="rfc822;old@example.test")], MSG)
+    entry = runner.spool.forward(qid, {"fwd@example.test": ["someone@remote.test"]})
+    target = entry.recipients[1]
+    assert (target.notify, target.orcpt) == (("SUCCESS", "FAILURE"),
+                                            "rfc822;old@example.test")
+
+
+def test_alias_waits_when_its_forwarding_cannot_be_recorded(runner, monkeypatch):
+    def full(qid, targets):
+        raise SpoolFull("no space left on device")
+    monkeypatch.setattr(runner.spool, "forward", full)
+    qid = enqueue(runner, ["fwd@example.test"])
+    runner.run_pass()
+    assert runner.unsaved == {}         # a deferred outcome is saved at once
+    [rcpt] = runner.spool.get(qid).recipients
+    assert (rcpt.state, rcpt.error) == ("deferred", "4.3.0 could not forward: no "
+                                        "space left on device")
+    assert runner.handoff == []
 
 
 def test_messages_of_the_remote_path_are_left_out_of_passes(runner):
@@ -205,13 +257,6 @@ def test_held_outcomes_lost_in_a_crash_cost_only_a_retry(runner, tmp_path):
         assert inbox(again, "demo@example.test") == [MSG]
     finally:
         again.worker.shutdown()
-
-
-def test_deferred_outcomes_are_saved_at_once(runner):
-    qid = enqueue(runner, ["fwd@example.test"])
-    runner.run_pass()
-    assert runner.unsaved == {}
-    assert runner.spool.get(qid).recipients[0].state == "deferred"
 
 
 def test_message_in_a_spool_file_is_delivered_and_its_file_removed(runner, tmp_path):

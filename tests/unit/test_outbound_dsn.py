@@ -93,3 +93,42 @@ def test_hostile_reply_text_stays_on_one_line():
     _, rcpt = status_part(notice)
     assert "Injected" not in rcpt
     assert rcpt["Diagnostic-Code"] == "smtp; 550 a Injected: yes b"
+
+
+def test_success_is_reported_only_when_asked():
+    # RFC 3461 4.1: without NOTIFY, no success notice.
+    assert not dsn.wanted(Rcpt("x@remote.test"), "relayed")
+    assert not dsn.wanted(Rcpt("x@remote.test"), "delivered")
+    assert not dsn.wanted(Rcpt("x@remote.test", ("FAILURE", "DELAY")), "relayed")
+    assert dsn.wanted(Rcpt("x@remote.test", ("SUCCESS",)), "relayed")
+    assert dsn.wanted(Rcpt("x@remote.test", ("SUCCESS",)), "delivered")
+    assert not dsn.wanted(Rcpt("x@remote.test", ("NEVER",)), "delivered")
+
+
+def test_relayed_notice_fields():
+    reports = [dsn.Report("x@remote.test", "2.0.0", "250 2.0.0 Ok: queued as ABC",
+                          "mx.remote.test[192.0.2.1]")]
+    notice = parse(dsn.build("relayed", entry(), reports, "mail.example.test",
+                             io.BytesIO(ORIGINAL)))
+    assert notice["Subject"] == "Successful Mail Delivery Report"
+    _, rcpt = status_part(notice)
+    assert (rcpt["Action"], rcpt["Status"]) == ("relayed", "2.0.0")
+    assert rcpt["Final-Recipient"] == "rfc822; x@remote.test"
+    assert rcpt["Remote-MTA"] == "dns; mx.remote.test"
+    assert rcpt["Diagnostic-Code"] == "smtp; 250 2.0.0 Ok: queued as ABC"
+    # A success returns the header only, whatever RET says (RFC 3461 4.3).
+    types = [p.get_content_type() for p in notice.iter_parts()]
+    assert types[-1] == "text/rfc822-headers"
+    assert "message/rfc822" not in types
+
+
+def test_delivered_notice_fields():
+    reports = [dsn.Report("x@example.test", "2.0.0", "", None,
+                          "rfc822;alias@example.test")]
+    notice = parse(dsn.build("delivered", entry(envid="env-2"), reports,
+                             "mail.example.test", io.BytesIO(ORIGINAL)))
+    fields, rcpt = status_part(notice)
+    assert fields["Original-Envelope-Id"] == "env-2"
+    assert (rcpt["Action"], rcpt["Status"]) == ("delivered", "2.0.0")
+    assert rcpt["Original-Recipient"] == "rfc822; alias@example.test"
+    assert "Remote-MTA" not in rcpt and "Diagnostic-Code" not in rcpt

@@ -1,9 +1,12 @@
 """outbound.record: outcomes into the spool, expiry, notices, against a real
 spool; the clock is a parameter."""
 
+import email
+import email.policy
+
 import pytest
 
-from mailsuite.core.spool import Spool, new_qid
+from mailsuite.core.spool import Recipient, Spool, new_qid
 from mailsuite.outbound.record import Policy, record
 from mailsuite.outbound.status import Outcome
 
@@ -91,3 +94,38 @@ def test_delay_notice_is_sent_once(spool):
 
 def test_backoff_is_capped():
     assert POLICY.backoff_max * 0.8 <= POLICY.backoff(20) <= POLICY.backoff_max * 1.2
+
+
+def asking(spool, notify):
+    qid = new_qid()
+    spool.enqueue_sync(qid, "a@example.test", [Recipient("x@remote.test",
+                                                         notify=notify)], MSG)
+    return spool.get(qid)
+
+
+def status_fields(data):
+    notice = email.message_from_bytes(data, policy=email.policy.default)
+    [part] = [p for p in notice.iter_parts()
+              if p.get_content_type() == "message/delivery-status"]
+    return part.get_payload()[1]
+
+
+def test_success_to_a_peer_without_dsn_is_reported_as_relayed(spool):
+    entry = asking(spool, ("SUCCESS",))
+    record(spool, POLICY, entry, {"x@remote.test": OK})
+    [notice] = spool.entries()
+    assert (notice.sender, [r.address for r in notice.recipients]) == \
+        ("", ["a@example.test"])
+    rcpt = status_fields(spool.load(notice.qid))
+    assert (rcpt["Action"], rcpt["Status"]) == ("relayed", "2.0.0")
+
+
+@pytest.mark.parametrize("notify, outcome", [
+    (("SUCCESS",), OK._replace(passed_on=True)),    # the peer reports it
+    (("FAILURE",), OK),                               # not asked
+    ((), OK),
+])
+def test_no_success_notice_from_us(spool, notify, outcome):
+    entry = asking(spool, notify)
+    record(spool, POLICY, entry, {"x@remote.test": outcome})
+    assert spool.count() == 0

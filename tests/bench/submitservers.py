@@ -1,0 +1,229 @@
+"""The servers the submission bench (submitbench.py) compares, each taking mail
+over implicit TLS (port 465's way, RFC 8314 3.3) from a user who logs in with
+AUTH PLAIN, and queueing it without delivering it:
+
+  OursSubmit(base, sign=True)   submitd from a test Instance, the domain's
+                                rsa-sha256 and ed25519-sha256 keys made by
+                                `mailctl dkim generate`; sign=False makes no
+                                keys and sets `[dkim] sign = false`. deliverd
+                                is not run.
+  PostfixSubmit(base, keys)     a private Postfix smtpd with SASL through a
+                                private Dovecot auth service, the sender's
+                                login checked (reject_sender_login_mismatch),
+                                two opendkim milters signing with the same
+                                two keys, every message put on hold.
+
+Each is stopped and its processes ended by stop(); neither touches a system
+service or its configuration.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+from harness import Instance
+from outbound_mx import DovecotAuth
+from outbound_peers import wait_until
+from servers import POSTCONF, POSTFIX, Unavailable, free_port, wait_listening
+
+from mailsuite import dev
+
+USER = "demo@example.test"
+PASSWORD = "bench-password"
+RCPT = "someone@remote.test"     # queued, never sent: deliverd is not run
+DOMAIN = "example.test"
+OPENDKIM = "/usr/sbin/opendkim"
+
+# No rate limit (200 an hour by default) and room for every bench session
+# from the one client address.
+OURS_CONFIG = ("[submitd]\nrate_limit = 0\nmax_sessions = 0\n"
+               "max_sessions_per_address = 0\n")
+
+
+class OursSubmit:
+    def __init__(self, base, sign=True):
+        self.name = "mailsuite" if sign else "mailsuite-nosign"
+        self.inst = Instance(base, extra_config=OURS_CONFIG
+                             + ("" if sign else "[dkim]\nsign = false\n"))
+        try:
+            self.inst.add_user(USER, PASSWORD)
+            if sign:
+                self.inst.mailctl("dkim", "generate", DOMAIN)
+            self.inst.start("submitd")
+        except BaseException as exc:
+            self.inst.close()
+            if isinstance(exc, AssertionError):
+                raise Unavailable(str(exc).splitlines()[0]) from None
+            raise
+        self.port = self.inst.port("submissions")
+        wait_listening(self.port)
+
+    def keys(self):
+        """{algorithm: (selector, private key path)} of the active keys."""
+        root = self.inst.state / "dkim" / DOMAIN
+        found = {}
+        for path in root.glob("*.key"):
+            selector, algorithm, _ = path.name.rsplit(".", 2)
+            found[algorithm] = (selector, path)
+        return found
+
+    def log(self):
+        return self.inst.log("submitd")
+
+    def stop(self):
+        self.inst.close()
+
+
+class PostfixSubmit:
+    name = "postfix+opendkim"
+
+    def __init__(self, base, keys):
+        if os.geteuid() != 0:
+            raise Unavailable("a private Postfix instance needs root")
+        for tool in (POSTFIX, POSTCONF, OPENDKIM):
+            if not os.access(tool, os.X_OK):
+                raise Unavailable(f"{tool} missing (make deps --bench installs it)")
+        self.base, self.etc = base, base / "etc"
+        self.port = free_port()
+        self.auth, self.milters = None, []     # [(opendkim process, its socket)]
+        self.started = False
+        for sub in ("etc", "queue", "data"):
+            (base / sub).mkdir(parents=True)
+        base.chmod(0o755)
+        shutil.chown(base / "data", "postfix")
+        try:
+            for algorithm, (selector, path) in sorted(keys.items()):
+                self._start_opendkim(algorithm, selector, path)
+            self.auth = DovecotAuth(base / "dovecot", {USER: PASSWORD})
+            self._configure()
+            self._run(POSTFIX, "-c", self.etc, "start")
+            self.started = True
+            wait_listening(self.port)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_opendkim(self, algorithm, selector, path):
+        """One opendkim for one key: opendkim 2.11 signs with one algorithm
+        (SignatureAlgorithm), so the two signatures take two milters in a row."""
+        conf = self.base / f"opendkim-{algorithm}"
+        conf.mkdir()
+        sock = conf / "milter.sock"
+        (conf / "keytable").write_text(f"{algorithm} {DOMAIN}:{selector}:{path}\n")
+        (conf / "signingtable").write_text(f"*@{DOMAIN} {algorithm}\n")
+        (conf / "opendkim.conf").write_text(OPENDKIM_CONF.format(
+            conf=conf, socket=sock, algorithm=f"{algorithm}-sha256"))
+        proc = subprocess.Popen([OPENDKIM, "-f", "-x", os.fspath(conf / "opendkim.conf")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.milters.append((proc, sock))
+        wait_until(lambda: _accepts(sock), "opendkim", proc)
+
+    def _configure(self):
+        dev.make_self_signed(self.etc / "cert.pem", self.etc / "key.pem",
+                             "postfix.bench.test")
+        (self.etc / "logins").write_text(f"{USER} {USER}\n")
+        (self.etc / "master.cf").write_text(
+            SUBMISSIONS.format(port=self.port, socket=self.auth.socket) + MASTER_CF)
+        (self.etc / "main.cf").write_text("")
+        self._run(POSTCONF, "-c", self.etc, "-e", *(f"{k}={v}" for k, v in {
+            "compatibility_level": "3.6", "queue_directory": self.base / "queue",
+            "data_directory": self.base / "data", "mail_owner": "postfix",
+            "setgid_group": "postdrop", "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4", "myhostname": "postfix.bench.test",
+            "mydestination": "", "mynetworks": "", "alias_maps": "", "biff": "no",
+            "smtpd_tls_cert_file": self.etc / "cert.pem",
+            "smtpd_tls_key_file": self.etc / "key.pem",
+            "smtpd_sender_login_maps": f"texthash:{self.etc / 'logins'}",
+            "smtpd_milters": ", ".join(f"unix:{sock}" for _, sock in self.milters),
+            "milter_default_action": "tempfail",
+            "maillog_file": self.base / "postfix.log",
+            "maillog_file_prefixes": self.base}.items()))
+
+    def _run(self, *argv):
+        proc = subprocess.run([os.fspath(a) for a in argv], capture_output=True,
+                              text=True, timeout=120)
+        if proc.returncode != 0:
+            raise Unavailable(f"{Path(argv[0]).name} failed: {proc.stderr.strip()}")
+
+    def log(self):
+        path = self.base / "postfix.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self):
+        if self.started:
+            self.started = False
+            subprocess.run([POSTFIX, "-c", os.fspath(self.etc), "stop"],
+                           capture_output=True, timeout=60)
+        for proc, _ in self.milters:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=20)
+        if self.auth is not None:
+            self.auth.stop()
+
+
+# Implicit TLS, logins through Dovecot, a sender the login owns, and every
+# message held (HOLD lets the restrictions go on).
+SUBMISSIONS = """\
+127.0.0.1:{port} inet n - n - - smtpd
+  -o syslog_name=postfix/submissions
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_type=dovecot
+  -o smtpd_sasl_path={socket}
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_sender_restrictions=reject_sender_login_mismatch
+  -o smtpd_recipient_restrictions=check_recipient_access,static:HOLD,permit_sasl_authenticated,reject
+  -o milter_macro_daemon_name=ORIGINATING
+"""
+
+MASTER_CF = """\
+pickup    unix n - n 60 1 pickup
+cleanup   unix n - n - 0 cleanup
+qmgr      unix n - n 300 1 qmgr
+tlsmgr    unix - - n 1000? 1 tlsmgr
+rewrite   unix - - n - - trivial-rewrite
+bounce    unix - - n - 0 bounce
+defer     unix - - n - 0 bounce
+trace     unix - - n - 0 bounce
+verify    unix - - n - 1 verify
+flush     unix n - n 1000? 0 flush
+proxymap  unix - - n - - proxymap
+showq     unix n - n - - showq
+error     unix - - n - - error
+retry     unix - - n - - error
+discard   unix - - n - - discard
+smtp      unix - - n - - smtp
+relay     unix - - n - - smtp
+anvil     unix - - n - 1 anvil
+scache    unix - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+"""
+
+def _accepts(path):
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(os.fspath(path))
+        return True
+    except OSError:
+        return False
+
+
+# Signing only, with one key, relaxed canonicalization as ours; the keys are
+# the bench's own (root's, 0600). A unix socket, as Debian's opendkim has: over
+# loopback TCP, the milter's small writes meet Nagle's algorithm and delayed
+# ACKs (some 130 ms a message measured here).
+OPENDKIM_CONF = """\
+Mode s
+Socket local:{socket}
+KeyTable file:{conf}/keytable
+SigningTable refile:{conf}/signingtable
+Canonicalization relaxed/relaxed
+RequireSafeKeys no
+Syslog no
+PidFile {conf}/opendkim.pid
+UMask 000
+SignatureAlgorithm {algorithm}
+"""
