@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from mailsuite import dev
+from postfixconf import master_cf
 from outbound_peers import (MX_ADDRESS, MX_DOMAINS, RELAY_ADDRESS, Unavailable,
                             free_port, wait_until)
 
@@ -94,7 +95,7 @@ class RemoteMX:
             self.auth = DovecotAuth(self.base / "dovecot", self.relay_users)
             listeners += RELAY_LISTENER.format(address=RELAY_ADDRESS, port=self.port,
                                                socket=self.auth.socket)
-        (self.etc / "master.cf").write_text(listeners + MASTER_CF)
+        (self.etc / "master.cf").write_text(master_cf(listeners))
         (self.etc / "main.cf").write_text("")
         self._write_access({})
         self._run(POSTCONF, "-c", self.etc, "-e",
@@ -296,29 +297,4 @@ service auth {{
     mode = 0666
   }}
 }}
-"""
-
-
-# Receiving and local (virtual) delivery, with TLS; no chroot. The smtpd
-# listeners come first.
-MASTER_CF = """\
-pickup    unix n - n 60 1 pickup
-cleanup   unix n - n - 0 cleanup
-qmgr      unix n - n 300 1 qmgr
-tlsmgr    unix - - n 1000? 1 tlsmgr
-rewrite   unix - - n - - trivial-rewrite
-bounce    unix - - n - 0 bounce
-defer     unix - - n - 0 bounce
-trace     unix - - n - 0 bounce
-verify    unix - - n - 1 verify
-flush     unix n - n 1000? 0 flush
-proxymap  unix - - n - - proxymap
-showq     unix n - n - - showq
-error     unix - - n - - error
-retry     unix - - n - - error
-discard   unix - - n - - discard
-virtual   unix - n n - - virtual
-anvil     unix - - n - 1 anvil
-scache    unix - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
 """

@@ -32,6 +32,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from harness import Instance  # noqa: E402
 from mailsuite.core.spool import Spool, new_qid  # noqa: E402
 from outbound_peers import Knot, Unavailable, free_port  # noqa: E402
+from postfixconf import loopback_smtpd, master_cf  # noqa: E402
 from servers import POSTCONF, POSTFIX, postfix_version, wait_listening  # noqa: E402
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
@@ -82,7 +83,7 @@ class HeldPostfix:
             (base / sub).mkdir(parents=True)
         base.chmod(0o755)
         shutil.chown(base / "data", "postfix")
-        (self.etc / "master.cf").write_text(MASTER_CF.format(port=self.port))
+        (self.etc / "master.cf").write_text(master_cf(loopback_smtpd(self.port)))
         (self.etc / "main.cf").write_text("")
         self.run(POSTCONF, "-c", self.etc, "-e", *(f"{k}={v}" for k, v in {
             "compatibility_level": "3.6", "queue_directory": base / "queue",
@@ -169,30 +170,6 @@ def main(argv=None):
         sink.terminate()
         sink.wait()
         shutil.rmtree(base, ignore_errors=True)
-
-
-MASTER_CF = """\
-127.0.0.1:{port} inet n - n - - smtpd
-pickup    unix n - n 60 1 pickup
-cleanup   unix n - n - 0 cleanup
-qmgr      unix n - n 300 1 qmgr
-rewrite   unix - - n - - trivial-rewrite
-bounce    unix - - n - 0 bounce
-defer     unix - - n - 0 bounce
-trace     unix - - n - 0 bounce
-verify    unix - - n - 1 verify
-flush     unix n - n 1000? 0 flush
-proxymap  unix - - n - - proxymap
-showq     unix n - n - - showq
-error     unix - - n - - error
-retry     unix - - n - - error
-discard   unix - - n - - discard
-smtp      unix - - n - - smtp
-relay     unix - - n - - smtp
-anvil     unix - - n - 1 anvil
-scache    unix - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
-"""
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from harness import Instance
+from postfixconf import loopback_smtpd, master_cf
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTFIX = "/usr/sbin/postfix"
@@ -107,7 +108,7 @@ class Postfix:
         base.chmod(0o755)
         shutil.chown(base / "data", "postfix")
         os.chown(base / "mail", 65534, 65534)       # nobody:nogroup
-        (self.etc / "master.cf").write_text(MASTER_CF.format(port=self.port))
+        (self.etc / "master.cf").write_text(master_cf(loopback_smtpd(self.port)))
         (self.etc / "vmailbox").write_text(
             "".join(f"{a} {a.split('@')[1]}/{a.split('@')[0]}/\n"
                     for a in (RCPT, LATENCY_RCPT)))
@@ -165,30 +166,6 @@ class Postfix:
         deadline = time.monotonic() + 20
         while pid and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-
-
-# Only what receiving and local (virtual) delivery need; no chroot.
-MASTER_CF = """\
-127.0.0.1:{port} inet n - n - - smtpd
-pickup    unix n - n 60 1 pickup
-cleanup   unix n - n - 0 cleanup
-qmgr      unix n - n 300 1 qmgr
-rewrite   unix - - n - - trivial-rewrite
-bounce    unix - - n - 0 bounce
-defer     unix - - n - 0 bounce
-trace     unix - - n - 0 bounce
-verify    unix - - n - 1 verify
-flush     unix n - n 1000? 0 flush
-proxymap  unix - - n - - proxymap
-showq     unix n - n - - showq
-error     unix - - n - - error
-retry     unix - - n - - error
-discard   unix - - n - - discard
-virtual   unix - n n - - virtual
-anvil     unix - - n - 1 anvil
-scache    unix - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
-"""
 
 
 def _module(program):

@@ -26,6 +26,7 @@ from pathlib import Path
 from harness import Instance
 from outbound_mx import DovecotAuth
 from outbound_peers import wait_until
+from postfixconf import master_cf
 from servers import POSTCONF, POSTFIX, Unavailable, free_port, wait_listening
 
 from mailsuite import dev
@@ -125,7 +126,7 @@ class PostfixSubmit:
                              "postfix.bench.test")
         (self.etc / "logins").write_text(f"{USER} {USER}\n")
         (self.etc / "master.cf").write_text(
-            SUBMISSIONS.format(port=self.port, socket=self.auth.socket) + MASTER_CF)
+            master_cf(SUBMISSIONS.format(port=self.port, socket=self.auth.socket)))
         (self.etc / "main.cf").write_text("")
         self._run(POSTCONF, "-c", self.etc, "-e", *(f"{k}={v}" for k, v in {
             "compatibility_level": "3.6", "queue_directory": self.base / "queue",
@@ -179,28 +180,6 @@ SUBMISSIONS = """\
   -o milter_macro_daemon_name=ORIGINATING
 """
 
-MASTER_CF = """\
-pickup    unix n - n 60 1 pickup
-cleanup   unix n - n - 0 cleanup
-qmgr      unix n - n 300 1 qmgr
-tlsmgr    unix - - n 1000? 1 tlsmgr
-rewrite   unix - - n - - trivial-rewrite
-bounce    unix - - n - 0 bounce
-defer     unix - - n - 0 bounce
-trace     unix - - n - 0 bounce
-verify    unix - - n - 1 verify
-flush     unix n - n 1000? 0 flush
-proxymap  unix - - n - - proxymap
-showq     unix n - n - - showq
-error     unix - - n - - error
-retry     unix - - n - - error
-discard   unix - - n - - discard
-smtp      unix - - n - - smtp
-relay     unix - - n - - smtp
-anvil     unix - - n - 1 anvil
-scache    unix - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
-"""
 
 def _accepts(path):
     try:
