@@ -1,0 +1,107 @@
+"""SPF (RFC 7208) of the HELO and MAIL FROM identities, evaluated by pyspf
+(python3-spf) with its DNS lookups routed through the session's resolver.
+
+    await check(budget, ip, helo, sender) -> (mailfrom: SpfResult, helo: SpfResult)
+
+pyspf is synchronous: it runs in a thread of its own pool (THREADS), and each of
+its lookups is handed to the event loop (dnsquery.Budget), so it shares the
+message's DNS budget and cache with the other checks. A thread waits on DNS, not
+on CPU, so the pool is larger than the machine's cores.
+
+Failure policy: a DNS failure or a spent budget is temperror (RFC 7208 2.6.6); a
+record that cannot be evaluated is permerror (2.6.7). Neither raises.
+"""
+
+import asyncio
+import concurrent.futures
+import ipaddress
+import threading
+from typing import NamedTuple
+
+import spf as pyspf
+
+from ..dnsquery import DnsTempError
+
+THREADS = 16
+RESULTS = ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperror")
+_pool = concurrent.futures.ThreadPoolExecutor(THREADS, "spf")
+_local = threading.local()
+
+
+class SpfResult(NamedTuple):
+    result: str
+    identity: str        # "mailfrom" or "helo" (RFC 8601 2.7.2)
+    domain: str          # the domain whose policy was asked (or "")
+    reason: str = ""
+
+
+async def check(budget, ip, helo, sender):
+    """The MAIL FROM result and the HELO result. RFC 7208 2.4: a null reverse
+    path is checked as postmaster@ the HELO name."""
+    loop = asyncio.get_running_loop()
+    helo_name = helo if _checkable_helo(helo) else None
+    if sender:
+        mailfrom = await loop.run_in_executor(_pool, _evaluate, loop, budget, ip,
+                                              sender, helo or "", "mailfrom")
+    elif helo_name:
+        mailfrom = None
+    else:
+        mailfrom = SpfResult("none", "mailfrom", "", "no identity to check")
+    if helo_name is None:
+        helo_result = SpfResult("none", "helo", "", "HELO is not a domain name")
+    else:
+        # RFC 7208 2.3: the HELO identity, checked as postmaster@helo.
+        helo_result = await loop.run_in_executor(
+            _pool, _evaluate, loop, budget, ip, f"postmaster@{helo}", helo, "helo")
+    if mailfrom is None:
+        mailfrom = helo_result._replace(identity="mailfrom")
+    return mailfrom, helo_result
+
+
+def _checkable_helo(helo):
+    """RFC 7208 2.3: a HELO that is a domain name (not an address literal)."""
+    return bool(helo) and "." in helo and not helo.startswith("[")
+
+
+def _evaluate(loop, budget, ip, sender, helo, identity):
+    domain = sender.rpartition("@")[2].lower()
+    _local.ask = lambda name, rdtype: _ask(loop, budget, name, rdtype)
+    try:
+        result, _, explanation = pyspf.query(i=ip, s=sender, h=helo).check()
+    except Exception as exc:
+        # pyspf's own faults on hostile records: the record cannot be evaluated.
+        result, explanation = "permerror", f"{type(exc).__name__}: {exc}"
+    finally:
+        _local.ask = None
+    if result not in RESULTS:
+        result = "permerror"
+    return SpfResult(result, identity, domain, str(explanation)[:200])
+
+
+def _ask(loop, budget, name, rdtype):
+    future = asyncio.run_coroutine_threadsafe(budget.query(name, rdtype), loop)
+    return future.result()
+
+
+def _lookup(name, qtype, strict=True, timeout=None):
+    """pyspf's DNSLookup: [((name, type), value)], values as pyspf's own
+    dnspython driver gives them."""
+    try:
+        records = _local.ask(name, qtype)
+    except DnsTempError as exc:
+        raise pyspf.TempError(str(exc)) from None
+    return [((name, qtype), _value(qtype, text)) for text in records]
+
+
+def _value(qtype, text):
+    if qtype in ("TXT", "SPF"):
+        return [text.encode("utf-8", "replace")]
+    if qtype == "MX":
+        preference, _, exchange = text.partition(" ")
+        return int(preference), exchange
+    if qtype in ("A", "AAAA"):
+        return str(ipaddress.ip_address(text))
+    return text
+
+
+pyspf.DNSLookup = _lookup
