@@ -6,6 +6,13 @@ whose mailboxes are all full already (their quota reached) is refused at RCPT, s
 that the sender keeps the message rather than getting a bounce later. A message
 gets its 250 only once it is durable in the spool; deliverd is then woken with a
 hint (a lost hint delays delivery until deliverd's next scan, never loses mail).
+
+Sender authentication (mailsuite.smtp.mailauth, `[mailauth]`): SPF starts at MAIL;
+at the end of the data DKIM, ARC and DMARC are checked, the Authentication-Results
+field goes on top of the message (fields a client wrote in our name are removed
+as the header arrives), and a DMARC failure is acted on: p=reject is refused with
+550 5.7.1 (the message is not queued), p=quarantine is queued with the folder
+deliverd puts it in (`info["folder"]`).
 """
 
 import asyncio
@@ -15,6 +22,8 @@ from .core import mailquota, server
 from .core.maildir import usage_of
 from .smtp import service
 from .smtp.errors import ProtocolError
+from .smtp.mailauth import MailAuth
+from .smtp.mailauth.dmarc import NoSingleFrom
 from .smtp.session import Session
 
 log = logging.getLogger("smtpd")
@@ -22,8 +31,64 @@ log = logging.getLogger("smtpd")
 
 class MXSession(Session):
     def __init__(self, stream, service):
-        super().__init__(stream, service.cfg, service.credentials, "smtp")
         self.service = service
+        self.auth_check = None      # the sender checks of the transaction
+        self.folder = None          # where deliverd puts the message, if not INBOX
+        self.received = b""         # the Received field, held for the checks
+        super().__init__(stream, service.cfg, service.credentials, "smtp")
+
+    async def check_sender(self, path, params):
+        if self.service.mailauth is not None:
+            self._cancel_checks()
+            self.auth_check = self.service.mailauth.start(
+                self.client_ip, self.helo, "" if path.null else str(path))
+
+    def reset(self):
+        super().reset()
+        self._cancel_checks()
+
+    def _cancel_checks(self):
+        if self.auth_check is not None:
+            self.auth_check.cancel()
+            self.auth_check = None
+
+    def filter_head(self, head):
+        if self.service.mailauth is None:
+            return head
+        return self.service.mailauth.strip_ours(head)
+
+    def top_fields(self, qid, envelope, head):
+        if self.service.mailauth is None:
+            return super().top_fields(qid, envelope, head)
+        # Written with the Authentication-Results field once the checks are
+        # done: this hop's trace, Received first, as Postfix with a milter.
+        self.received = super().top_fields(qid, envelope, head)
+        return b""
+
+    async def before_queue(self, incoming):
+        if self.service.mailauth is None:
+            return
+        check, self.auth_check, self.folder = self.auth_check, None, None
+        received, self.received = self.received, b""
+        try:
+            verdict = await check.finish(incoming)
+        except NoSingleFrom as exc:
+            # RFC 7489 6.6.1: no single author domain, no policy to check.
+            raise ProtocolError(550, "5.7.1", f"message refused: {exc}",
+                                counted=False)
+        await incoming.prepend(received + self.service.mailauth.field(verdict))
+        self._apply_policy(verdict.dmarc)
+
+    def _apply_policy(self, dmarc):
+        """RFC 7489 6.7: the disposition the sender domain asks for."""
+        settings = self.cfg.mailauth
+        if not settings.enforce:
+            return
+        if dmarc.disposition == "reject":
+            raise ProtocolError(550, "5.7.1", f"message refused: DMARC policy of "
+                                f"{dmarc.domain} (RFC 7489)", counted=False)
+        if dmarc.disposition == "quarantine":
+            self.folder = settings.quarantine_folder
 
     async def check_recipient(self, path):
         accounts = self.service.accounts
@@ -60,7 +125,10 @@ class MXSession(Session):
         return self.service.incoming(self, envelope)
 
     def queue_info(self):
-        return {"client": self.client_ip, "helo": self.helo, "service": "smtpd"}
+        info = {"client": self.client_ip, "helo": self.helo, "service": "smtpd"}
+        if self.folder:
+            info["folder"] = self.folder
+        return info
 
     def queued(self, qid, envelope, incoming):
         log.info("%s: client=%s[%s], from=<%s>, size=%d, nrcpt=%d", qid, self.helo,
@@ -82,6 +150,10 @@ def all_full(accounts, targets):
 
 class Service(service.Service):
     section = "smtpd"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.mailauth = MailAuth(cfg) if cfg.mailauth.checks else None
 
     async def session(self, stream, name):
         await MXSession(stream, self).run()

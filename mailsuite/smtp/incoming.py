@@ -9,7 +9,7 @@ share between the end of the envelope and the 250.
 The first pieces are held until the header section has come (or the header limit
 is passed), because the fields the service puts on top (Received; for submitd also
 Message-ID and Date when missing) depend on it: `session.top_fields(qid, envelope,
-head)` gives them. Before the commit, `session.before_queue(incoming)` may still
+head)` gives them, after `session.filter_head(head)` had its say. Before the commit, `session.before_queue(incoming)` may still
 look at the whole message, and put fields on top of it (`incoming.prepend`:
 submitd's DKIM-Signature). The record gets
 `session.queue_info()` and `session.queue_options(envelope)` (core.spool.Options).
@@ -48,7 +48,7 @@ class Incoming:
 
     async def _start(self):
         self.started = True
-        head, self.head = bytes(self.head), bytearray()
+        head, self.head = self.session.filter_head(bytes(self.head)), bytearray()
         self.header_section = head.partition(b"\r\n\r\n")[0] + b"\r\n"
         top = self.session.top_fields(self.qid, self.envelope, head)
         await self._spooled(self.draft.write(top + head))

@@ -4,7 +4,7 @@ A session reads one command at a time and answers it; each verb is a method that
 reads top to bottom, one check per paragraph. What differs between the MX and the
 submission service (who may be a recipient, what goes on top of an accepted message,
 where it is queued, AUTH) lives in the subclass's hooks: `check_sender`,
-`check_recipient`, `incoming`, `top_fields`, `queue_info`, `queue_options`,
+`check_recipient`, `incoming`, `filter_head`, `top_fields`, `queue_info`, `queue_options`,
 `before_queue`, `queued`. The limits come from the configuration section of the
 daemon that runs the engine (`section`: [smtpd], [submitd]).
 
@@ -175,6 +175,11 @@ class Session:
     def incoming(self, envelope):
         """The smtp.incoming.Incoming that takes the message of `envelope`."""
         raise ProtocolError(451, "4.3.0", "no queue configured")
+
+    def filter_head(self, head):
+        """The message's first octets `head` (its header section whole) as they
+        go to the queue: a service may drop header fields from it."""
+        return head
 
     def top_fields(self, qid, envelope, head):
         """The header fields to put on top of the message, whose header section
