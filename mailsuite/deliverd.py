@@ -54,7 +54,7 @@ from .core import activation, notify, server
 from .core.accounts import Accounts
 from .core.maildir import OverQuota, Store
 from .core.spool import ORPHAN_SCAN, Spool, SpoolError, SpoolFull
-from .delivery import Batch
+from .delivery import Batch, folders
 from .outbound.record import notice_failures
 from .outbound.remote import Remote
 
@@ -306,11 +306,12 @@ class Runner:
         try:
             store = self._store(address)
             quota = self.accounts.quota(address)
-            try:
-                store.deliver_many([(base, batch.data[qid]) for qid, base in items],
-                                   quota=quota)
-            except OverQuota:
-                _deliver_each(batch, store, address, items, quota)
+            for folder, share in folders(store, batch, items).items():
+                try:
+                    store.deliver_many([(base, batch.data[qid]) for qid, base in share],
+                                       folder, quota=quota)
+                except OverQuota:
+                    _deliver_each(batch, store, address, share, quota, folder)
         except Exception as exc:
             if _no_space(exc):
                 batch.mailbox_full(address, exc)
@@ -325,10 +326,10 @@ class Runner:
         notify.send(self.notify_path, address.encode())
 
 
-def _deliver_each(batch, store, address, items, quota):
+def _deliver_each(batch, store, address, items, quota, folder):
     for qid, base in items:
         try:
-            store.deliver(base, batch.data[qid], quota=quota)
+            store.deliver(base, batch.data[qid], folder, quota=quota)
         except OverQuota:
             # RFC 3463 3.3 (5.2.2): the mailbox is full; a permanent failure.
             batch.target_failed(address, qid, "5.2.2 mailbox full")

@@ -6,10 +6,17 @@ opens the queued messages once for all the mailboxes they go to, collects
 every target's outcome, and turns them into the outcomes the spool records (a
 recipient waiting for disk space is left out, its record unchanged) and one log
 line per target.
+
+A message goes into the folder its record names (`info["folder"]`: smtpd's
+quarantine for a DMARC failure), made when missing; into the INBOX when it has
+none, or when that folder cannot be made.
 """
 
 import logging
 import time
+
+from .core import mailfolders
+from .core.mailfolder import FolderError
 
 log = logging.getLogger("deliverd")
 
@@ -19,6 +26,31 @@ def maildir_base(entry, hostname):
     every attempt: what makes a retried delivery find the earlier one."""
     return f"{int(entry.arrival)}.Q{entry.qid}.{hostname}"
 
+
+def folders(store, batch, items):
+    """{folder: [(qid, base)]}: a mailbox's share of the pass by folder."""
+    found = {}
+    for qid, base in items:
+        folder = batch.entries[qid].info.get("folder") or "INBOX"
+        found.setdefault(folder, []).append((qid, base))
+    for folder in [f for f in found if f != "INBOX" and not _made(store, f)]:
+        found.setdefault("INBOX", []).extend(found.pop(folder))
+    return found
+
+
+def _made(store, folder):
+    """Whether `folder` exists in the store, made now if it did not."""
+    if folder in store.folders():
+        return True
+    try:
+        mailfolders.create(store, folder)
+    except mailfolders.FolderExists:
+        return True
+    except FolderError as exc:
+        log.error("%s: folder %s cannot be made, INBOX instead: %s", store.root,
+                  folder, exc)
+        return False
+    return True
 
 
 class Batch:
