@@ -64,7 +64,7 @@ def from_domain(header_section):
     if len(fields) > 1:
         raise NoSingleFrom(f"{len(fields)} From fields")
     domains = {address.rpartition("@")[2].strip().lower().rstrip(".")
-               for _, address in email.utils.getaddresses(fields)}
+               for _, address in email.utils.getaddresses(fields) if "@" in address}
     domains.discard("")
     if len(domains) > 1:
         raise NoSingleFrom("the From field names several domains")
