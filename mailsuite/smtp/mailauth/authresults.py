@@ -9,7 +9,7 @@ One field per message, our authserv-id (the server's hostname) first, one result
 per method and per DKIM signature, each result on a line of its own (folded with
 a tab). Values the client chose (the MAIL FROM address, d=, s=) are written only
 when they are plain tokens, so that none can add a result of its own; reasons
-lose their control characters and are quoted by authres.
+lose their control characters and are quoted by authres; a pass has none.
 """
 
 import re
@@ -41,8 +41,9 @@ def _spf(spf, mailfrom=None):
         kwargs["smtp_mailfrom"] = _address(mailfrom) or _token(spf.domain)
     else:
         kwargs["smtp_helo"] = _token(spf.domain)
-    return authres.SPFAuthenticationResult(result=spf.result,
-                                           reason=_reason(spf.reason), **kwargs)
+    reason = None if spf.result == "pass" else _reason(spf.reason)
+    return authres.SPFAuthenticationResult(result=spf.result, reason=reason,
+                                           **kwargs)
 
 
 def _dkim(dkim):
