@@ -9,7 +9,9 @@ waits for it time, never the event loop or the other sessions.
 
 The text of a record: an address for A/AAAA, the strings joined for TXT (RFC 7208
 3.3), "preference exchange" for MX, the target for PTR and CNAME (names without
-the final dot), the presentation form otherwise. Answers are kept for their TTL.
+the final dot), the presentation form otherwise. Answers are kept for their TTL
+(no-such-record ones NEGATIVE_TTL seconds) and `cached(name, rdtype)` reads them
+from any thread: a busy sender's records cost one lookup, not one per message.
 
 Failure policy: a name that does not exist, has no record of the type or cannot
 exist (an empty or over-long label) gives []; a server that fails (SERVFAIL,
@@ -28,6 +30,11 @@ import dns.resolver
 from ..core.config import host_port
 
 
+CACHE_SIZE = 10000          # answers kept; all are dropped when it is reached
+NEGATIVE_TTL = 60           # seconds "no such record" is kept (RFC 2308 caps it
+                            # at the SOA minimum; a minute is below most)
+
+
 class DnsTempError(Exception):
     """A DNS lookup failed for now; the message says which and why."""
 
@@ -36,7 +43,7 @@ class DnsQuery:
     def __init__(self, nameservers=(), timeout=5.0):
         self.timeout = timeout
         self._resolver = dns.asyncresolver.Resolver(configure=not nameservers)
-        self._resolver.cache = dns.resolver.Cache()
+        self._answers = {}          # (name, type) -> (expiry, records)
         if nameservers:
             self._resolver.nameservers = [host for host, _ in nameservers]
             self._resolver.nameserver_ports = dict(nameservers)
@@ -48,19 +55,37 @@ class DnsQuery:
         return cls(servers, cfg.mailauth.dns_timeout)
 
     async def query(self, name, rdtype, lifetime=None):
+        found = self.cached(name, rdtype)
+        if found is not None:
+            return found
         lifetime = self.timeout if lifetime is None else min(lifetime, self.timeout)
         try:
             answer = await self._resolver.resolve(name, rdtype, lifetime=lifetime,
                                                   search=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.name.NameTooLong,
                 dns.name.LabelTooLong, dns.name.EmptyLabel):
-            return []
+            return self._keep(name, rdtype, [], NEGATIVE_TTL)
         except dns.exception.Timeout:
             raise DnsTempError(f"DNS lookup of {name} {rdtype} timed out") from None
         except dns.exception.DNSException as exc:
             raise DnsTempError(f"DNS lookup of {name} {rdtype} failed: "
                                f"{_short(exc)}") from None
-        return [record_text(rdata) for rdata in answer]
+        records = [record_text(rdata) for rdata in answer]
+        return self._keep(name, rdtype, records, answer.expiration - time.time())
+
+    def cached(self, name, rdtype):
+        """The records of a recent answer, or None; safe from any thread."""
+        entry = self._answers.get((name.lower().rstrip("."), rdtype))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return list(entry[1])
+
+    def _keep(self, name, rdtype, records, ttl):
+        if len(self._answers) >= CACHE_SIZE:
+            self._answers.clear()
+        self._answers[name.lower().rstrip("."), rdtype] = (time.monotonic() + ttl,
+                                                           tuple(records))
+        return records
 
     def budget(self, seconds):
         return Budget(self, seconds)
@@ -73,7 +98,13 @@ class Budget:
         self.resolver = resolver
         self.deadline = time.monotonic() + seconds
 
+    def cached(self, name, rdtype):
+        return self.resolver.cached(name, rdtype)
+
     async def query(self, name, rdtype):
+        found = self.resolver.cached(name, rdtype)
+        if found is not None:
+            return found
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise DnsTempError(f"DNS lookup of {name} {rdtype}: the message's DNS "

@@ -12,6 +12,9 @@ class FakeDns:
         self.failing = {name.lower() for name in failing}
         self.asked = []
 
+    def cached(self, name, rdtype):
+        return None
+
     async def query(self, name, rdtype):
         name = name.rstrip(".").lower()
         self.asked.append((name, rdtype))

@@ -20,6 +20,7 @@ class Key:
     def sign(self, message, domain, selector, headers=(b"from", b"to", b"subject")):
         field = dkim.sign(message, selector.encode(), domain.encode(), self.private,
                           signature_algorithm=self.algorithm,
+                          canonicalize=(b"relaxed", b"relaxed"),
                           include_headers=list(headers))
         return field + message
 

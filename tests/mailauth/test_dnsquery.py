@@ -57,3 +57,13 @@ def test_a_spent_budget_is_a_temporary_error(knot):
         await budget.query("query.test", "TXT")
     with pytest.raises(DnsTempError, match="budget"):
         asyncio.run(spent())
+
+
+def test_answers_are_kept_for_their_ttl(knot):
+    # The last test of the module: it stops the server.
+    async def twice():
+        q = DnsQuery([("127.0.0.1", knot.port)], 2.0)
+        first = await q.query("mx.query.test", "A")
+        knot.stop()             # the second answer can only come from the cache
+        return first, await q.query("mx.query.test", "A"), q.cached("MX.query.test.", "A")
+    assert asyncio.run(twice()) == (["192.0.2.25"], ["192.0.2.25"], ["192.0.2.25"])

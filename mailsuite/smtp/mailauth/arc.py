@@ -25,6 +25,7 @@ from .dkimverify import _FAULTS, _quiet, _why, fetch_keys, key_name
 MAX_INSTANCES = 50
 _SEAL_FIELDS = (b"arc-seal", b"arc-message-signature")
 _INSTANCE = re.compile(rb"(?:^|;)\s*i\s*=\s*(\d+)")
+_ARC_FIELD = re.compile(rb"(?:\A|\n)arc-", re.I)
 
 
 class ArcResult(NamedTuple):
@@ -34,7 +35,10 @@ class ArcResult(NamedTuple):
 
 
 async def validate(budget, message):
-    headers, _ = dkim.rfc822_parse(message)
+    if not _ARC_FIELD.search(message, 0, _header_end(message)):
+        return ArcResult("none")
+    loop = asyncio.get_running_loop()
+    headers, _ = await loop.run_in_executor(None, dkim.rfc822_parse, message)
     fields = [(name.lower(), value) for name, value in headers
               if name.lower() in _SEAL_FIELDS + (b"arc-authentication-results",)]
     if not fields:
@@ -49,6 +53,12 @@ async def validate(budget, message):
         return ArcResult("temperror", str(failed[0]), max(instances))
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(None, _check, message, keys, max(instances))
+
+
+def _header_end(message):
+    """Where the header section ends (the whole message when it does not)."""
+    end = message.find(b"\r\n\r\n")
+    return len(message) if end < 0 else end
 
 
 def _key_names(fields):

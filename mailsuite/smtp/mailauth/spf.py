@@ -4,8 +4,9 @@
     await check(budget, ip, helo, sender) -> (mailfrom: SpfResult, helo: SpfResult)
 
 pyspf is synchronous: it runs in a thread of its own pool (THREADS), and each of
-its lookups is handed to the event loop (dnsquery.Budget), so it shares the
-message's DNS budget and cache with the other checks. A thread waits on DNS, not
+its lookups not already in the resolver's cache is handed to the event loop
+(dnsquery.Budget), so it shares the message's DNS budget and cache with the
+other checks. A thread waits on DNS, not
 on CPU, so the pool is larger than the machine's cores.
 
 Failure policy: a DNS failure or a spent budget is temperror (RFC 7208 2.6.6); a
@@ -36,25 +37,25 @@ class SpfResult(NamedTuple):
 
 
 async def check(budget, ip, helo, sender):
-    """The MAIL FROM result and the HELO result. RFC 7208 2.4: a null reverse
-    path is checked as postmaster@ the HELO name."""
+    """The MAIL FROM result and the HELO result, in one trip to the pool."""
     loop = asyncio.get_running_loop()
-    helo_name = helo if _checkable_helo(helo) else None
+    return await loop.run_in_executor(_pool, _check_both, loop, budget, ip, helo,
+                                      sender)
+
+
+def _check_both(loop, budget, ip, helo, sender):
+    if _checkable_helo(helo):
+        # RFC 7208 2.3: the HELO identity, checked as postmaster@helo.
+        helo_result = _evaluate(loop, budget, ip, f"postmaster@{helo}", helo, "helo")
+    else:
+        helo_result = SpfResult("none", "helo", "", "HELO is not a domain name")
     if sender:
-        mailfrom = await loop.run_in_executor(_pool, _evaluate, loop, budget, ip,
-                                              sender, helo or "", "mailfrom")
-    elif helo_name:
-        mailfrom = None
+        mailfrom = _evaluate(loop, budget, ip, sender, helo, "mailfrom")
+    elif helo_result.domain:
+        # RFC 7208 2.4: a null reverse path is checked as postmaster@ the HELO.
+        mailfrom = helo_result._replace(identity="mailfrom")
     else:
         mailfrom = SpfResult("none", "mailfrom", "", "no identity to check")
-    if helo_name is None:
-        helo_result = SpfResult("none", "helo", "", "HELO is not a domain name")
-    else:
-        # RFC 7208 2.3: the HELO identity, checked as postmaster@helo.
-        helo_result = await loop.run_in_executor(
-            _pool, _evaluate, loop, budget, ip, f"postmaster@{helo}", helo, "helo")
-    if mailfrom is None:
-        mailfrom = helo_result._replace(identity="mailfrom")
     return mailfrom, helo_result
 
 
@@ -79,6 +80,9 @@ def _evaluate(loop, budget, ip, sender, helo, identity):
 
 
 def _ask(loop, budget, name, rdtype):
+    found = budget.cached(name, rdtype)
+    if found is not None:
+        return found
     future = asyncio.run_coroutine_threadsafe(budget.query(name, rdtype), loop)
     return future.result()
 
