@@ -33,13 +33,15 @@ test: deps
 		$(PYTHON) -m pytest -q -o faulthandler_timeout=$(TEST_TIMEOUT) \
 		$(PYTEST_TIMEOUT_OPT) $(PYTEST_ARGS) tests
 
-# The SMTP bench against a private Postfix, the outbound bench (deliverd and
+# The SMTP bench against a private Postfix, smtpd with its sender checks on and
+# off (tests/bench/authbench.py), the outbound bench (deliverd and
 # Postfix emptying one queue into smtp-sink, tests/bench/outbench.py), then the
 # IMAP and POP3 benches against a private Dovecot (tests/bench/imapbench.py,
 # popbench.py); the install adds dovecot-imapd and dovecot-pop3d.
 bench:
 	@tools/install-deps --bench
 	$(PYTHON) tests/bench/bench.py
+	$(PYTHON) tests/bench/authbench.py
 	$(PYTHON) tests/bench/outbench.py
 	$(PYTHON) tests/bench/imapbench.py
 	$(PYTHON) tests/bench/popbench.py
