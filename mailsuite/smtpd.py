@@ -70,6 +70,9 @@ class MXSession(Session):
             return
         check, self.auth_check, self.folder = self.auth_check, None, None
         received, self.received = self.received, b""
+        if check is None:
+            await incoming.prepend(received)
+            return
         try:
             verdict = await check.finish(incoming)
         except NoSingleFrom as exc:

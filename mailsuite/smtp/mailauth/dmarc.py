@@ -15,15 +15,15 @@ Failure policy: nothing raises out of `evaluate`; the dispositions are "none",
 "quarantine" and "reject" (RFC 7489 6.3), decided with pct= (6.6.4).
 """
 
-import email.parser
-import email.policy
 import email.utils
+import re
 from typing import NamedTuple
 
 from ..dnsquery import DnsTempError
 from .orgdomain import organizational
 
-_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+# A From field and its continuation lines (RFC 5322 2.2.3, 3.6.2).
+_FROM = re.compile(rb"^from[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
 DISPOSITIONS = ("none", "quarantine", "reject")
 
 
@@ -58,7 +58,7 @@ def from_domain(header_section):
     7489 6.6.1: several From fields, or one naming several domains, have no
     single author domain, and are refused (NoSingleFrom): a verifier that took
     either one would let the other through unchecked."""
-    fields = _PARSER.parsebytes(header_section).get_all("From", [])
+    fields = [_unfold(match.group(1)) for match in _FROM.finditer(header_section)]
     if not fields:
         return None
     if len(fields) > 1:
@@ -74,6 +74,10 @@ def from_domain(header_section):
     if not (domain.isascii() or _idna(domain)):
         raise NoSingleFrom("the From domain is not a domain name")
     return domain
+
+
+def _unfold(value):
+    return re.sub(rb"\r?\n(?=[ \t])", b"", value).decode("utf-8", "replace")
 
 
 def _idna(domain):

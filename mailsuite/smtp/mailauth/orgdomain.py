@@ -47,6 +47,7 @@ def public_suffix_length(labels, path=PATH):
     return best
 
 
+@functools.lru_cache(maxsize=4096)
 def organizational(domain, path=PATH):
     domain = domain.lower().rstrip(".")
     labels = domain.split(".")
