@@ -18,5 +18,5 @@ def test_one_small_run_measures_both_instances(tmp_path, capsys):
     rows = [line for line in capsys.readouterr().out.splitlines()
             if line.startswith("   2 ")]
     assert len(rows) == 1
-    off, on = rows[0].split("|")[1].split()
-    assert float(off) > 0 and float(on) > 0
+    figures = [float(cell) for part in rows[0].split("|")[1:3] for cell in part.split()]
+    assert len(figures) == 4 and all(figure > 0 for figure in figures), rows

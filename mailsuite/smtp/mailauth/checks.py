@@ -9,7 +9,7 @@ data each get `[mailauth] dns_budget` seconds.
 
 Failure policy: DNS failures are temperror results, never exceptions; a message
 with several From domains raises dmarc.NoSingleFrom (smtpd refuses it); a
-record that cannot be written is logged and the message goes on.
+record is written by the records' own thread, which logs a failure.
 """
 
 import asyncio
@@ -17,8 +17,6 @@ import logging
 import random
 import time
 from typing import NamedTuple
-
-import lmdb
 
 from ..dnsquery import DnsQuery
 from . import arc, authresults, dkimverify, dmarc, spf
@@ -79,7 +77,7 @@ class Check:
             dmarc.evaluate(domain, policy, mailfrom, dkims, random.randrange(100))
         verdict = Verdict(self.ip, self.sender, mailfrom, helo, dkims, arc_result,
                           result)
-        await self._record(incoming.qid, verdict, policy)
+        self._record(incoming.qid, verdict, policy)
         return verdict
 
     async def _message(self, incoming):
@@ -116,7 +114,7 @@ class Check:
         except dmarc.BadPolicy as exc:
             return dmarc.DmarcResult("permerror", domain, reason=str(exc))
 
-    async def _record(self, qid, verdict, policy):
+    def _record(self, qid, verdict, policy):
         result = verdict.dmarc
         log.info("%s: spf=%s dkim=%s arc=%s dmarc=%s header.from=%s "
                  "disposition=%s", qid, verdict.spf.result,
@@ -128,8 +126,4 @@ class Check:
             verdict.spf.result, [[d.domain, d.selector, d.result] for d in verdict.dkim],
             result.result, getattr(policy, "domain", ""), result.policy,
             result.disposition)
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(None, self.auth.records.add, record)
-        except lmdb.Error as exc:
-            log.error("%s: DMARC record not kept: %s", qid, exc)
+        self.auth.records.submit(record)

@@ -58,28 +58,44 @@ class DkimResult(NamedTuple):
 
 
 class Signature(NamedTuple):
-    index: int                  # its place among the DKIM-Signature fields
+    field: tuple                # (name, value) as dkimpy parsed it
     tags: dict
 
 
 async def verify(budget, message):
+    """One trip to a thread when the keys are in the resolver's cache (a busy
+    sender's), two when they must be looked up first."""
     loop = asyncio.get_running_loop()
-    parsed, signatures, results = await loop.run_in_executor(None, _parse, message)
-    if not signatures:
-        return results
-    keys = await fetch_keys(budget, [key_name(s.tags) for s in signatures])
-    checked = await loop.run_in_executor(None, _check_all, parsed, signatures, keys)
+    parsed, signatures, results, checked = await loop.run_in_executor(
+        None, _parse_and_check, message, budget)
+    if checked is None:
+        keys = await fetch_keys(budget, [key_name(s.tags) for s in signatures])
+        checked = await loop.run_in_executor(None, _check_all, parsed, signatures,
+                                             keys)
     return results + checked
+
+
+def _parse_and_check(message, budget):
+    parsed, signatures, results = _parse(message)
+    keys = {}
+    for signature in signatures:
+        name = key_name(signature.tags)
+        found = budget.cached(name.decode("ascii", "replace"), "TXT")
+        if found is None:
+            return parsed, signatures, results, None
+        keys[name] = found[0] if len(found) == 1 else ""
+    return parsed, signatures, results, _check_all(parsed, signatures, keys)
 
 
 def _parse(message):
     """The message parsed by dkimpy, its parsable signatures, and a neutral
     result for each of the others."""
     parsed = dkim.DKIM(message, logger=_quiet)
-    fields = [value for name, value in parsed.headers
+    fields = [(name, value) for name, value in parsed.headers
               if name.lower() == b"dkim-signature"]
     signatures, results = [], []
-    for index, value in enumerate(fields[:MAX_SIGNATURES]):
+    for field in fields[:MAX_SIGNATURES]:
+        value = field[1]
         try:
             tags = parse_tag_value(value)
             dkim.validate_signature_fields(tags)
@@ -87,7 +103,7 @@ def _parse(message):
             results.append(DkimResult("neutral", reason=f"bad signature: {_why(exc)}",
                                       **_names(value)))
             continue
-        signatures.append(Signature(index, tags))
+        signatures.append(Signature(field, tags))
     return parsed, signatures, results
 
 
@@ -175,7 +191,8 @@ def _unusable(tags, public):
 
 def _verified(parsed, signature, public, body_hashes):
     """True, or why the signature does not verify."""
-    sig, include, fields = parsed.verify_headerprep(signature.index)
+    sig = signature.tags
+    include = [name.lower() for name in re.split(rb"\s*:\s*", sig[b"h"])]
     policy = CanonicalizationPolicy.from_c_value(sig.get(b"c", b"simple/simple"))
     length = int(sig[b"l"]) if b"l" in sig else None
     body_key = (sig.get(b"c", b"simple/simple").split(b"/")[-1], length)
@@ -189,7 +206,7 @@ def _verified(parsed, signature, public, body_hashes):
     hasher = hashlib.sha256()
     signed = dkim.select_headers(parsed.headers, include)
     dkim.hash_headers(hasher, policy, policy.canonicalize_headers(signed), include,
-                      fields[signature.index], sig)
+                      signature.field, sig)
     value = base64.b64decode(re.sub(rb"\s+", b"", sig[b"b"]))
     try:
         if public.kind == b"rsa":

@@ -4,6 +4,7 @@ keyed by queue id (time-ordered), one JSON record each.
 
     with DmarcRecords(state_dir) as records:
         records.add(DmarcRecord(...))         # blocking: for a thread
+        records.submit(DmarcRecord(...))      # added by a writer thread of its own
         records.since(qid="") -> [DmarcRecord]
 
 A record is written for every message whose From domain was checked, refused
@@ -12,16 +13,21 @@ ones included (a report counts them).
 Failure policy: the records are statistics, not mail. They are written without
 fsync (LMDB's sync=False: a crash of the machine may lose the last ones, a crash
 of the process loses none); a write that fails (full map, full disk) raises
-lmdb.Error to the caller, which logs it and goes on with the message.
+lmdb.Error to the caller; `submit` logs it, and the message goes on.
 """
 
+import concurrent.futures
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import lmdb
 
 from ...core import lmdbenv
 
 MAP_SIZE = 1 << 30
+log = logging.getLogger("smtpd")
 
 
 @dataclass
@@ -46,6 +52,25 @@ class DmarcRecords(lmdbenv.Handle):
                                        metasync=False)
         self.env = self._shared.env
         self._table = self._shared.db["messages"]
+        self._writer = None
+
+    def submit(self, record):
+        """Add `record` in the writer thread: the session does not wait for it."""
+        if self._writer is None:
+            self._writer = concurrent.futures.ThreadPoolExecutor(1, "dmarc-records")
+        self._writer.submit(self._add_logged, record)
+
+    def _add_logged(self, record):
+        try:
+            self.add(record)
+        except lmdb.Error as exc:
+            log.error("%s: DMARC record not kept: %s", record.qid, exc)
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
+        super().close()
 
     def add(self, record):
         value = json.dumps(asdict(record), sort_keys=True).encode()
