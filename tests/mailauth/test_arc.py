@@ -50,5 +50,6 @@ def test_a_failing_key_lookup_is_temperror():
 
 def test_malformed_arc_fields_fail():
     for field in (b"ARC-Seal: garbage\r\n", b"ARC-Seal: i=77; a=rsa-sha256\r\n",
-                  b"ARC-Message-Signature: i=1; x\r\n"):
+                  b"ARC-Message-Signature: i=1; x\r\n",
+                  b"ARC-Seal: i=1; a=rsa-sha256\r\nnot a field\r\n"):
         assert validate(field + MESSAGE).result == "fail", field

@@ -77,6 +77,13 @@ def test_a_malformed_signature_is_neutral(field):
     assert found[0].reason.startswith("bad signature")
 
 
+def test_a_header_line_that_is_no_field_makes_signatures_neutral():
+    signed = rsa_key().sign(MESSAGE, "signer.test", "rsa")
+    broken = signed.replace(b"Subject:", b"not a field\r\nSubject:")
+    assert [r.result for r in verify(broken)] == ["neutral"]
+    assert verify(MESSAGE.replace(b"Subject:", b"not a field\r\nSubject:")) == []
+
+
 def test_a_signature_without_its_key_is_permerror():
     signed = rsa_key().sign(MESSAGE, "signer.test", "gone")
     assert [(r.result, r.reason) for r in verify(signed)] == [

@@ -172,7 +172,9 @@ def test_spf_outcomes_are_recorded_and_delivered(mx, domain, spf):
     b"DKIM-Signature: v=1; a=rsa-sha256; d=pass.test; s=perl; b=\x01\x02 ;; ==\r\n",
     b"DKIM-Signature: " + b"x=" * 3000 + b"\r\n",
     b"DKIM-Signature: v=1; a=rsa-sha256; d=pass.test; s=gone; h=from; bh=AAAA; "
-    b"b=AAAA\r\n"])
+    b"b=AAAA\r\n",
+    b"DKIM-Signature: v=1; a=rsa-sha256; d=pass.test; s=perl; h=from; bh=AAAA; "
+    b"b=AAAA\r\nthis line is no header field\r\n"])
 def test_malformed_signatures_are_recorded_and_the_message_kept(mx, field):
     subject = f"malformed-{len(field)}"
     folder, got = accept(mx, "pass.test", subject, message("pass.test", subject, field))

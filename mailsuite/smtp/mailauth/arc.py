@@ -20,7 +20,7 @@ import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from ..dnsquery import DnsTempError
-from .dkimverify import _FAULTS, _quiet, _why, fetch_keys, key_name
+from .dkimverify import _FAULTS, _quiet, _why, fetch_keys, key_name, split
 
 MAX_INSTANCES = 50
 _SEAL_FIELDS = (b"arc-seal", b"arc-message-signature")
@@ -38,7 +38,10 @@ async def validate(budget, message):
     if not _ARC_FIELD.search(message, 0, _header_end(message)):
         return ArcResult("none")
     loop = asyncio.get_running_loop()
-    headers, _ = await loop.run_in_executor(None, dkim.rfc822_parse, message)
+    try:
+        headers, _ = await loop.run_in_executor(None, split, message)
+    except dkim.MessageFormatError as exc:
+        return ArcResult("fail", _why(exc))
     fields = [(name.lower(), value) for name, value in headers
               if name.lower() in _SEAL_FIELDS + (b"arc-authentication-results",)]
     if not fields:

@@ -87,10 +87,20 @@ def _parse_and_check(message, budget):
     return parsed, signatures, results, _check_all(parsed, signatures, keys)
 
 
+class Parsed(NamedTuple):
+    headers: list               # [[name, value]] as dkimpy's rfc822_parse gives
+    body: bytes
+
+
 def _parse(message):
-    """The message parsed by dkimpy, its parsable signatures, and a neutral
-    result for each of the others."""
-    parsed = dkim.DKIM(message, logger=_quiet)
+    """The message parsed, its parsable signatures, and a neutral result for
+    each of the others (and for all of them when the header section cannot be
+    parsed: a line that is no field)."""
+    try:
+        parsed = split(message)
+    except dkim.MessageFormatError as exc:
+        signed = b"dkim-signature" in message[:_header_end(message)].lower()
+        return Parsed([], b""), [], [DkimResult("neutral", reason=_why(exc))] * signed
     fields = [(name, value) for name, value in parsed.headers
               if name.lower() == b"dkim-signature"]
     signatures, results = [], []
@@ -105,6 +115,23 @@ def _parse(message):
             continue
         signatures.append(Signature(field, tags))
     return parsed, signatures, results
+
+
+def split(message):
+    """The header fields (dkimpy's parser, given the header section alone) and
+    the body; raises dkim.MessageFormatError."""
+    end = _header_end(message)
+    headers, _ = dkim.rfc822_parse(message[:end + 2])
+    return Parsed(headers, message[end + 4:])
+
+
+def _header_end(message):
+    """Where the header section's last CRLF begins (the whole message when the
+    blank line never comes); -2 when the message starts with its body."""
+    if message.startswith(b"\r\n"):
+        return -2
+    end = message.find(b"\r\n\r\n")
+    return len(message) if end < 0 else end
 
 
 async def fetch_keys(budget, names):
