@@ -27,6 +27,11 @@ RECORDS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def fresh_results():
+    spf._results.clear()
+
+
 def check(sender, helo="helo.test", ip=IP, dns=None):
     return asyncio.run(spf.check(dns or FakeDns(RECORDS, failing={"dead.test"}),
                                  ip, helo, sender))
@@ -67,3 +72,19 @@ def test_a_spent_budget_is_temperror():
             raise spf.DnsTempError("the message's DNS time budget is spent")
     mailfrom, helo = check("someone@pass.test", dns=Spent({}))
     assert mailfrom.result == helo.result == "temperror"
+
+
+def test_a_result_is_reused_for_the_same_client_helo_and_sender():
+    dns = FakeDns(RECORDS)
+    first = check("someone@pass.test", dns=dns)
+    asked = len(dns.asked)
+    assert check("SOMEONE@pass.test", dns=dns) == first
+    assert len(dns.asked) == asked
+    check("other@pass.test", dns=dns)
+    assert len(dns.asked) > asked
+
+
+def test_a_temperror_is_not_kept():
+    assert check("someone@down.test")[0].result == "temperror"
+    # With the server answering, the include names no record: RFC 7208 5.2.
+    assert check("someone@down.test", dns=FakeDns(RECORDS))[0].result == "permerror"

@@ -9,6 +9,9 @@ its lookups not already in the resolver's cache is handed to the event loop
 other checks. A thread waits on DNS, not
 on CPU, so the pool is larger than the machine's cores.
 
+A busy sender's messages (same client address, HELO and sender) reuse a result
+for RESULT_TTL seconds; temperror results are not kept.
+
 Failure policy: a DNS failure or a spent budget is temperror (RFC 7208 2.6.6); a
 record that cannot be evaluated is permerror (2.6.7). Neither raises.
 """
@@ -17,6 +20,7 @@ import asyncio
 import concurrent.futures
 import ipaddress
 import threading
+import time
 from typing import NamedTuple
 
 import spf as pyspf
@@ -24,9 +28,14 @@ import spf as pyspf
 from ..dnsquery import DnsTempError
 
 THREADS = 16
+RESULT_TTL = 60             # seconds a result is reused for the same client,
+                            # HELO and sender (the DNS answers' own lifetime
+                            # in the resolver's cache is about as long)
+RESULTS_KEPT = 10000
 RESULTS = ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperror")
 _pool = concurrent.futures.ThreadPoolExecutor(THREADS, "spf")
 _local = threading.local()
+_results = {}               # (ip, helo, sender) -> (expiry, results)
 
 
 class SpfResult(NamedTuple):
@@ -37,10 +46,20 @@ class SpfResult(NamedTuple):
 
 
 async def check(budget, ip, helo, sender):
-    """The MAIL FROM result and the HELO result, in one trip to the pool."""
+    """The MAIL FROM result and the HELO result, in one trip to the pool, or
+    from a result of the last RESULT_TTL seconds for the same three values."""
+    key = (ip, helo.lower(), sender.lower())
+    kept = _results.get(key)
+    if kept is not None and kept[0] > time.monotonic():
+        return kept[1]
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool, _check_both, loop, budget, ip, helo,
-                                      sender)
+    found = await loop.run_in_executor(_pool, _check_both, loop, budget, ip, helo,
+                                       sender)
+    if "temperror" not in (found[0].result, found[1].result):
+        if len(_results) >= RESULTS_KEPT:
+            _results.clear()
+        _results[key] = (time.monotonic() + RESULT_TTL, found)
+    return found
 
 
 def _check_both(loop, budget, ip, helo, sender):
