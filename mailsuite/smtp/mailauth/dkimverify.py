@@ -39,6 +39,7 @@ from ...core.dkim import BodyHash
 from ..dnsquery import DnsTempError
 
 MAX_SIGNATURES = 8
+INLINE_MAX = 64 << 10
 MIN_RSA_BITS = 1024             # RFC 8301 3.2: shorter keys are not valid
 _HASHES = (b"rsa-sha256", b"ed25519-sha256")
 _FAULTS = (dkim.DKIMException, binascii.Error, ValueError, KeyError, IndexError,
@@ -63,16 +64,25 @@ class Signature(NamedTuple):
 
 
 async def verify(budget, message):
-    """One trip to a thread when the keys are in the resolver's cache (a busy
-    sender's), two when they must be looked up first."""
-    loop = asyncio.get_running_loop()
-    parsed, signatures, results, checked = await loop.run_in_executor(
-        None, _parse_and_check, message, budget)
+    """The keys in the resolver's cache (a busy sender's) are used at once, the
+    others looked up first. A message up to INLINE_MAX bytes is verified on the
+    event loop (a millisecond, less than a trip to a thread costs: the work
+    holds the GIL either way), a larger one in a thread."""
+    run = _inline if len(message) <= INLINE_MAX else _in_thread
+    parsed, signatures, results, checked = await run(_parse_and_check, message,
+                                                     budget)
     if checked is None:
         keys = await fetch_keys(budget, [key_name(s.tags) for s in signatures])
-        checked = await loop.run_in_executor(None, _check_all, parsed, signatures,
-                                             keys)
+        checked = await run(_check_all, parsed, signatures, keys)
     return results + checked
+
+
+async def _inline(function, *args):
+    return function(*args)
+
+
+async def _in_thread(function, *args):
+    return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
 
 def _parse_and_check(message, budget):
