@@ -200,3 +200,18 @@ def test_several_from_domains_are_refused(mx):
     code, text = send(mx, "someone@pass.test", data)
     assert (code, text[:6]) == (550, b"5.7.1 ")
     mx.check_alive("smtpd")
+
+
+def test_bdat_gets_the_same_checks(mx):
+    def bdat(domain, subject):
+        data = message(domain, subject)
+        with smtplib.SMTP("127.0.0.1", mx.port("smtp"), HELO, timeout=30) as client:
+            client.ehlo(HELO)
+            client.mail(f"someone@{domain}")
+            client.rcpt(USER)
+            client.send(b"BDAT %d LAST\r\n" % len(data) + data)
+            return client.getreply()
+    assert bdat("reject.test", "bdat-rejected")[0] == 550
+    assert bdat("softfail.test", "bdat-kept")[0] == 250
+    folder, got = delivered(mx, "bdat-kept")
+    assert auth_results(got)[0] == "spf=softfail smtp.mailfrom=someone@softfail.test"
