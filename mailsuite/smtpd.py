@@ -77,6 +77,7 @@ class MXSession(Session):
             verdict = await check.finish(incoming)
         except NoSingleFrom as exc:
             # RFC 7489 6.6.1: no single author domain, no policy to check.
+            check.cancel()
             raise ProtocolError(550, "5.7.1", f"message refused: {exc}",
                                 counted=False)
         await incoming.prepend(received + self.service.mailauth.field(verdict))

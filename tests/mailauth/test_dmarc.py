@@ -6,6 +6,7 @@ import asyncio
 import pytest
 
 from fakedns import FakeDns
+from mailsuite.smtp.dnsquery import DnsTempError
 from mailsuite.smtp.mailauth import dmarc, orgdomain
 from mailsuite.smtp.mailauth.dkimverify import DkimResult
 from mailsuite.smtp.mailauth.spf import SpfResult
@@ -55,7 +56,7 @@ def test_a_record_without_a_valid_p_is_broken_unless_it_has_rua():
 
 
 def test_a_failing_lookup_raises_dns_temp_error():
-    with pytest.raises(dmarc.DnsTempError):
+    with pytest.raises(DnsTempError):
         policy("down.test")
 
 

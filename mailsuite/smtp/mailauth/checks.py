@@ -18,7 +18,7 @@ import random
 import time
 from typing import NamedTuple
 
-from ..dnsquery import DnsQuery
+from ..dnsquery import DnsQuery, DnsTempError
 from . import arc, authresults, dkimverify, dmarc, spf
 from .records import DmarcRecord, DmarcRecords
 
@@ -109,7 +109,7 @@ class Check:
             return dmarc.DmarcResult("none", "", reason="no From field")
         try:
             return await dmarc.find_policy(budget, domain)
-        except dmarc.DnsTempError as exc:
+        except DnsTempError as exc:
             return dmarc.DmarcResult("temperror", domain, reason=str(exc))
         except dmarc.BadPolicy as exc:
             return dmarc.DmarcResult("permerror", domain, reason=str(exc))
@@ -126,4 +126,5 @@ class Check:
             verdict.spf.result, [[d.domain, d.selector, d.result] for d in verdict.dkim],
             result.result, getattr(policy, "domain", ""), result.policy,
             result.disposition)
-        self.auth.records.submit(record)
+        if result.domain:
+            self.auth.records.submit(record)

@@ -19,7 +19,6 @@ import email.utils
 import re
 from typing import NamedTuple
 
-from ..dnsquery import DnsTempError
 from .orgdomain import organizational
 
 # A From field and its continuation lines (RFC 5322 2.2.3, 3.6.2).
