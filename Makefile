@@ -41,15 +41,17 @@ test: deps
 		$(PYTHON) -m pytest -q -o faulthandler_timeout=$(TEST_TIMEOUT) \
 		$(PYTEST_TIMEOUT_OPT) $(PYTEST_WORKERS_OPT) $(PYTEST_ARGS) tests
 
-# The SMTP bench against a private Postfix, the outbound bench (deliverd and
-# Postfix emptying one queue into smtp-sink, tests/bench/outbench.py), the
-# submission bench (submitd with and without DKIM signing, and Postfix with
-# opendkim milters, tests/bench/submitbench.py), then the IMAP and POP3 benches
-# against a private Dovecot (tests/bench/imapbench.py, popbench.py); the
-# install adds opendkim, dovecot-imapd and dovecot-pop3d.
+# The SMTP bench against a private Postfix, smtpd with its sender checks on and
+# off (tests/bench/authbench.py), the outbound bench (deliverd and Postfix
+# emptying one queue into smtp-sink, tests/bench/outbench.py), the submission
+# bench (submitd with and without DKIM signing, and Postfix with opendkim
+# milters, tests/bench/submitbench.py), then the IMAP and POP3 benches against a
+# private Dovecot (tests/bench/imapbench.py, popbench.py); the install adds
+# opendkim, dovecot-imapd and dovecot-pop3d.
 bench:
 	@tools/install-deps --bench
 	$(PYTHON) tests/bench/bench.py
+	$(PYTHON) tests/bench/authbench.py
 	$(PYTHON) tests/bench/outbench.py
 	$(PYTHON) tests/bench/submitbench.py
 	$(PYTHON) tests/bench/imapbench.py

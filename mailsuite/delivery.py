@@ -9,9 +9,10 @@ messages once for all the mailboxes they go to, collects every target's outcome,
 and turns them into the outcomes the spool records (a recipient waiting for disk
 space is left out, its record unchanged) and one log line per target.
 
-Within a mailbox a message goes into the folder its record names (`info["folder"]`:
-smtpd's junk folder), made when missing; else into the existing folder its
-plus-addressing tag names; else into the INBOX (`by_folder`).
+Within a mailbox a message goes into the folder its record names
+(`info["folder"]`: smtpd's Junk for a DMARC quarantine or rspamd's verdict),
+made when missing; else into the existing folder its plus-addressing tag names;
+else into the INBOX (`by_folder`).
 """
 
 import logging
@@ -35,7 +36,8 @@ def folder_for(tag, folders):
 
 def by_folder(store, batch, items):
     """{folder: [(qid, base)]}: where each message of a mailbox goes: the folder
-    its record names (smtpd's junk folder), made if missing; else the folder its
+    its record names (smtpd's Junk: a DMARC quarantine, rspamd's verdict), made if
+    missing; else the folder its
     plus-addressing tag names, if there is one; else the INBOX."""
     named = {qid: batch.entries[qid].info.get("folder") for qid, _, _ in items}
     # Listed only when asked: most mail has neither. A tag never names the INBOX.

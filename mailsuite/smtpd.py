@@ -7,6 +7,13 @@ that the sender keeps the message rather than getting a bounce later. A message
 gets its 250 only once it is durable in the spool; deliverd is then woken with a
 hint (a lost hint delays delivery until deliverd's next scan, never loses mail).
 
+Sender authentication (mailsuite.smtp.mailauth, `[mailauth]`): SPF starts at MAIL;
+at the end of the data DKIM, ARC and DMARC are checked, the Authentication-Results
+field goes on top of the message (fields a client wrote in our name are removed
+as the header arrives), and a DMARC failure is acted on: p=reject is refused with
+550 5.7.1 (the message is not queued), p=quarantine is queued with the folder
+deliverd puts it in (`info["folder"]`).
+
 The defences (mailsuite.smtp.defences, decision 0019): the connection rate and the
 early-talker pause before the greeting, reverse DNS and the HELO name recorded at
 HELO, DNSBLs and greylisting at RCPT once the recipient is known, and rspamd's
@@ -21,6 +28,8 @@ from .core.maildir import usage_of
 from .smtp import defences, service
 from .smtp.defences import rspamd
 from .smtp.errors import ProtocolError
+from .smtp.mailauth import MailAuth
+from .smtp.mailauth.dmarc import NoSingleFrom
 from .smtp.session import Session
 
 log = logging.getLogger("smtpd")
@@ -28,10 +37,12 @@ log = logging.getLogger("smtpd")
 
 class MXSession(Session):
     def __init__(self, stream, service):
-        super().__init__(stream, service.cfg, service.credentials, "smtp")
         self.service = service
-        self.client = service.defences.client(self.client_ip)
+        self.auth_check = None      # the sender checks of the transaction
         self.folder = None          # where deliverd puts the message, if not INBOX
+        self.received = b""         # the Received field, held for the checks
+        super().__init__(stream, service.cfg, service.credentials, "smtp")
+        self.client = service.defences.client(self.client_ip)
 
     async def run(self):
         try:
@@ -45,6 +56,72 @@ class MXSession(Session):
     async def check_helo(self, name):
         await self.client.hello(name)
         self.client_name = self.client.received_name
+
+    async def check_sender(self, path, params):
+        if self.service.mailauth is not None:
+            self._cancel_checks()
+            self.auth_check = self.service.mailauth.start(
+                self.client_ip, self.helo, "" if path.null else str(path))
+
+    def reset(self):
+        super().reset()
+        self._cancel_checks()
+
+    def _cancel_checks(self):
+        if self.auth_check is not None:
+            self.auth_check.cancel()
+            self.auth_check = None
+
+    def filter_head(self, head):
+        if self.service.mailauth is not None:
+            head = self.service.mailauth.strip_ours(head)
+        if self.service.rspamd is not None:
+            head = rspamd.strip_verdicts(head)
+        return head
+
+    def top_fields(self, qid, envelope, head):
+        if self.service.mailauth is None:
+            return super().top_fields(qid, envelope, head)
+        # Written with the Authentication-Results field once the checks are
+        # done: this hop's trace, Received first, as Postfix with a milter.
+        self.received = super().top_fields(qid, envelope, head)
+        return b""
+
+    async def before_queue(self, incoming):
+        # The sender checks first: rspamd is shown their Authentication-Results.
+        self.folder = None
+        if self.service.mailauth is not None:
+            await self._authenticate(incoming)
+        if self.service.rspamd is not None:
+            judged = await rspamd.judge(self.service.rspamd, self, incoming)
+            self.folder = judged or self.folder
+
+    async def _authenticate(self, incoming):
+        check, self.auth_check = self.auth_check, None
+        received, self.received = self.received, b""
+        if check is None:
+            await incoming.prepend(received)
+            return
+        try:
+            verdict = await check.finish(incoming)
+        except NoSingleFrom as exc:
+            # RFC 7489 6.6.1: no single author domain, no policy to check.
+            check.cancel()
+            raise ProtocolError(550, "5.7.1", f"message refused: {exc}",
+                                counted=False)
+        await incoming.prepend(received + self.service.mailauth.field(verdict))
+        self._apply_policy(verdict.dmarc)
+
+    def _apply_policy(self, dmarc):
+        """RFC 7489 6.7: the disposition the sender domain asks for."""
+        settings = self.cfg.mailauth
+        if not settings.enforce:
+            return
+        if dmarc.disposition == "reject":
+            raise ProtocolError(550, "5.7.1", f"message refused: DMARC policy of "
+                                f"{dmarc.domain} (RFC 7489)", counted=False)
+        if dmarc.disposition == "quarantine":
+            self.folder = settings.quarantine_folder
 
     async def check_recipient(self, path):
         accounts = self.service.accounts
@@ -71,16 +148,6 @@ class MXSession(Session):
                                 counted=False)
         await self.client.blocklisted(path)
         await self.client.greylist(self.envelope.sender, path)
-
-    def filter_head(self, head):
-        if self.service.rspamd is None:
-            return head
-        return rspamd.strip_verdicts(head)
-
-    async def before_queue(self, incoming):
-        self.folder = None
-        if self.service.rspamd is not None:
-            self.folder = await rspamd.judge(self.service.rspamd, self, incoming)
 
     async def postmaster_domain(self):
         """The server's own name when it is a local domain, else the nearest local
@@ -137,6 +204,7 @@ class Service(service.Service):
         super().__init__(cfg)
         self.defences = defences.Defences(cfg, self.accounts)
         self.rspamd = rspamd.Rspamd(cfg.rspamd) if cfg.rspamd.enabled else None
+        self.mailauth = MailAuth(cfg) if cfg.mailauth.checks else None
 
     async def session(self, stream, name):
         await MXSession(stream, self).run()

@@ -419,6 +419,29 @@ SCHEMA = [
     Option("rspamd", "junk_folder", "Junk", str,
            "The folder deliverd puts a message in when rspamd says it is spam "
            "but not bad enough to refuse."),
+    Option("mailauth", "checks", True, bool,
+           "Check the sender of mail received by smtpd: SPF (RFC 7208), DKIM "
+           "(RFC 6376), ARC (RFC 8617) and DMARC (RFC 7489), recorded in an "
+           "Authentication-Results field (RFC 8601) on top of the message. The "
+           "DNS servers asked are `[outbound] nameservers`."),
+    Option("mailauth", "enforce", True, bool,
+           "Act on the sender domain's DMARC policy when a message fails: "
+           "p=reject is refused with 550 5.7.1 at the end of the data, "
+           "p=quarantine goes to the recipient's quarantine_folder. false "
+           "records the results and delivers to the INBOX."),
+    Option("mailauth", "quarantine_folder", "Junk", str,
+           "The folder of the recipient's mailbox where quarantined mail goes "
+           "(made when missing)."),
+    Option("mailauth", "dns_timeout", 5.0, float,
+           "Seconds one DNS lookup of the checks may take."),
+    Option("mailauth", "dns_budget", 10.0, float,
+           "Seconds all DNS lookups of one message may take: once when MAIL FROM "
+           "starts SPF, once more for DKIM, ARC and DMARC at the end of the "
+           "data. A lookup past it is a temperror result."),
+    Option("mailauth", "verify_max_size", 10485760, int,
+           "The largest message, in bytes, whose DKIM signatures and ARC chain "
+           "are verified (the verifier holds the whole message in memory); a "
+           "larger signed one gets dkim=policy."),
 ]
 
 # Shown in the sample file for the options whose default is computed.
