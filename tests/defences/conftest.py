@@ -4,18 +4,8 @@ no line over 2 KiB: tests/security/checks.py)."""
 
 import pytest
 
-from harness import Instance
-from security.checks import PASSWORD, USER, assert_clean_log
-
-
-def start_mx(base, config="", programs=("smtpd", "deliverd")):
-    """An Instance with USER, its configuration extended by `config`, serving
-    `programs`."""
-    inst = Instance(base)
-    inst.add_config(config)
-    inst.add_user(USER, PASSWORD)
-    inst.start(*programs)
-    return inst
+from defencemx import start_mx
+from security.checks import assert_clean_log
 
 
 @pytest.fixture(scope="module")

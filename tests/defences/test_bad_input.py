@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from conftest import start_mx
+from defencemx import start_mx
 from harness import wait_for
 from mailsuite.core.spool import Spool
 from protocol.smtpclient import Raw

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from conftest import start_mx
+from defencemx import start_mx
 from harness import wait_for
 from outbound_peers import Knot
 from protocol.smtpclient import Raw

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import start_mx
+from defencemx import start_mx
 from mailsuite.core.config import from_dict
 from mailsuite.smtp.defences.greylist import Greylist, triplet
 from security.checks import USER, assert_clean_log

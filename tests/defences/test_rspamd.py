@@ -8,7 +8,7 @@ import smtplib
 
 import pytest
 
-from conftest import start_mx
+from defencemx import start_mx
 from harness import wait_for
 from mailsuite.core.maildir import Store
 from mailsuite.core.spool import Spool
