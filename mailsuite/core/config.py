@@ -165,9 +165,10 @@ SCHEMA = [
     Option("imapd", "max_message_size", 67108864, int,
            "The largest message a client may store with APPEND, in bytes "
            "(advertised as APPENDLIMIT, RFC 7889)."),
-    Option("imapd", "imap4rev2", False, bool,
+    Option("imapd", "imap4rev2", True, bool,
            "Advertise IMAP4rev2 (RFC 9051) beside IMAP4rev1; a client that ENABLEs "
-           "it gets IMAP4rev2's rules (docs/decisions/0012)."),
+           "it gets IMAP4rev2's rules (docs/decisions/0012). false takes it away "
+           "from a client that mishandles it."),
     Option("imapd", "idle_timeout", 1800, int,
            "Seconds an authenticated session may stay silent (RFC 9051 5.4: at "
            "least 30 minutes)."),

@@ -140,8 +140,8 @@ def test_capabilities_before_and_after_login(imapd):
     for cap in (b"ID", b"ENABLE", b"CONDSTORE", b"QRESYNC", b"UTF8=ACCEPT"):
         assert cap in before
     assert b"COMPRESS=DEFLATE" not in before and b"UNAUTHENTICATE" not in before
-    # IMAP4rev2 waits for the whole of it (decision 0012).
-    assert b"IMAP4rev2" not in before
+    # Both revisions, a client enabling IMAP4rev2 (decision 0012).
+    assert b"IMAP4rev1" in before and b"IMAP4rev2" in before
     client.login()
     after = capabilities(client)
     assert b"COMPRESS=DEFLATE" in after and b"UNAUTHENTICATE" in after
@@ -156,9 +156,8 @@ def test_enable_lists_what_it_turned_on_and_only_before_select(imapd):
     assert untagged == [b"* ENABLED CONDSTORE UTF8=ACCEPT\r\n"]
     _, untagged = client.ok("ENABLE CONDSTORE QRESYNC")
     assert untagged == [b"* ENABLED QRESYNC\r\n"]
-    # IMAP4rev2 is not advertised, so it cannot be enabled.
     _, untagged = client.ok("ENABLE IMAP4rev2")
-    assert untagged == [b"* ENABLED\r\n"]
+    assert untagged == [b"* ENABLED IMAP4rev2\r\n"]
     assert client.command("ENABLE")[0].startswith(b"t1 BAD")
     client.ok("SELECT INBOX")
     assert client.command("ENABLE CONDSTORE")[0].startswith(b"t1 BAD")
@@ -503,10 +502,7 @@ def test_utf8_accept_names_folders_in_utf8(imapd):
     assert b"* 1 EXISTS\r\n" in untagged
 
 
-def test_imap4rev2_session_when_advertised(inst):
-    # A key of [imapd], which is not the file's last table.
-    inst.config.write_text(inst.config.read_text().replace(
-        "[imapd]\n", "[imapd]\nimap4rev2 = true\n", 1))
+def test_imap4rev2_session_beside_an_imap4rev1_one(inst):
     inst.start("imapd")
     deliver(inst, 2)
     client = Client(inst.port("imap"))
@@ -524,6 +520,21 @@ def test_imap4rev2_session_when_advertised(inst):
     old.select("INBOX")
     assert old.untagged_responses.get("RECENT") == [b"0"]
     old.logout()
+
+
+def test_imap4rev2_switched_off_is_neither_advertised_nor_enabled(inst):
+    # A key of [imapd], which is not the file's last table.
+    inst.config.write_text(inst.config.read_text().replace(
+        "[imapd]\n", "[imapd]\nimap4rev2 = false\n", 1))
+    inst.start("imapd")
+    client = Client(inst.port("imap"))
+    assert b"IMAP4rev1" in client.greeting and b"IMAP4rev2" not in client.greeting
+    client.login()
+    # RFC 5161 3.1: a capability the server does not list enables nothing.
+    _, untagged = client.ok("ENABLE IMAP4rev2")
+    assert untagged == [b"* ENABLED\r\n"]
+    _, untagged = client.ok("SELECT INBOX")
+    assert b"* 0 RECENT\r\n" in untagged and not any(b"* LIST" in u for u in untagged)
 
 
 def test_status_recent_appendlimit_and_highestmodseq(imapd):
