@@ -12,6 +12,8 @@ from harness import Instance  # noqa: E402
 DEB_TESTS = ("tests/container/", "tests/packaging/")
 
 
+# Before pytest-xdist's own hook, which reads the marks to group the tests.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """With several workers (pytest-xdist, `--dist loadgroup`), a module's tests
     stay on one worker, so its module fixtures (a Knot, a Postfix, a daemon)
