@@ -30,7 +30,7 @@ def start(cfg, program):
     """Count for `program` from now on, in the state dir's metrics directory."""
     global _program
     directory = cfg.state_path(METRICS_DIR)
-    directory.mkdir(mode=0o750, exist_ok=True)
+    directory.mkdir(mode=0o750, parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     import prometheus_client as prom
     from prometheus_client import multiprocess, values

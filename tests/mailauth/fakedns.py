@@ -2,11 +2,14 @@
 dict, for the unit tests of the checks: {(name, type): [text]}; names in `failing`
 raise DnsTempError as a failing server would."""
 
+import time
+
 from mailsuite.smtp.dnsquery import DnsTempError
 
 
 class FakeDns:
-    def __init__(self, records, failing=()):
+    def __init__(self, records, failing=(), seconds=10):
+        self.deadline = time.monotonic() + seconds
         self.records = {(name.lower(), kind): list(texts)
                         for (name, kind), texts in records.items()}
         self.failing = {name.lower() for name in failing}

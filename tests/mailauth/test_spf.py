@@ -6,6 +6,7 @@ import asyncio
 import pytest
 
 from fakedns import FakeDns
+from mailsuite.smtp.dnsquery import DnsTempError
 from mailsuite.smtp.mailauth import spf
 
 IP = "192.0.2.10"
@@ -88,3 +89,15 @@ def test_a_temperror_is_not_kept():
     assert check("someone@down.test")[0].result == "temperror"
     # With the server answering, the include names no record: RFC 7208 5.2.
     assert check("someone@down.test", dns=FakeDns(RECORDS))[0].result == "permerror"
+
+
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited")
+def test_a_lookup_the_stopped_loop_never_runs_ends_with_the_budget():
+    # The daemon exiting: its loop no longer runs the lookups pyspf's thread
+    # hands it, and the thread must not wait forever (the process could not exit).
+    stopped = asyncio.new_event_loop()
+    try:
+        with pytest.raises(DnsTempError):
+            spf._ask(stopped, FakeDns({}, seconds=0), "pass.test", "TXT")
+    finally:
+        stopped.close()

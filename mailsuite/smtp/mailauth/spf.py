@@ -103,7 +103,14 @@ def _ask(loop, budget, name, rdtype):
     if found is not None:
         return found
     future = asyncio.run_coroutine_threadsafe(budget.query(name, rdtype), loop)
-    return future.result()
+    # Bounded: a loop that stops (the daemon exiting) never runs the query, and
+    # a thread waiting for it forever would keep the process from exiting.
+    try:
+        return future.result(timeout=max(budget.deadline - time.monotonic(), 0) + 1)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise DnsTempError(f"DNS lookup of {name} {rdtype}: no answer within the "
+                           "message's DNS time budget") from None
 
 
 def _lookup(name, qtype, strict=True, timeout=None):
