@@ -32,6 +32,7 @@ RESULT_TTL = 60             # seconds a result is reused for the same client,
                             # HELO and sender (the DNS answers' own lifetime
                             # in the resolver's cache is about as long)
 RESULTS_KEPT = 10000
+WAIT_STEP = 0.2            # seconds between looks at the event loop, waiting
 RESULTS = ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperror")
 _pool = concurrent.futures.ThreadPoolExecutor(THREADS, "spf")
 _local = threading.local()
@@ -103,14 +104,17 @@ def _ask(loop, budget, name, rdtype):
     if found is not None:
         return found
     future = asyncio.run_coroutine_threadsafe(budget.query(name, rdtype), loop)
-    # Bounded: a loop that stops (the daemon exiting) never runs the query, and
-    # a thread waiting for it forever would keep the process from exiting.
-    try:
-        return future.result(timeout=max(budget.deadline - time.monotonic(), 0) + 1)
-    except concurrent.futures.TimeoutError:
-        future.cancel()
-        raise DnsTempError(f"DNS lookup of {name} {rdtype}: no answer within the "
-                           "message's DNS time budget") from None
+    # A loop that stops (the daemon exiting) never runs the query, and a thread
+    # waiting for it would keep the process from exiting: wait while it runs,
+    # and within the message's DNS budget.
+    while True:
+        try:
+            return future.result(timeout=WAIT_STEP)
+        except concurrent.futures.TimeoutError:
+            if not loop.is_running() or time.monotonic() > budget.deadline + 1:
+                future.cancel()
+                raise DnsTempError(f"DNS lookup of {name} {rdtype}: no answer "
+                                   "within the message's DNS budget") from None
 
 
 def _lookup(name, qtype, strict=True, timeout=None):
