@@ -5,7 +5,8 @@ postfix-policyd-spf-python for SPF at RCPT (check_policy_service; `policyd-spf`
 started by Postfix's spawn service, as Debian's README has it) and passes each
 message through opendkim verifying its DKIM signatures (a milter, Mode v).
 DMARC is not checked: opendkim 2.11 has no DMARC evaluation of its own (that
-is opendmarc's, another program).
+is opendmarc's, another program). It takes one session at a time: see
+ONE_SESSION.
 
     PostfixChecks(base, dns_port)       raises Unavailable(why) if it cannot run
     missing_checks(message) -> None or what the delivered message lacks
@@ -32,10 +33,20 @@ UNSHARE = "/usr/bin/unshare"
 AUTHSERV_ID = "postfix.bench.test"      # Postfix's myhostname, opendkim's AuthservID
 
 
+ONE_SESSION = (
+    "Debian's opendkim 2.11 parses its ResolverConfiguration again for every "
+    "message (at end of headers, for VBR) with libunbound's parser, which is "
+    "not reentrant: two messages at once make it exit (trusteddomainproject/"
+    "OpenDKIM#14), and Knot on loopback and the .test zones need that file")
+
+
 class PostfixChecks(Postfix):
     name = "postfix"
+    max_sessions = 1        # ONE_SESSION says why
 
     def __init__(self, base, dns_port):
+        if os.geteuid() != 0:
+            raise Unavailable("a private Postfix instance needs root")
         for tool in (POLICYD_SPF, OPENDKIM, UNSHARE):
             if not os.access(tool, os.X_OK):
                 raise Unavailable(f"{tool} missing (make deps --bench installs it)")
