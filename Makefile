@@ -47,7 +47,7 @@ test: deps
 # bench (submitd with and without DKIM signing, and Postfix with opendkim
 # milters, tests/bench/submitbench.py), then the IMAP and POP3 benches against a
 # private Dovecot (tests/bench/imapbench.py, popbench.py); the install adds
-# opendkim, dovecot-imapd and dovecot-pop3d.
+# opendkim, postfix-policyd-spf-python, dovecot-imapd and dovecot-pop3d.
 bench:
 	@tools/install-deps --bench
 	$(PYTHON) tests/bench/bench.py

@@ -108,13 +108,15 @@ def wait_until(predicate, what, proc=None):
 class Knot:
     """knotd serving ZONES on 127.0.0.1:<port> (UDP and TCP); the zones named in
     `signed` are signed by Knot itself (automatic DNSSEC signing, one
-    ECDSA P-256 key per zone), whose key `trust_anchor(zone)` gives."""
+    ECDSA P-256 key per zone), whose key `trust_anchor(zone)` gives. `port`
+    is a free one unless given (53 for a program that only knows the system
+    resolver's way)."""
 
-    def __init__(self, base, zones=ZONES, signed=()):
+    def __init__(self, base, zones=ZONES, signed=(), port=None):
         self.base = Path(base)
         self.zones = zones
         self.signed = set(signed)
-        self.port = free_port(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+        self.port = port or free_port(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
         self.proc = None
 
     @property

@@ -15,6 +15,8 @@ AUTH PLAIN, and queueing it without delivering it:
 
 Each is stopped and its processes ended by stop(); neither touches a system
 service or its configuration.
+
+    start_opendkim(conf, settings) -> (process, socket)   # any opendkim milter
 """
 
 import os
@@ -111,15 +113,10 @@ class PostfixSubmit:
         (SignatureAlgorithm), so the two signatures take two milters in a row."""
         conf = self.base / f"opendkim-{algorithm}"
         conf.mkdir()
-        sock = conf / "milter.sock"
         (conf / "keytable").write_text(f"{algorithm} {DOMAIN}:{selector}:{path}\n")
         (conf / "signingtable").write_text(f"*@{DOMAIN} {algorithm}\n")
-        (conf / "opendkim.conf").write_text(OPENDKIM_CONF.format(
-            conf=conf, socket=sock, algorithm=f"{algorithm}-sha256"))
-        proc = subprocess.Popen([OPENDKIM, "-f", "-x", os.fspath(conf / "opendkim.conf")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        self.milters.append((proc, sock))
-        wait_until(lambda: _accepts(sock), "opendkim", proc)
+        self.milters.append(start_opendkim(conf, SIGNING_CONF.format(
+            conf=conf, algorithm=f"{algorithm}-sha256")))
 
     def _configure(self):
         dev.make_self_signed(self.etc / "cert.pem", self.etc / "key.pem",
@@ -181,6 +178,26 @@ SUBMISSIONS = """\
 """
 
 
+def start_opendkim(conf, settings):
+    """opendkim in the foreground in folder `conf`, configured by `settings`
+    (opendkim.conf lines) and a milter socket of its own; (process, socket)
+    once the socket accepts. A unix socket, as Debian's opendkim has: over
+    loopback TCP, the milter's small writes meet Nagle's algorithm and delayed
+    ACKs (some 130 ms a message measured here)."""
+    sock = conf / "milter.sock"
+    (conf / "opendkim.conf").write_text(settings + MILTER_CONF.format(
+        conf=conf, socket=sock))
+    proc = subprocess.Popen([OPENDKIM, "-f", "-x", os.fspath(conf / "opendkim.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: _accepts(sock), "opendkim", proc)
+    except BaseException:
+        proc.terminate()
+        proc.wait(timeout=20)
+        raise
+    return proc, sock
+
+
 def _accepts(path):
     try:
         with socket.socket(socket.AF_UNIX) as sock:
@@ -190,19 +207,22 @@ def _accepts(path):
         return False
 
 
-# Signing only, with one key, relaxed canonicalization as ours; the keys are
-# the bench's own (root's, 0600). A unix socket, as Debian's opendkim has: over
-# loopback TCP, the milter's small writes meet Nagle's algorithm and delayed
-# ACKs (some 130 ms a message measured here).
-OPENDKIM_CONF = """\
-Mode s
+# Every opendkim: the milter's socket open to Postfix's smtpd (running as
+# postfix), no syslog.
+MILTER_CONF = """\
 Socket local:{socket}
+Syslog no
+PidFile {conf}/opendkim.pid
+UMask 000
+"""
+
+# Signing only, with one key, relaxed canonicalization as ours; the keys are
+# the bench's own (root's, 0600).
+SIGNING_CONF = """\
+Mode s
 KeyTable file:{conf}/keytable
 SigningTable refile:{conf}/signingtable
 Canonicalization relaxed/relaxed
 RequireSafeKeys no
-Syslog no
-PidFile {conf}/opendkim.pid
-UMask 000
 SignatureAlgorithm {algorithm}
 """
