@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from mailsuite import dev
-from mailsuite.core import notify
+from mailsuite.core import accounts, notify
 
 ROOT = dev.ROOT
 
@@ -54,10 +54,14 @@ class Instance:
         return proc
 
     def add_user(self, address, password="secret-password"):
+        """The user, and its domain if new, written as `mailctl domain add` and
+        `mailctl user add` write them, but in this process: a test's users cost
+        no start of mailctl (its own tests run it)."""
         domain = address.split("@", 1)[1]
-        if domain not in self.mailctl("domain", "list").stdout.split():
-            self.mailctl("domain", "add", domain)
-        self.mailctl("user", "add", "--password-stdin", address, input=password + "\n")
+        with accounts.Accounts(self.state) as users:
+            if not users.is_local_domain(domain):
+                users.add_domain(domain)
+            users.add_user(address, password)
         return password
 
     # daemons
