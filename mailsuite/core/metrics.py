@@ -22,13 +22,15 @@ import contextlib
 import os
 
 METRICS_DIR = "metrics"
-_names = {}             # metric name -> the metric; empty until start()
-_program = None
+_values = {}            # what this program counts -> its value; empty until start()
+PATHS = ("local", "remote")
 
 
 def start(cfg, program):
-    """Count for `program` from now on, in the state dir's metrics directory."""
-    global _program
+    """Count for `program` from now on, in the state dir's metrics directory.
+    Every value this program may count is made here, so that the files behind
+    them are open before a client arrives: a daemon out of file descriptors
+    still counts (and never fails a session for it)."""
     directory = cfg.state_path(METRICS_DIR)
     directory.mkdir(mode=0o750, parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
@@ -37,60 +39,65 @@ def start(cfg, program):
     # A killed predecessor left its "clients being served" behind: start at none.
     multiprocess.mark_process_dead(program, str(directory))
     values.ValueClass = values.MultiProcessValue(lambda: program)
-    _program = program
-    _names.update(
-        received=prom.Counter("mailsuite_messages_received",
-                              "Messages accepted into the queue.", ["program"]),
-        rejected=prom.Counter("mailsuite_messages_rejected",
-                              "Messages or recipients refused with a 5xx reply.",
-                              ["program"]),
-        delivered=prom.Counter("mailsuite_messages_delivered",
-                               "Recipients delivered, locally or to a remote host.",
-                               ["path"]),
+    received = prom.Counter("mailsuite_messages_received",
+                            "Messages accepted into the queue.", ["program"])
+    rejected = prom.Counter("mailsuite_messages_rejected",
+                            "Messages or recipients refused with a 5xx reply.",
+                            ["program"])
+    delivered = prom.Counter("mailsuite_messages_delivered",
+                             "Recipients delivered, locally or to a remote host.",
+                             ["path"])
+    latency = prom.Histogram("mailsuite_delivery_seconds",
+                             "Seconds from queueing to delivery.", ["path"],
+                             buckets=(0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400))
+    logins = prom.Counter("mailsuite_logins", "Logins by protocol and outcome.",
+                          ["protocol", "result"])
+    connections = prom.Gauge("mailsuite_connections", "Clients being served now.",
+                             ["program"], multiprocess_mode="livesum")
+    _values.update(
+        received=received.labels(program), rejected=rejected.labels(program),
         bounced=prom.Counter("mailsuite_messages_bounced",
                              "Delivery status notifications of failure sent."),
-        latency=prom.Histogram("mailsuite_delivery_seconds",
-                               "Seconds from queueing to delivery.", ["path"],
-                               buckets=(0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400)),
-        logins=prom.Counter("mailsuite_logins", "Logins by protocol and outcome.",
-                            ["protocol", "result"]),
-        connections=prom.Gauge("mailsuite_connections", "Clients being served now.",
-                               ["program"], multiprocess_mode="livesum"),
+        login_success=logins.labels(program, "success"),
+        login_failure=logins.labels(program, "failure"),
+        connections=connections.labels(program),
+        **{f"delivered_{path}": delivered.labels(path) for path in PATHS},
+        **{f"latency_{path}": latency.labels(path) for path in PATHS},
     )
 
 
 def received():
-    if _names:
-        _names["received"].labels(_program).inc()
+    if _values:
+        _values["received"].inc()
 
 
 def rejected():
-    if _names:
-        _names["rejected"].labels(_program).inc()
+    if _values:
+        _values["rejected"].inc()
 
 
 def delivered(path, seconds):
-    if _names:
-        _names["delivered"].labels(path).inc()
-        _names["latency"].labels(path).observe(max(seconds, 0.0))
+    if _values:
+        _values[f"delivered_{path}"].inc()
+        _values[f"latency_{path}"].observe(max(seconds, 0.0))
 
 
 def bounced():
-    if _names:
-        _names["bounced"].inc()
+    if _values:
+        _values["bounced"].inc()
 
 
 def login(ok):
-    if _names:
-        _names["logins"].labels(_program, "success" if ok else "failure").inc()
+    if _values:
+        _values["login_success" if ok else "login_failure"].inc()
 
 
 @contextlib.contextmanager
 def connection():
-    if not _names:
+    if not _values:
         yield
         return
-    gauge = _names["connections"].labels(_program)
+    gauge = _values["connections"]
     gauge.inc()
     try:
         yield
