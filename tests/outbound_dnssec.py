@@ -18,12 +18,14 @@ import dns.flags
 import dns.message
 import dns.query
 
-from outbound_peers import Unavailable, free_port, wait_until
+from outbound_peers import Peer, Unavailable, free_port, wait_until
 
 UNBOUND = "/usr/sbin/unbound"
 
 
-class Unbound:
+class Unbound(Peer):
+    LOG = "unbound.log"
+
     def __init__(self, base, knot, zones):
         self.base = Path(base)
         self.knot, self.zones = knot, zones
@@ -34,7 +36,7 @@ class Unbound:
     def nameserver(self):
         return f"127.0.0.1:{self.port}"
 
-    def __enter__(self):
+    def start(self):
         self.base.mkdir(parents=True, exist_ok=True)
         anchors = [self.knot.trust_anchor(zone) for zone in sorted(self.knot.signed)]
         conf = self.base / "unbound.conf"
@@ -43,7 +45,7 @@ class Unbound:
             anchors="".join(f'  trust-anchor: "{a}"\n' for a in anchors),
             stubs="".join(STUB.format(zone=zone, port=self.knot.port)
                           for zone in self.zones)))
-        log = open(self.base / "unbound.log", "wb")
+        log = open(self.base / self.LOG, "wb")
         self.proc = subprocess.Popen([UNBOUND, "-d", "-c", os.fspath(conf)],
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -53,10 +55,6 @@ class Unbound:
         except Unavailable as exc:
             self.stop()
             raise Unavailable(f"{exc}: {self.log()[-500:]}") from None
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def validated(self, name, rdtype="SOA"):
         """Whether unbound answers `name` with the AD bit."""
@@ -66,19 +64,6 @@ class Unbound:
         except (OSError, dns.exception.Timeout):
             return False
         return bool(reply.flags & dns.flags.AD)
-
-    def log(self):
-        path = self.base / "unbound.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # "test." is one of unbound's default local zones (RFC 6761): nodefault lets

@@ -105,12 +105,43 @@ def wait_until(predicate, what, proc=None):
     raise Unavailable(f"{what}: not ready within {START_TIME} s")
 
 
-class Knot:
+class Peer:
+    """A peer program run for the tests in its folder `base`, one process
+    (`proc`), its output in `base/LOG`: stopped at the end of a with block."""
+
+    LOG = "peer.log"
+    base = None
+    proc = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def log(self):
+        path = self.base / self.LOG
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Knot(Peer):
     """knotd serving ZONES on 127.0.0.1:<port> (UDP and TCP); the zones named in
     `signed` are signed by Knot itself (automatic DNSSEC signing, one
     ECDSA P-256 key per zone), whose key `trust_anchor(zone)` gives. `port`
     is a free one unless given (53 for a program that only knows the system
     resolver's way)."""
+
+    LOG = "knotd.log"
 
     def __init__(self, base, zones=ZONES, signed=(), port=None):
         self.base = Path(base)
@@ -123,13 +154,6 @@ class Knot:
     def nameserver(self):
         return f"127.0.0.1:{self.port}"
 
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
     def start(self):
         zones = self.base / "zones"
         zones.mkdir(parents=True)
@@ -140,7 +164,7 @@ class Knot:
         conf.write_text(KNOT_CONF.format(base=self.base, port=self.port,
                                          zones="".join(self._zone_conf(name)
                                                        for name in self.zones)))
-        log = open(self.base / "knotd.log", "wb")
+        log = open(self.base / self.LOG, "wb")
         self.proc = subprocess.Popen([KNOTD, "-c", os.fspath(conf)], stdout=log,
                                      stderr=subprocess.STDOUT)
         log.close()
@@ -175,19 +199,6 @@ class Knot:
                 if key.flags & 1:           # RFC 4034 2.1.1: the SEP flag
                     return f"{zone}. DNSKEY {key.to_text()}"
         return None
-
-    def log(self):
-        path = self.base / "knotd.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def _zone_file(name, records):

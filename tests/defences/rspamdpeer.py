@@ -15,7 +15,7 @@ import os
 import subprocess
 import urllib.request
 
-from outbound_peers import Unavailable, free_port
+from outbound_peers import Peer, Unavailable, free_port
 
 RSPAMD = "/usr/bin/rspamd"
 START_TIME = 300        # seconds: loading the rules is slow on a loaded machine
@@ -60,7 +60,9 @@ rspamd_config.MAILSUITE_JUNK = {
 """
 
 
-class RspamdPeer:
+class RspamdPeer(Peer):
+    LOG = "rspamd.log"
+
     def __init__(self, base):
         self.base = base
         self.port = free_port()
@@ -69,13 +71,6 @@ class RspamdPeer:
     @property
     def address(self):
         return f"127.0.0.1:{self.port}"
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def start(self):
         local = self.base / "local"
@@ -89,7 +84,7 @@ class RspamdPeer:
         (local / "rspamd.local.lua").write_text(JUNK_RULE)
         conf = self.base / "rspamd.conf"
         conf.write_text(CONF.format(port=self.port))
-        log = open(self.base / "rspamd.log", "wb")
+        log = open(self.base / self.LOG, "wb")
         self.proc = subprocess.Popen(
             [RSPAMD, "-f", "-i", "-c", os.fspath(conf), "--var=CONFDIR=/etc/rspamd",
              f"--var=LOCAL_CONFDIR={local}", f"--var=DBDIR={local / 'db'}",
@@ -116,16 +111,3 @@ class RspamdPeer:
             raise Unavailable(f"rspamd exited {self.proc.returncode}: "
                               f"{self.log()[-500:]}")
         raise Unavailable(f"rspamd: not serving within {START_TIME} s")
-
-    def log(self):
-        path = self.base / "rspamd.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
