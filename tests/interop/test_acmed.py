@@ -114,14 +114,18 @@ def test_port_80_serves_tokens_only(ca, path):
 def test_port_80_limits_the_connections_of_one_address(ca):
     inst, _ = ca
     per_address = acmed.SESSIONS.per_address
-    held = [socket.create_connection(("127.0.0.1", inst.port("http")), timeout=10)
+    # From an address of its own: pebble's validations come from 127.0.0.1,
+    # and one of their connections may still be open.
+    source = ("127.0.0.77", 0)
+    held = [socket.create_connection(("127.0.0.1", inst.port("http")), timeout=10,
+                                     source_address=source)
             for _ in range(per_address)]
     try:
         # A request on the last one held: every one before it is being served.
         held[-1].sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
         assert held[-1].recv(4096).startswith(b"HTTP/1.1 301 ")
-        with socket.create_connection(("127.0.0.1", inst.port("http")),
-                                      timeout=10) as one_more:
+        with socket.create_connection(("127.0.0.1", inst.port("http")), timeout=10,
+                                      source_address=source) as one_more:
             assert one_more.recv(4096) == acmed.SESSIONS.refusal
     finally:
         for sock in held:
