@@ -4,7 +4,8 @@ in a mailbox of its own, a second session making the changes the first hears of.
 
 import pytest
 
-from harness import Instance, connect
+from harness import Instance
+from rawsession import Raw
 
 USER = "context@example.test"
 PASSWORD = "secret-password"
@@ -26,47 +27,14 @@ def inst(tmp_path_factory):
     assert "Traceback" not in log
 
 
-class Raw:
-    """One session: commands as sent, responses as received, line ends removed."""
-
-    def __init__(self, instance):
-        self.sock = connect(instance.port("imap"))
-        self.file = self.sock.makefile("rb")
-        self.file.readline()
-        self.tag = 0
-        self.ok(f"LOGIN {USER} {PASSWORD}")
-
-    def command(self, text):
-        """(tagged line, [untagged lines])."""
-        self.tag += 1
-        tag = b"t%d" % self.tag
-        self.sock.sendall(tag + b" " + text.encode() + b"\r\n")
-        untagged = []
-        while True:
-            line = self.line()
-            if line.startswith(tag + b" "):
-                return line, untagged
-            untagged.append(line)
-
-    def ok(self, text):
-        tagged, untagged = self.command(text)
-        assert b" OK " in tagged, (text, tagged, untagged)
-        return untagged
-
-    def line(self):
-        line = self.file.readline()
-        assert line, "connection closed"
-        return line.rstrip(b"\r\n")
-
-    def close(self):
-        self.file.close()
-        self.sock.close()
+def session(inst):
+    return Raw(inst, USER, PASSWORD)
 
 
 def mailbox(inst, name, count, seen=()):
     """A new mailbox of `count` messages (those numbered in `seen` \\Seen), selected
     in a first session; a second session has it selected too."""
-    first, second = Raw(inst), Raw(inst)
+    first, second = session(inst), session(inst)
     first.ok(f"CREATE {name}")
     for n in range(1, count + 1):
         flags = "(\\Seen) " if n in seen else ""

@@ -7,7 +7,8 @@ import itertools
 
 import pytest
 
-from harness import Instance, connect
+import rawsession
+from harness import Instance
 from mailsuite.core import maildir, notify
 
 USER = "notify@example.test"
@@ -30,43 +31,13 @@ def inst(tmp_path_factory):
     assert "Traceback" not in log
 
 
-class Raw:
-    """One session: commands as sent, responses as received, line ends removed;
-    `line()` reads what the server sends unasked (within the socket's timeout)."""
-
+class Raw(rawsession.Raw):
     def __init__(self, instance):
-        self.sock = connect(instance.port("imap"))
-        self.file = self.sock.makefile("rb")
-        self.file.readline()
-        self.tag = 0
-        self.ok(f"LOGIN {USER} {PASSWORD}")
-
-    def command(self, text):
-        self.tag += 1
-        tag = b"t%d" % self.tag
-        self.sock.sendall(tag + b" " + text.encode() + b"\r\n")
-        untagged = []
-        while not (line := self.line()).startswith(tag + b" "):
-            untagged.append(line)
-        return line, untagged
-
-    def ok(self, text):
-        tagged, untagged = self.command(text)
-        assert b" OK " in tagged, (text, tagged, untagged)
-        return untagged
+        super().__init__(instance, USER, PASSWORD)
 
     def append(self, mailbox, n, flags=""):
         data = message(n)
         return self.ok(f"APPEND {mailbox} {flags}{{{len(data)}+}}\r\n{data}")
-
-    def line(self):
-        line = self.file.readline()
-        assert line, "connection closed"
-        return line.rstrip(b"\r\n")
-
-    def close(self):
-        self.file.close()
-        self.sock.close()
 
 
 def uidvalidity(raw, mailbox):
