@@ -26,7 +26,6 @@ import argparse
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,14 +38,12 @@ from authservers import ONE_SESSION, PostfixChecks, missing_checks  # noqa: E402
 from harness import Instance  # noqa: E402
 from keys import ed25519_key, rsa_key  # noqa: E402
 from outbound_peers import Knot  # noqa: E402
-from servers import Unavailable, maildir_count  # noqa: E402
+from servers import SMTP_SOURCE, Unavailable, maildir_count, smtp_source  # noqa: E402
 from zones import zones  # noqa: E402
 
-SMTP_SOURCE = "/usr/sbin/smtp-source"
 SENDER = "someone@pass.test"
 RCPT = "demo@example.test"
 SESSIONS = (1, 10, 50)
-SOURCE_TIMEOUT = 600
 DELIVERY_TIMEOUT = 300
 PROBE_MESSAGES = 3      # sent to Postfix to see its checks run, before measuring
 
@@ -95,19 +92,12 @@ def run_point(server, message_file, sessions, count):
     fall on the next one."""
     before = maildir_count(server.maildir())
     cpu = server.cpu_seconds()
-    argv = [SMTP_SOURCE, "-s", str(sessions), "-m", str(count), "-F",
-            str(message_file), "-f", SENDER, "-t", RCPT, "-M", "mx.pass.test",
-            f"127.0.0.1:{server.port}"]
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True,
-                              timeout=SOURCE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return f"smtp-source took over {SOURCE_TIMEOUT} s"
-    accepted = time.monotonic() - start
+    accepted = smtp_source(["-s", str(sessions), "-m", str(count), "-F",
+                            str(message_file), "-f", SENDER, "-t", RCPT, "-M",
+                            "mx.pass.test", f"127.0.0.1:{server.port}"])
+    if isinstance(accepted, str):
+        return accepted
     cpu = None if cpu is None else server.cpu_seconds() - cpu
-    if proc.returncode != 0:
-        return "smtp-source: " + (proc.stderr.strip().splitlines() or ["failed"])[-1]
     deadline = time.monotonic() + DELIVERY_TIMEOUT
     while maildir_count(server.maildir()) < before + count:
         if time.monotonic() > deadline:

@@ -28,7 +28,6 @@ import os
 import platform
 import smtplib
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,15 +38,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import procmem  # noqa: E402
-from servers import (LATENCY_RCPT, RCPT, Unavailable, maildir_count,  # noqa: E402
-                     postfix_version, start_servers)
+from servers import (LATENCY_RCPT, RCPT, SMTP_SOURCE, SOURCE_TIMEOUT,  # noqa: E402
+                     Unavailable, maildir_count, postfix_version, smtp_source,
+                     start_servers)
 
-SMTP_SOURCE = "/usr/sbin/smtp-source"
 SENDER = "bench@client.test"
 SESSIONS = (1, 10, 50)
 SIZES = (2048, 65536)
 DELIVERY_TIMEOUT = 300      # seconds to wait for a point's messages in the Maildir
-SOURCE_TIMEOUT = 600        # seconds one smtp-source run may take
 MEMORY_SESSIONS = 8
 MEMORY_SIZE = 40 << 20
 MEMORY_TARGETS = {"smtpd": 100 << 20, "deliverd": 150 << 20}
@@ -59,17 +57,12 @@ def run_point(server, sessions, size, count):
     """(accepted msgs/s, delivered msgs/s) or an error string."""
     maildir = server.maildir()
     before = maildir_count(maildir)
-    argv = [SMTP_SOURCE, "-s", str(sessions), "-m", str(count), "-l", str(size),
-            "-f", SENDER, "-t", RCPT, f"127.0.0.1:{server.port}"]
     start = time.monotonic()
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True,
-                              timeout=SOURCE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return f"smtp-source took over {SOURCE_TIMEOUT} s"
-    accepted_at = time.monotonic()
-    if proc.returncode != 0:
-        return "smtp-source: " + (proc.stderr.strip().splitlines() or ["failed"])[-1]
+    taken = smtp_source(["-s", str(sessions), "-m", str(count), "-l", str(size),
+                         "-f", SENDER, "-t", RCPT, f"127.0.0.1:{server.port}"])
+    if isinstance(taken, str):
+        return taken
+    accepted_at = start + taken
     deadline = accepted_at + DELIVERY_TIMEOUT
     while maildir_count(maildir) < before + count:
         if time.monotonic() > deadline:

@@ -194,3 +194,21 @@ def postfix_version():
         return f"Postfix {out}"
     except (OSError, subprocess.SubprocessError):
         return "Postfix ?"
+
+
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+SOURCE_TIMEOUT = 600        # seconds one smtp-source run may take
+
+
+def smtp_source(argv):
+    """Run smtp-source with `argv` (after the program); the seconds it took, or
+    the reason it failed as a str."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.run([SMTP_SOURCE, *argv], capture_output=True, text=True,
+                              timeout=SOURCE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return f"smtp-source took over {SOURCE_TIMEOUT} s"
+    if proc.returncode != 0:
+        return "smtp-source: " + (proc.stderr.strip().splitlines() or ["failed"])[-1]
+    return time.monotonic() - start

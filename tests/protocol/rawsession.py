@@ -3,7 +3,19 @@ notifications sent unasked): commands as sent, responses as received, line
 ends removed; `line()` reads what the server sends unasked, within the
 socket's timeout."""
 
-from harness import connect
+from harness import Instance, connect
+
+
+def serve_imapd(base, user, password):
+    """An imapd with one user for a test module; its log is checked for
+    tracebacks when the module is done (a generator for a fixture)."""
+    instance = Instance(base)
+    instance.add_user(user, password)
+    instance.start("imapd")
+    yield instance
+    log = instance.log("imapd")
+    instance.close()
+    assert "Traceback" not in log
 
 
 class Raw:

@@ -4,7 +4,7 @@ in a mailbox of its own, a second session making the changes the first hears of.
 
 import pytest
 
-from harness import Instance
+import rawsession
 from rawsession import Raw
 
 USER = "context@example.test"
@@ -18,13 +18,8 @@ def message(n):
 
 @pytest.fixture(scope="module")
 def inst(tmp_path_factory):
-    instance = Instance(tmp_path_factory.mktemp("context") / "inst")
-    instance.add_user(USER, PASSWORD)
-    instance.start("imapd")
-    yield instance
-    log = instance.log("imapd")
-    instance.close()
-    assert "Traceback" not in log
+    yield from rawsession.serve_imapd(tmp_path_factory.mktemp("context") / "inst",
+                                      USER, PASSWORD)
 
 
 def session(inst):

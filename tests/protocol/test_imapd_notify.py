@@ -8,7 +8,6 @@ import itertools
 import pytest
 
 import rawsession
-from harness import Instance
 from mailsuite.core import maildir, notify
 
 USER = "notify@example.test"
@@ -22,13 +21,8 @@ def message(n):
 
 @pytest.fixture(scope="module")
 def inst(tmp_path_factory):
-    instance = Instance(tmp_path_factory.mktemp("notify") / "inst")
-    instance.add_user(USER, PASSWORD)
-    instance.start("imapd")
-    yield instance
-    log = instance.log("imapd")
-    instance.close()
-    assert "Traceback" not in log
+    yield from rawsession.serve_imapd(tmp_path_factory.mktemp("notify") / "inst",
+                                      USER, PASSWORD)
 
 
 class Raw(rawsession.Raw):
