@@ -6,7 +6,8 @@ first time a client asks about a message another tool put in the Maildir.
     analyse(data) -> dict          # `data` in wire form (bytes or mmap); JSON-able:
         {"v": VERSION, "size": wire size, "header": length of the header section,
          "fields": [[name, raw field], ...]    # CACHED_FIELDS, in message order
-         "envelope": [...], "body": entity}    # RFC 9051 7.5.2 ENVELOPE, BODYSTRUCTURE
+         "envelope": [...], "body": entity,    # RFC 9051 7.5.2 ENVELOPE, BODYSTRUCTURE
+         "imap": [ENVELOPE, BODYSTRUCTURE]}    # as IMAP sends them (core.msgimap)
     entity: {"type", "subtype" (lowercase), "params": [[name, value], ...],
              "start", "body", "end": where its header, its body and its end are,
              "disposition": [value, params] or None, "location",
@@ -34,9 +35,9 @@ import re
 import urllib.parse
 from email.message import Message
 
-from . import mailaddress
+from . import mailaddress, msgimap
 
-VERSION = 2
+VERSION = 3
 MAX_DEPTH = 20
 MAX_PARTS = 500
 CACHED_FIELDS = ("from", "to", "cc", "subject", "date", "message-id", "references",
@@ -104,9 +105,12 @@ def analyse(data):
     _, body_start = _header_end(data, 0, len(data))
     head = bytes(data[:body_start])
     fields = Header(head)
-    return {"v": VERSION, "size": len(data), "header": body_start,
-            "fields": fields.cached, "envelope": envelope(fields),
-            "body": _part(data, 0, len(data), "text/plain", 0, [0], fields)}
+    doc = {"v": VERSION, "size": len(data), "header": body_start,
+           "fields": fields.cached, "envelope": envelope(fields),
+           "body": _part(data, 0, len(data), "text/plain", 0, [0], fields)}
+    doc["imap"] = [msgimap.envelope_text(doc["envelope"]),
+                   msgimap.body_text(doc["body"])]
+    return doc
 
 
 def _header_end(data, start, end):

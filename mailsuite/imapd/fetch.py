@@ -8,8 +8,9 @@ modifier (CHANGEDSINCE n [VANISHED]) (RFC 7162 3.1.4.1, 3.2.6). Message data is
 sent as a literal in its wire form, every line ending in CRLF (RFC 9051 2.2), which
 is also what RFC822.SIZE and partial offsets count. Reading a body without .PEEK
 sets \\Seen (unless the mailbox was EXAMINEd) and FLAGS then go out with the data.
-ENVELOPE and BODYSTRUCTURE (module structure) and the header fields that the
-index caches (core.msginfo) are served without reading the file; a header is read
+ENVELOPE and BODYSTRUCTURE, which the index caches made (core.msginfo,
+core.msgimap), BODY and the header fields that the index caches are served
+without reading the file; a header is read
 without the body, a part without what follows it; FLAGS and UID of many messages
 come from the index's compact slots. `Builder` makes every FETCH line, solicited
 or not.
@@ -17,8 +18,8 @@ or not.
 
 import re
 
-from ..core import maildir, msginfo
-from . import condstore, section, structure
+from ..core import maildir, msgimap, msginfo
+from . import condstore, section
 from .flaglines import flag_lines
 from .errors import Bad, No
 from .parser import sequence_set
@@ -207,8 +208,10 @@ class Builder:
         self.flags_only = all(i.label in ("UID", "FLAGS") for i in items)
         self.sets_seen = any(i.seen for i in items)
         self.source = max((_source(i) for i in items), default=NOTHING)
-        # ENVELOPE, BODYSTRUCTURE and part numbers need the parsed structure.
-        self.structure = any(i.label in _STRUCTURE or i.part for i in items)
+        # BODY and part numbers need the parsed structure; ENVELOPE and
+        # BODYSTRUCTURE are cached made, with the header fields.
+        self.structure = any(i.label == "BODY" or i.part for i in items)
+        self.described = self.structure or any(i.label in _STRUCTURE for i in items)
         self.decodes = any(i.kind != "BODY" and i.part for i in items)
         if self.flags_only:
             # The same line as line() makes, as one %-format for speed.
@@ -292,7 +295,7 @@ def fetch_lines(view, builder, uids, since=None):
         records = {uid: r for uid, r in records.items() if r.modseq > since}
         uids = [uid for uid in uids if uid in records]
     infos = {}
-    if builder.source in (CACHE, HEADER, PART) or builder.structure:
+    if builder.source in (CACHE, HEADER, PART) or builder.described:
         infos = folder.message_infos(list(records.values()), builder.structure)
     uids, refusal = _decodable(builder, uids, infos)
     records = {uid: records[uid] for uid in uids if uid in records}
@@ -374,8 +377,10 @@ def _value(name, record, info):
     if name == "INTERNALDATE":
         return internaldate(record.internaldate).encode("ascii")
     if name == "ENVELOPE":
-        return structure.envelope(info["envelope"])
-    return structure.body(info["body"], extensible=name == "BODYSTRUCTURE")
+        return info["imap"][0].encode("latin-1")
+    if name == "BODYSTRUCTURE":
+        return info["imap"][1].encode("latin-1")
+    return msgimap.body(info["body"], extensible=False)
 
 
 def _section_data(item, body, info):

@@ -22,8 +22,8 @@ the choice between a quoted string and a literal, and where noted:
 
 import pytest
 
-from mailsuite.core import msginfo
-from mailsuite.imapd import fetch, section, structure
+from mailsuite.core import msgimap as structure, msginfo
+from mailsuite.imapd import fetch, section
 from mailsuite.imapd.errors import Bad, No
 from mailsuite.imapd.parser import parse_command
 
@@ -197,6 +197,8 @@ def test_envelope_and_bodystructure(name):
     envelope, bodystructure = EXPECTED[name]
     assert structure.envelope(info["envelope"]) == envelope
     assert structure.body(info["body"]) == bodystructure
+    # The index keeps both made, as FETCH sends them.
+    assert [form.encode("latin-1") for form in info["imap"]] == [envelope, bodystructure]
 
 
 def test_body_leaves_out_the_extension_data():
