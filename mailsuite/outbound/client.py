@@ -219,20 +219,30 @@ class Session:
         await self.drain()
         return await self._reply(timeout)
 
+    # The reads and drains of a transaction use asyncio.timeout(), which arms
+    # a timer on the running task, rather than wait_for(), which (before
+    # Python 3.12) makes a task of each: several per message.
+
     async def drain(self):
         try:
-            await asyncio.wait_for(self.writer.drain(), self.timeouts.command)
+            async with asyncio.timeout(self.timeouts.command):
+                await self.writer.drain()
         except (OSError, asyncio.TimeoutError) as exc:
             raise SessionBroken(f"lost connection: {_why(exc)}") from None
 
     async def _reply(self, timeout):
-        """One reply, its lines joined by newlines (RFC 5321 4.2.1)."""
+        """One reply, its lines joined by newlines (RFC 5321 4.2.1); `timeout`
+        is for the whole reply."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._reply_lines()
+        except (OSError, ValueError, asyncio.TimeoutError) as exc:
+            raise SessionBroken(f"lost connection: {_why(exc)}") from None
+
+    async def _reply_lines(self):
         lines = []
         while True:
-            try:
-                line = await asyncio.wait_for(self.reader.readline(), timeout)
-            except (OSError, ValueError, asyncio.TimeoutError) as exc:
-                raise SessionBroken(f"lost connection: {_why(exc)}") from None
+            line = await self.reader.readline()
             if not line.endswith(b"\n"):
                 raise SessionBroken("lost connection: the server closed it")
             text = line.rstrip(b"\r\n").decode("utf-8", "replace")

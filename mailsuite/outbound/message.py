@@ -81,14 +81,17 @@ class Outgoing:
         period gets one more; the last line ends with CRLF."""
         at_line_start, last = True, b"\r\n"
         async for chunk in self.chunks(READ_CHUNK):
-            if at_line_start and chunk.startswith(b"."):
-                chunk = b"." + chunk
-            chunk = chunk.replace(b"\n.", b"\n..")
+            chunk = _stuff(chunk, at_line_start)
             at_line_start = chunk.endswith(b"\n")
             last = (last + chunk)[-2:]
             yield chunk
         if last != b"\r\n":
             yield b"\r\n"
+
+    def stuffed_data(self):
+        """stuffed(), all at once, for a message held in `data`."""
+        chunk = _stuff(self.data, True)
+        return chunk if chunk.endswith(b"\r\n") or not chunk else chunk + b"\r\n"
 
 
 def tls_optional(spool, qid):
@@ -106,6 +109,12 @@ def tls_optional(spool, qid):
     return any(re.fullmatch(rb"tls-required[ \t]*:[ \t]*no[ \t]*", line.rstrip(b"\r"),
                             re.IGNORECASE)
                for line in unfolded.split(b"\n"))
+
+
+def _stuff(chunk, at_line_start):
+    if at_line_start and chunk.startswith(b"."):
+        chunk = b"." + chunk
+    return chunk.replace(b"\n.", b"\n..")
 
 
 def _has_8bit(source):

@@ -183,11 +183,15 @@ async def _data(session, message, send=True):
     """After 354: the message, dot-stuffed, and the final dot; with no
     recipient accepted (a pipelined DATA that got 354 all the same),
     only the dot, and the transaction is empty."""
-    if send:
+    end = b".\r\n"
+    if send and message.data is not None:
+        # A message in memory and its final dot go in one write.
+        end = message.stuffed_data() + end
+    elif send:
         async for piece in message.stuffed():
             session.write(piece)
             await session.drain()
-    session.write(b".\r\n")
+    session.write(end)
     return await session.flush_and_reply(session.timeouts.final)
 
 

@@ -30,6 +30,13 @@ def test_dot_stuffing_whatever_the_chunks(chunk):
     assert stuffed(data, chunk) == b"..first\r\nmiddle\r\n..\r\n...two\r\nend.\r\n"
 
 
+@pytest.mark.parametrize("data", [b".first\r\nmiddle\r\n.\r\n..two\r\nend.",
+                                  b"a\r\n.\r\n", b".", b""])
+def test_a_message_in_memory_is_stuffed_at_once_as_in_pieces(data):
+    m = Outgoing("Q", "a@b.test", [], len(data), None, data=data)
+    assert m.stuffed_data() == stuffed(data, 3)
+
+
 def test_prepare_sees_8bit_and_utf8(tmp_path):
     with Spool(tmp_path) as spool:
         qid = new_qid()
