@@ -202,10 +202,11 @@ class Session:
         receive = append.receiver(self) if self.user else None
         try:
             self.waiting = True
-            data = await asyncio.wait_for(
-                read_command(self.stream, self.continuation, self.max_literal(),
-                             receive),
-                self.timeout())
+            # asyncio.timeout() arms a timer on this task; wait_for() would make
+            # a task of each command (before Python 3.12).
+            async with asyncio.timeout(self.timeout()):
+                data = await read_command(self.stream, self.continuation,
+                                          self.max_literal(), receive)
         except asyncio.TimeoutError:
             raise Logout("Autologout; idle for too long") from None
         except LineTooLong:
@@ -315,8 +316,8 @@ class Session:
     async def readline(self):
         """One line of a continuation (AUTHENTICATE, IDLE), under the timer."""
         try:
-            line = self.stream.readline(MAX_LINE)
-            return await asyncio.wait_for(line, self.timeout())
+            async with asyncio.timeout(self.timeout()):
+                return await self.stream.readline(MAX_LINE)
         except asyncio.TimeoutError:
             raise Logout("Autologout; idle for too long") from None
         except LineTooLong:
