@@ -1,4 +1,4 @@
-"""imapd.structure and imapd.section: ENVELOPE, BODYSTRUCTURE, BODY, the sections of
+"""core.msgimap and imapd.section: ENVELOPE, BODYSTRUCTURE, BODY, the sections of
 nested parts and BINARY, from core.msginfo's description, without a server.
 
 The expected strings were checked against Dovecot 2.3.19 answering the same
