@@ -253,6 +253,16 @@ def test_a_second_login_is_served_from_the_auth_cache(inst):
     assert logins == ["no", "yes"]
 
 
+def test_a_disabled_account_cannot_log_in_even_from_the_cache(inst):
+    imaps(inst).logout()                    # the login is now in the cache
+    inst.mailctl("user", "disable", USER)
+    client = imaps(inst, login=False)
+    with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+        client.login(USER, PASSWORD)
+    inst.mailctl("user", "enable", USER)
+    imaps(inst).logout()
+
+
 # mailboxes
 
 
