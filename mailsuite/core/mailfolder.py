@@ -242,8 +242,9 @@ class Folder:
 
     def message_info(self, record, structure=False):
         """What core.msginfo says about the message, parsed once and kept in the
-        index: the header's length and cached fields, and with `structure` the
-        ENVELOPE and BODYSTRUCTURE too."""
+        index: the header's length, cached fields and IMAP's ENVELOPE and
+        BODYSTRUCTURE as sent, and with `structure` the parsed envelope and
+        structure too (the parts' bounds)."""
         return self.message_infos([record], structure)[record.uid]
 
     def message_infos(self, records, structure=False):
