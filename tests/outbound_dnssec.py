@@ -13,12 +13,9 @@ import socket
 import subprocess
 from pathlib import Path
 
-import dns.exception
 import dns.flags
-import dns.message
-import dns.query
 
-from outbound_peers import Peer, Unavailable, free_port, wait_until
+from outbound_peers import Peer, Unavailable, ask, free_port, wait_until
 
 UNBOUND = "/usr/sbin/unbound"
 
@@ -58,12 +55,8 @@ class Unbound(Peer):
 
     def validated(self, name, rdtype="SOA"):
         """Whether unbound answers `name` with the AD bit."""
-        query = dns.message.make_query(name, rdtype, want_dnssec=True)
-        try:
-            reply = dns.query.udp(query, "127.0.0.1", port=self.port, timeout=0.5)
-        except (OSError, dns.exception.Timeout):
-            return False
-        return bool(reply.flags & dns.flags.AD)
+        reply = ask(self.port, name, rdtype)
+        return reply is not None and bool(reply.flags & dns.flags.AD)
 
 
 # "test." is one of unbound's default local zones (RFC 6761): nodefault lets

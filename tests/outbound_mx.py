@@ -22,12 +22,11 @@ import time
 from pathlib import Path
 
 from mailsuite import dev
-from postfixconf import master_cf
-from outbound_peers import (MX_ADDRESS, MX_DOMAINS, RELAY_ADDRESS, Unavailable,
+from postfixconf import (POSTFIX, command, instance_settings, make_dirs, master_cf,
+                         postconf)
+from outbound_peers import (MX_ADDRESS, MX_DOMAINS, RELAY_ADDRESS, Peer, Unavailable,
                             free_port, wait_until)
 
-POSTFIX = "/usr/sbin/postfix"
-POSTCONF = "/usr/sbin/postconf"
 
 
 class RemoteMX:
@@ -78,9 +77,7 @@ class RemoteMX:
             return False
 
     def _configure(self):
-        for sub in ("etc", "queue", "data", "mail"):
-            (self.base / sub).mkdir()
-        shutil.chown(self.base / "data", "postfix")
+        make_dirs(self.base, "mail")
         os.chown(self.base / "mail", 65534, 65534)       # nobody:nogroup
         if self.tls_files is None:
             dev.make_self_signed(self.etc / "cert.pem", self.etc / "key.pem",
@@ -98,25 +95,13 @@ class RemoteMX:
         (self.etc / "master.cf").write_text(master_cf(listeners))
         (self.etc / "main.cf").write_text("")
         self._write_access({})
-        self._run(POSTCONF, "-c", self.etc, "-e",
-                  *(f"{key}={value}" for key, value in self._settings().items()))
+        postconf(self.base, self._settings(), Unavailable)
 
     def _settings(self):
-        return {
-            "compatibility_level": "3.6",
-            "queue_directory": self.base / "queue",
-            "data_directory": self.base / "data",
-            "mail_owner": "postfix",
-            "setgid_group": "postdrop",
+        return instance_settings(self.base, "mx.remote.test") | {
             "inet_interfaces": "loopback-only",
-            "inet_protocols": "ipv4",
-            "myhostname": "mx.remote.test",
-            "mydestination": "",
             "mynetworks": "",
             "relay_domains": "",
-            "alias_maps": "",
-            "alias_database": "",
-            "biff": "no",
             "smtpd_recipient_restrictions":
                 f"check_recipient_access texthash:{self.etc / 'access'}, "
                 "reject_unauth_destination",
@@ -131,8 +116,6 @@ class RemoteMX:
             "smtpd_tls_cert_file": self.etc / "cert.pem",
             "smtpd_tls_key_file": self.etc / "key.pem",
             "smtpd_tls_received_header": "yes",
-            "maillog_file": self.base / "postfix.log",
-            "maillog_file_prefixes": self.base,
         }
 
     def _write_access(self, replies):
@@ -172,8 +155,7 @@ class RemoteMX:
         """Change main.cf settings (smtpd_discard_ehlo_keywords="8bitmime",
         message_size_limit=1000) and reload. Returns once a new session sees
         those two as set."""
-        self._run(POSTCONF, "-c", self.etc, "-e",
-                  *(f"{key}={value}" for key, value in settings.items()))
+        postconf(self.base, settings, Unavailable)
         self._run(POSTFIX, "-c", self.etc, "reload")
         self.configured = True
         shown = set(self.hidden)
@@ -200,11 +182,7 @@ class RemoteMX:
             return None
 
     def _run(self, *argv):
-        proc = subprocess.run([os.fspath(a) for a in argv], capture_output=True,
-                              text=True, timeout=60)
-        if proc.returncode != 0:
-            raise Unavailable(f"{Path(argv[0]).name} failed: "
-                              f"{proc.stderr.strip() or self.log()[-500:]}")
+        command(self.base, *argv, error=Unavailable)
 
     def log(self):
         path = self.base / "postfix.log"
@@ -252,9 +230,11 @@ RELAY_LISTENER = """\
 """
 
 
-class DovecotAuth:
+class DovecotAuth(Peer):
     """A private Dovecot running only its authentication service, for
     Postfix's SASL: the users and their passwords in a passwd-file."""
+
+    LOG = "dovecot.log"
 
     def __init__(self, base, users):
         self.base = Path(base)
@@ -269,10 +249,6 @@ class DovecotAuth:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         wait_until(self.socket.exists, "dovecot auth", self.proc)
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
 
 
 DOVECOT_AUTH = """\

@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import dns.exception
 import dns.message
 import dns.query
 import dns.rdatatype
@@ -92,6 +93,16 @@ def free_port(host="127.0.0.1", kinds=(socket.SOCK_STREAM,)):
                 continue
             return port
     raise Unavailable(f"no free port on {host}")
+
+
+def ask(port, name, rdtype="SOA"):
+    """The reply of the DNS server on 127.0.0.1:`port` to a query with the DO
+    bit (over UDP), or None when it does not answer within half a second."""
+    query = dns.message.make_query(name, rdtype, want_dnssec=True)
+    try:
+        return dns.query.udp(query, "127.0.0.1", port=port, timeout=0.5)
+    except (OSError, dns.exception.Timeout):
+        return None
 
 
 def wait_until(predicate, what, proc=None):
@@ -184,12 +195,8 @@ class Knot(Peer):
         return f"  - domain: {name}\n"
 
     def _answers(self, name, rdtype="SOA"):
-        query = dns.message.make_query(name, rdtype, want_dnssec=True)
-        try:
-            reply = dns.query.udp(query, "127.0.0.1", port=self.port, timeout=0.5)
-        except (OSError, dns.exception.Timeout):
-            return None
-        return reply.answer
+        reply = ask(self.port, name, rdtype)
+        return reply.answer if reply is not None else None
 
     def trust_anchor(self, zone):
         """The zone's key-signing key as a DNSKEY record in zone-file form

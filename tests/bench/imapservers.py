@@ -17,13 +17,13 @@ KiB).
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 from mailsuite.core import accounts
+from outbound_peers import Peer
 from servers import Unavailable, free_port, wait_listening
 
 from harness import Instance
@@ -109,8 +109,9 @@ class Ours:
         self.inst.close()
 
 
-class Dovecot:
+class Dovecot(Peer):
     name = "dovecot"
+    LOG = "dovecot.log"
     session_process = "imap"    # the name of the process that serves a session
 
     def __init__(self, base, mailboxes):
@@ -198,19 +199,6 @@ class Dovecot:
             raise Unavailable(f"expected one new imap process, found {len(new)}")
         return proc_status(new[0], "VmHWM")
 
-    def log(self):
-        path = self.base / "dovecot.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def _hash(password):

@@ -38,8 +38,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from harness import Instance  # noqa: E402
 from mailsuite.core.spool import Spool, new_qid  # noqa: E402
 from outbound_peers import Knot, Unavailable, free_port  # noqa: E402
-from postfixconf import loopback_smtpd, master_cf  # noqa: E402
-from servers import POSTCONF, POSTFIX, postfix_version, wait_listening  # noqa: E402
+from postfixconf import (POSTFIX, command, instance_settings,  # noqa: E402
+                         loopback_smtpd, make_dirs, master_cf, postconf)
+from servers import postfix_version, wait_listening  # noqa: E402
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
 SMTP_SOURCE = "/usr/sbin/smtp-source"
@@ -86,33 +87,21 @@ class HeldPostfix:
     def __init__(self, base, sink_port):
         self.base, self.etc = base, base / "etc"
         self.port = free_port()
-        for sub in ("etc", "queue", "data"):
-            (base / sub).mkdir(parents=True)
-        base.chmod(0o755)
-        shutil.chown(base / "data", "postfix")
+        make_dirs(base)
         (self.etc / "master.cf").write_text(master_cf(loopback_smtpd(self.port)))
         (self.etc / "main.cf").write_text("")
-        self.run(POSTCONF, "-c", self.etc, "-e", *(f"{k}={v}" for k, v in {
-            "compatibility_level": "3.6", "queue_directory": base / "queue",
-            "data_directory": base / "data", "mail_owner": "postfix",
-            "setgid_group": "postdrop", "inet_interfaces": "127.0.0.1",
-            "inet_protocols": "ipv4", "myhostname": "postfix.bench.test",
-            "mydestination": "", "mynetworks": "127.0.0.0/8",
+        postconf(base, instance_settings(base, "postfix.bench.test") | {
+            "inet_interfaces": "127.0.0.1", "mynetworks": "127.0.0.0/8",
             "relayhost": f"[127.0.0.1]:{sink_port}",
             "smtpd_recipient_restrictions":
                 "check_recipient_access static:HOLD, permit_mynetworks, reject",
             "default_destination_concurrency_limit": CONNECTIONS,
-            "smtp_tls_security_level": "none", "alias_maps": "", "biff": "no",
-            "maillog_file": base / "postfix.log",
-            "maillog_file_prefixes": base}.items()))
+            "smtp_tls_security_level": "none"}, Unavailable)
         self.run(POSTFIX, "-c", self.etc, "start")
         wait_listening(self.port)
 
     def run(self, *argv):
-        proc = subprocess.run([os.fspath(a) for a in argv], capture_output=True,
-                              text=True, timeout=120)
-        if proc.returncode != 0:
-            raise Unavailable(f"{Path(argv[0]).name} failed: {proc.stderr.strip()}")
+        command(self.base, *argv, error=Unavailable)
 
     def sent(self):
         path = self.base / "postfix.log"

@@ -6,18 +6,16 @@ Maildir, and is stopped and removed afterwards.
 """
 
 import os
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 from harness import Instance
-from postfixconf import loopback_smtpd, master_cf
+from postfixconf import (POSTCONF, POSTFIX, command, instance_settings,
+                         loopback_smtpd, make_dirs, master_cf)
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTFIX = "/usr/sbin/postfix"
-POSTCONF = "/usr/sbin/postconf"
 RCPT = "demo@example.test"
 LATENCY_RCPT = "latency@example.test"
 
@@ -103,53 +101,29 @@ class Postfix:
 
     def _configure(self):
         base = self.base
-        for sub in ("etc", "queue", "data", "mail"):
-            (base / sub).mkdir(parents=True)
-        base.chmod(0o755)
-        shutil.chown(base / "data", "postfix")
+        make_dirs(base, "mail")
         os.chown(base / "mail", 65534, 65534)       # nobody:nogroup
         (self.etc / "master.cf").write_text(master_cf(loopback_smtpd(self.port)))
         (self.etc / "vmailbox").write_text(
             "".join(f"{a} {a.split('@')[1]}/{a.split('@')[0]}/\n"
                     for a in (RCPT, LATENCY_RCPT)))
         (self.etc / "main.cf").write_text("")
-        settings = {
-            "compatibility_level": "3.6",
-            "queue_directory": base / "queue",
-            "data_directory": base / "data",
-            "mail_owner": "postfix",
-            "setgid_group": "postdrop",
+        settings = instance_settings(base, "postfix.bench.test") | {
             "inet_interfaces": "127.0.0.1",
-            "inet_protocols": "ipv4",
-            "myhostname": "postfix.bench.test",
             "mydomain": "bench.test",
-            "mydestination": "",
             "mynetworks": "127.0.0.0/8",
             "relay_domains": "",
-            "alias_maps": "",
-            "alias_database": "",
-            "biff": "no",
             "virtual_mailbox_domains": "example.test",
             "virtual_mailbox_base": base / "mail",
             "virtual_mailbox_maps": f"texthash:{self.etc / 'vmailbox'}",
             "virtual_uid_maps": "static:65534",
             "virtual_gid_maps": "static:65534",
-            "maillog_file": base / "postfix.log",
-            "maillog_file_prefixes": base,
         }
         self._run(POSTCONF, "-c", self.etc, "-e",
                   *(f"{key}={value}" for key, value in settings.items()))
 
     def _run(self, *argv):
-        # Postfix commands write their errors to stderr only on a terminal;
-        # otherwise to the log, which is quoted when they fail.
-        proc = subprocess.run([os.fspath(a) for a in argv], capture_output=True,
-                              text=True, timeout=60)
-        if proc.returncode != 0:
-            log = self.base / "postfix.log"
-            tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
-            raise Unavailable(f"{Path(argv[0]).name} failed: "
-                              f"{proc.stderr.strip() or tail.strip() or proc.returncode}")
+        command(self.base, *argv, error=Unavailable)
 
     def maildir(self, address=RCPT):
         local, domain = address.split("@")

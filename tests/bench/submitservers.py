@@ -20,15 +20,13 @@ service or its configuration.
 """
 
 import os
-import shutil
 import socket
 import subprocess
-from pathlib import Path
 
 from harness import Instance
 from outbound_mx import DovecotAuth
 from outbound_peers import wait_until
-from postfixconf import master_cf
+from postfixconf import command, instance_settings, make_dirs, master_cf, postconf
 from servers import POSTCONF, POSTFIX, Unavailable, free_port, wait_listening
 
 from mailsuite import dev
@@ -92,10 +90,7 @@ class PostfixSubmit:
         self.port = free_port()
         self.auth, self.milters = None, []     # [(opendkim process, its socket)]
         self.started = False
-        for sub in ("etc", "queue", "data"):
-            (base / sub).mkdir(parents=True)
-        base.chmod(0o755)
-        shutil.chown(base / "data", "postfix")
+        make_dirs(base)
         try:
             for algorithm, (selector, path) in sorted(keys.items()):
                 self._start_opendkim(algorithm, selector, path)
@@ -125,25 +120,16 @@ class PostfixSubmit:
         (self.etc / "master.cf").write_text(
             master_cf(SUBMISSIONS.format(port=self.port, socket=self.auth.socket)))
         (self.etc / "main.cf").write_text("")
-        self._run(POSTCONF, "-c", self.etc, "-e", *(f"{k}={v}" for k, v in {
-            "compatibility_level": "3.6", "queue_directory": self.base / "queue",
-            "data_directory": self.base / "data", "mail_owner": "postfix",
-            "setgid_group": "postdrop", "inet_interfaces": "127.0.0.1",
-            "inet_protocols": "ipv4", "myhostname": "postfix.bench.test",
-            "mydestination": "", "mynetworks": "", "alias_maps": "", "biff": "no",
+        postconf(self.base, instance_settings(self.base, "postfix.bench.test") | {
+            "inet_interfaces": "127.0.0.1", "mynetworks": "",
             "smtpd_tls_cert_file": self.etc / "cert.pem",
             "smtpd_tls_key_file": self.etc / "key.pem",
             "smtpd_sender_login_maps": f"texthash:{self.etc / 'logins'}",
             "smtpd_milters": ", ".join(f"unix:{sock}" for _, sock in self.milters),
-            "milter_default_action": "tempfail",
-            "maillog_file": self.base / "postfix.log",
-            "maillog_file_prefixes": self.base}.items()))
+            "milter_default_action": "tempfail"}, Unavailable)
 
     def _run(self, *argv):
-        proc = subprocess.run([os.fspath(a) for a in argv], capture_output=True,
-                              text=True, timeout=120)
-        if proc.returncode != 0:
-            raise Unavailable(f"{Path(argv[0]).name} failed: {proc.stderr.strip()}")
+        command(self.base, *argv, error=Unavailable)
 
     def log(self):
         path = self.base / "postfix.log"
